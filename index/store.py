@@ -1,0 +1,290 @@
+"""The on-disk index: FAISS vectors + BM25 + chunk records + manifest, in one folder.
+
+Layout of ``<index_dir>`` (``Config.index_dir``)::
+
+    current -> v-20261129T101500-ab12cd     symlink, swapped atomically on each build
+    v-20261129T101500-ab12cd/
+        manifest.json    format version, embedder, chunker settings, documents, file checksums
+        documents.json   document metadata (id, title, source, size, mtime)
+        chunks.jsonl     one Chunk per line, row i = vector i
+        vectors.npy      float32 unit vectors (kept so unchanged documents are never re-embedded)
+        faiss.index      exact flat index, or HNSW above ``ann_threshold`` chunks
+        bm25/            bm25s sparse index over the same chunks
+    .lock                held while a build runs
+
+A build writes a new ``v-*`` folder under a temporary name, fsyncs every file, renames
+it, then swaps the ``current`` symlink with ``os.replace`` (atomic on POSIX). A crash
+at any moment leaves ``current`` pointing at a complete index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from index.records import Chunk
+
+FORMAT_VERSION = 1
+CURRENT = "current"
+_BM25_STOPWORDS = "en"
+
+
+class IndexMissing(FileNotFoundError):
+    pass
+
+
+class IndexCorrupt(RuntimeError):
+    pass
+
+
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def bm25_tokens(texts: list[str]):
+    import bm25s
+
+    return bm25s.tokenize(texts, stopwords=_BM25_STOPWORDS, stemmer=_stemmer(), show_progress=False)
+
+
+def bm25_query_tokens(text: str) -> list[str]:
+    import bm25s
+
+    return bm25s.tokenize([text], stopwords=_BM25_STOPWORDS, stemmer=_stemmer(), return_ids=False,
+                          show_progress=False)[0]
+
+
+def choose_index_type(n_chunks: int, ann_threshold: int) -> str:
+    return "hnsw" if n_chunks >= ann_threshold else "flat"
+
+
+def build_faiss(vectors: np.ndarray, index_type: str):
+    import faiss
+
+    dim = vectors.shape[1]
+    if index_type == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 96
+    else:
+        index = faiss.IndexFlatIP(dim)
+    if len(vectors):
+        index.add(vectors)
+    return index
+
+
+@dataclass
+class IndexSnapshot:
+    """A loaded, read-only index version. Searching it never touches the disk."""
+
+    path: Path
+    manifest: dict
+    documents: dict[str, dict]
+    chunks: list[Chunk]
+    vectors: np.ndarray
+    faiss_index: object
+    bm25: object | None
+    _rows_by_doc: dict[str, list[int]] = field(default_factory=dict, repr=False)
+
+    @property
+    def embedder_name(self) -> str:
+        return self.manifest["embedder"]["name"]
+
+    def rows_of(self, doc_id: str) -> list[int]:
+        if not self._rows_by_doc:
+            for row, chunk in enumerate(self.chunks):
+                self._rows_by_doc.setdefault(chunk.doc_id, []).append(row)
+        return self._rows_by_doc.get(doc_id, [])
+
+    def search_dense(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        if not self.chunks:
+            return []
+        k = min(k, len(self.chunks))
+        scores, rows = self.faiss_index.search(np.asarray(query_vector, dtype=np.float32).reshape(1, -1), k)
+        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
+
+    def search_lexical(self, query: str, k: int) -> list[tuple[int, float]]:
+        if self.bm25 is None or not self.chunks:
+            return []
+        tokens = bm25_query_tokens(query)
+        if not tokens:
+            return []
+        scores = self.bm25.get_scores(tokens)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(r), float(scores[r])) for r in top if scores[r] > 0]
+
+    def stats(self) -> dict:
+        return {
+            "documents": len(self.documents),
+            "chunks": len(self.chunks),
+            "embedder": self.embedder_name,
+            "dimension": self.manifest["embedder"]["dimension"],
+            "index_type": self.manifest["index_type"],
+            "built_at": self.manifest["built_at"],
+            "path": str(self.path),
+        }
+
+
+class FolderStore:
+    """Reads and atomically writes index versions under one folder."""
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / ".lock"
+
+    def current_path(self) -> Path | None:
+        link = self.root / CURRENT
+        if not link.is_symlink() and not link.exists():
+            return None
+        target = link.resolve()
+        return target if target.is_dir() else None
+
+    def exists(self) -> bool:
+        return self.current_path() is not None
+
+    def read_manifest(self) -> dict | None:
+        path = self.current_path()
+        if path is None:
+            return None
+        try:
+            return json.loads((path / "manifest.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise IndexCorrupt(f"index manifest at {path} is unreadable ({exc}); rebuild with `rag index --rebuild`") from None
+
+    def load(self, verify: bool = True) -> IndexSnapshot:
+        path = self.current_path()
+        if path is None:
+            raise IndexMissing(f"no index at {self.root}; build one with `rag index PATH...` (e.g. `rag index seeds/`)")
+        manifest = self.read_manifest()
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise IndexCorrupt(f"index at {path} has format {manifest.get('format_version')}, this version reads "
+                               f"{FORMAT_VERSION}; rebuild with `rag index --rebuild`")
+        if verify:
+            for name, expected in manifest["files"].items():
+                target = path / name
+                if not target.is_file() or _sha256_file(target) != expected:
+                    raise IndexCorrupt(f"index file {target} is missing or damaged (checksum mismatch); "
+                                       "rebuild with `rag index --rebuild`")
+        try:
+            import faiss
+
+            documents = json.loads((path / "documents.json").read_text())
+            with open(path / "chunks.jsonl", encoding="utf-8") as handle:
+                chunks = [Chunk.from_dict(json.loads(line)) for line in handle if line.strip()]
+            vectors = np.load(path / "vectors.npy")
+            faiss_index = faiss.read_index(str(path / "faiss.index"))
+            if manifest["index_type"] == "hnsw":
+                faiss_index.hnsw.efSearch = 96
+            bm25 = None
+            if chunks:
+                import bm25s
+
+                bm25 = bm25s.BM25.load(str(path / "bm25"))
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            raise IndexCorrupt(f"index at {path} cannot be loaded ({exc}); rebuild with `rag index --rebuild`") from None
+        if len(chunks) != len(vectors) or faiss_index.ntotal != len(chunks):
+            raise IndexCorrupt(f"index at {path} is inconsistent ({len(chunks)} chunks, {len(vectors)} vectors); "
+                               "rebuild with `rag index --rebuild`")
+        return IndexSnapshot(path, manifest, documents, chunks, vectors, faiss_index, bm25)
+
+    def write(self, *, documents: dict[str, dict], chunks: list[Chunk], vectors: np.ndarray,
+              embedder: dict, chunker: dict, ann_threshold: int) -> Path:
+        """Write a complete new version aside, then make it current in one atomic step."""
+        if len(chunks) != len(vectors):
+            raise ValueError("chunks and vectors differ in length")
+        self.root.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        final = self.root / f"v-{stamp}-{uuid.uuid4().hex[:6]}"
+        tmp = self.root / f"tmp-{final.name}"
+        tmp.mkdir()
+        try:
+            import faiss
+
+            index_type = choose_index_type(len(chunks), ann_threshold)
+            (tmp / "documents.json").write_text(json.dumps(documents, ensure_ascii=False, indent=1))
+            with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as handle:
+                for chunk in chunks:
+                    handle.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
+            np.save(tmp / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32))
+            faiss.write_index(build_faiss(vectors, index_type), str(tmp / "faiss.index"))
+            if chunks:
+                import bm25s
+
+                bm25 = bm25s.BM25()
+                bm25.index(bm25_tokens([c.text for c in chunks]), show_progress=False)
+                bm25.save(str(tmp / "bm25"))
+            files = {str(p.relative_to(tmp)): _sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+            manifest = {
+                "format_version": FORMAT_VERSION,
+                "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "embedder": embedder,
+                "chunker": chunker,
+                "index_type": index_type,
+                "counts": {"documents": len(documents), "chunks": len(chunks)},
+                "documents": {doc_id: {"source": d["source"], "sha256_16": doc_id, "chunks": d.get("chunks", 0)}
+                              for doc_id, d in documents.items()},
+                "files": files,
+            }
+            (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1))
+            _fsync_tree(tmp)
+            os.rename(tmp, final)
+            _fsync_dir(self.root)
+            link_tmp = self.root / f".current-{uuid.uuid4().hex[:6]}"
+            os.symlink(final.name, link_tmp)
+            os.replace(link_tmp, self.root / CURRENT)  # the commit point
+            _fsync_dir(self.root)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.collect_garbage()
+        return final
+
+    def collect_garbage(self) -> None:
+        """Remove versions and leftovers of interrupted builds that ``current`` no longer names."""
+        keep = self.current_path()
+        for entry in self.root.iterdir():
+            if entry.name.startswith(".current-"):
+                entry.unlink(missing_ok=True)
+            elif entry.is_dir() and (entry.name.startswith("tmp-") or entry.name.startswith("v-")) \
+                    and (keep is None or entry.resolve() != keep):
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync_tree(root: Path) -> None:
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    for path in [root, *[p for p in root.rglob("*") if p.is_dir()]]:
+        _fsync_dir(path)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,1 @@
+"""Retrieval, generation, citations and the answer API (``from rag import answer``)."""

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from index.config import Config
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+SHARED = ROOT.parent / "shared"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    """A config whose index lives in the test's temp folder (caches stay shared and read-only)."""
+    return Config.from_env(data_dir=tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    from index.embedder import Embedder
+
+    return Embedder(Config().embedder)
+
+
+@pytest.fixture
+def seed_text() -> str:
+    return next(SEEDS.glob("*.txt")).read_text(encoding="utf-8")

@@ -1,0 +1,41 @@
+"""Model-free stand-ins for logic tests (the real models are covered by @pytest.mark.models tests)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+
+class HashEmbedder:
+    """Deterministic bag-of-words vectors: texts sharing words get similar vectors."""
+
+    def __init__(self, name: str = "test-hash-embedder", dimension: int = 64):
+        self.name = name
+        self.batch_size = 64
+        self._dimension = dimension
+        self.embedded = 0  # how many texts went through encode(), for incremental-indexing tests
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def fits(self, texts):
+        return [True] * len(texts)
+
+    def _vector(self, text: str) -> np.ndarray:
+        vec = np.zeros(self._dimension, dtype=np.float32)
+        for word in text.lower().split():
+            h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+            vec[h % self._dimension] += 1.0
+        norm = np.linalg.norm(vec)
+        return vec / norm if norm else vec
+
+    def encode(self, texts, progress=None) -> np.ndarray:
+        self.embedded += len(texts)
+        if not texts:
+            return np.zeros((0, self._dimension), dtype=np.float32)
+        return np.stack([self._vector(t) for t in texts])
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self._vector(text)

@@ -1,0 +1,203 @@
+"""Incremental indexing: only new or changed documents are embedded; crashes never leave a broken index."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from index.pipeline import IndexBusy, NothingToIndex, build_index
+from index.store import FolderStore
+from tests.conftest import ROOT, SEEDS
+from tests.fakes import HashEmbedder
+
+
+def write_docs(folder: Path, n: int, words: int = 120) -> None:
+    """``n`` distinct documents; the folder name is part of the text, so folders never share content."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        body = " ".join(f"Sentence {j} of document {i} mentions topic{i} and item{j}." for j in range(words // 8))
+        (folder / f"doc{i:03d}.txt").write_text(f"Document {i} of {folder.name}\n\n{body}\n", encoding="utf-8")
+
+
+def test_incremental_add_modify_delete_embeds_only_what_changed(tmp_path, config):
+    docs = tmp_path / "docs"
+    write_docs(docs, 3)
+    emb = HashEmbedder()
+    first = build_index([docs], config, embedder=emb)
+    assert len(first.added) == 3 and first.wrote
+    total_after_first = emb.embedded
+    assert total_after_first == first.chunks_embedded == first.chunks_total > 0
+
+    # nothing changed: nothing embedded, nothing written
+    version = FolderStore(config.index_dir).current_path()
+    again = build_index([docs], config, embedder=emb)
+    assert emb.embedded == total_after_first and again.chunks_embedded == 0 and not again.wrote
+    assert again.unchanged == 3 and "up to date" in again.summary()
+    assert FolderStore(config.index_dir).current_path() == version
+
+    # touch without changing content: still nothing embedded
+    os.utime(docs / "doc000.txt", ns=(time.time_ns(), time.time_ns()))
+    assert build_index([docs], config, embedder=emb).chunks_embedded == 0
+
+    # add one, modify one, delete one
+    (docs / "new.txt").write_text("A new document\n\nIt talks about pharmaceutical supply chains.", encoding="utf-8")
+    (docs / "doc001.txt").write_text("Document 1 changed\n\nA brand new short text about tariffs.", encoding="utf-8")
+    (docs / "doc002.txt").unlink()
+    before = emb.embedded
+    report = build_index([docs], config, embedder=emb)
+    snap = FolderStore(config.index_dir).load()
+    new_chunks = [c for c in snap.chunks if snap.documents[c.doc_id]["source"].endswith(("new.txt", "doc001.txt"))]
+    assert emb.embedded - before == report.chunks_embedded == len(new_chunks)
+    assert [Path(p).name for p in report.added] == ["new.txt"]
+    assert [Path(p).name for p in report.updated] == ["doc001.txt"]
+    assert [Path(p).name for p in report.removed] == ["doc002.txt"]
+    assert sorted(Path(d["source"]).name for d in snap.documents.values()) == ["doc000.txt", "doc001.txt", "new.txt"]
+    assert len(snap.chunks) == len(snap.vectors) == snap.faiss_index.ntotal
+
+
+def test_other_folders_are_kept_and_remove_drops_a_document(tmp_path, config):
+    write_docs(tmp_path / "a", 2)
+    write_docs(tmp_path / "b", 1)
+    emb = HashEmbedder()
+    build_index([tmp_path / "a"], config, embedder=emb)
+    report = build_index([tmp_path / "b"], config, embedder=emb)
+    assert report.documents_total == 3 and report.unchanged == 2
+    report = build_index([], config, embedder=emb, remove=[tmp_path / "a" / "doc000.txt"])
+    assert [Path(p).name for p in report.removed] == ["doc000.txt"] and report.documents_total == 2
+
+
+def test_embedder_or_chunker_change_rebuilds_everything(tmp_path, config):
+    write_docs(tmp_path / "docs", 2)
+    build_index([tmp_path / "docs"], config, embedder=HashEmbedder())
+    other = HashEmbedder(name="another-embedder", dimension=32)
+    messages = []
+    report = build_index([tmp_path / "docs"], config, embedder=other, say=messages.append)
+    assert "embedder changed" in report.full_rebuild_reason and any("Full rebuild" in m for m in messages)
+    assert other.embedded == report.chunks_total
+    snap = FolderStore(config.index_dir).load()
+    assert snap.embedder_name == "another-embedder" and snap.vectors.shape[1] == 32
+    smaller = config.with_(chunk_tokens=64, chunk_overlap=8)
+    report = build_index([tmp_path / "docs"], smaller, embedder=other)
+    assert "chunker settings changed" in report.full_rebuild_reason
+
+
+def test_bad_files_are_skipped_by_name_and_empty_input_is_an_error(tmp_path, config):
+    docs = tmp_path / "docs"
+    write_docs(docs, 1)
+    (docs / "empty.txt").write_text("")
+    (docs / "same.txt").write_bytes((docs / "doc000.txt").read_bytes())
+    report = build_index([docs], config, embedder=HashEmbedder())
+    assert report.documents_total == 1
+    assert any("empty.txt: no extractable text" in s for s in report.skipped)
+    assert any("same.txt: same text as" in s for s in report.skipped)
+    (tmp_path / "nothing").mkdir()
+    with pytest.raises(NothingToIndex, match="no indexable documents"):
+        build_index([tmp_path / "nothing"], config.with_(data_dir=tmp_path / "other"), embedder=HashEmbedder())
+
+
+def test_a_second_concurrent_build_is_refused(tmp_path, config):
+    from filelock import FileLock
+
+    write_docs(tmp_path / "docs", 1)
+    config.index_dir.mkdir(parents=True)
+    with FileLock(str(FolderStore(config.index_dir).lock_path)):
+        with pytest.raises(IndexBusy, match="another `rag index`"):
+            build_index([tmp_path / "docs"], config, embedder=HashEmbedder())
+
+
+KILL_SCRIPT = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {root!r})
+    import index.store as store
+    from index.config import Config
+    from index.pipeline import build_index
+    from tests.fakes import HashEmbedder
+
+    real_fsync_tree = store._fsync_tree
+    def slow_fsync_tree(path):
+        real_fsync_tree(path)
+        print("WRITTEN-NOT-COMMITTED", flush=True)
+        time.sleep(60)
+    if {pause!r}:
+        store._fsync_tree = slow_fsync_tree
+    build_index([{docs!r}], Config(data_dir={data!r}), embedder=HashEmbedder())
+    print("DONE", flush=True)
+""")
+
+
+def _run_and_kill(tmp_path, config, docs, pause: bool, after: float | None):
+    script = KILL_SCRIPT.format(root=str(ROOT), docs=str(docs), data=str(config.data_dir), pause=pause)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    if pause:
+        line = proc.stdout.readline()
+        assert line.strip() == "WRITTEN-NOT-COMMITTED"
+    else:
+        time.sleep(after)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def test_build_killed_mid_write_leaves_the_previous_index_loadable(tmp_path, config):
+    docs = tmp_path / "docs"
+    write_docs(docs, 4)
+    build_index([docs], config, embedder=HashEmbedder())
+    before = FolderStore(config.index_dir).load()
+    write_docs(tmp_path / "docs", 40, words=400)  # a bigger second build
+
+    # killed after every file of the new version is written and fsynced, before the commit
+    _run_and_kill(tmp_path, config, docs, pause=True, after=None)
+    after = FolderStore(config.index_dir).load()
+    assert after.path == before.path and after.chunks == before.chunks
+    # and at a few moments through the run
+    for delay in (0.3, 0.8, 1.5):
+        _run_and_kill(tmp_path, config, docs, pause=False, after=delay)
+        snap = FolderStore(config.index_dir).load()  # verifies every checksum
+        assert len(snap.documents) in (4, 40)
+    # the next build succeeds and cleans up the leftovers
+    report = build_index([docs], config, embedder=HashEmbedder())
+    assert report.documents_total == 40
+    leftovers = [p.name for p in config.index_dir.iterdir() if p.name.startswith(("tmp-", ".current-"))]
+    assert leftovers == []
+
+
+@pytest.mark.models
+def test_seed_article_with_the_real_embedder(config, real_embedder):
+    report = build_index([SEEDS], config, embedder=real_embedder)
+    snap = FolderStore(config.index_dir).load()
+    assert report.documents_total == 1 and len(snap.chunks) >= 4
+    assert snap.manifest["embedder"] == {"name": real_embedder.name, "dimension": 384}
+    # every chunk fits the embedder's window, measured with its own tokenizer
+    assert all(real_embedder.fits([c.text for c in snap.chunks]))
+    vector = real_embedder.encode_query("How much does a worker in auto manufacturing have to earn per hour?")
+    best_row = snap.search_dense(vector, 1)[0][0]
+    assert "US$16 per hour" in snap.chunks[best_row].text
+    again = build_index([SEEDS], config, embedder=real_embedder)
+    assert again.chunks_embedded == 0 and not again.wrote
+
+
+@pytest.mark.models
+def test_no_chunk_exceeds_the_embedders_max_length(real_embedder, seed_text):
+    """Word-piece-hungry text (numbers, accents, CJK) with big chunks still fits the window."""
+    from index.chunker import Chunker
+    from index.loaders import document_id
+    from index.records import Document
+
+    hungry = ("Año 2026: 1,234,567.89 US$ · Ciudad de México – Querétaro – Nuevo León. " * 40
+              + "東京都は日本の首都であり、人口は約1400万人です。" * 30 + "\n\n" + seed_text)
+    doc = Document(id=document_id(hungry), title="t", source="/x", text=hungry)
+    tokenizer = real_embedder.model.tokenizer
+    limit = real_embedder.max_tokens
+    assert limit == 256
+    unguarded = Chunker(400, 40).split(doc)
+    assert any(len(tokenizer(c.text)["input_ids"]) > limit for c in unguarded)  # the guard is needed
+    chunks = Chunker(400, 40, fits=real_embedder.fits).split(doc)
+    lengths = [len(tokenizer(c.text)["input_ids"]) for c in chunks]
+    assert max(lengths) <= limit
+    assert all(c.text == hungry[c.char_start:c.char_end] for c in chunks)

@@ -1,0 +1,93 @@
+"""Store round trip, integrity checks and index-type choice, with synthetic vectors (no model)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from index.records import Chunk
+from index.store import FolderStore, IndexCorrupt, IndexMissing, choose_index_type
+from tests.fakes import HashEmbedder
+
+TEXTS = ["Mexico is the top trade partner of the United States.",
+         "The pharmaceutical sector is a key opportunity for manufacturing.",
+         "Workers earning at least US$16 per hour build cars under USMCA rules.",
+         "Shenzhen was developed with help from Chinese people abroad."]
+
+
+def write_sample(store: FolderStore, texts=TEXTS, ann_threshold=1000):
+    emb = HashEmbedder()
+    chunks = [Chunk(id=f"d{i}:0", doc_id=f"d{i}", ordinal=0, char_start=0, char_end=len(t), text=t)
+              for i, t in enumerate(texts)]
+    docs = {f"d{i}": {"id": f"d{i}", "title": f"Doc {i}", "source": f"/docs/{i}.txt", "chunks": 1}
+            for i in range(len(texts))}
+    store.write(documents=docs, chunks=chunks, vectors=emb.encode(texts),
+                embedder={"name": emb.name, "dimension": emb.dimension},
+                chunker={"chunk_tokens": 200, "chunk_overlap": 40, "tokenizer": "cl100k_base"},
+                ann_threshold=ann_threshold)
+    return emb, chunks
+
+
+def test_round_trip_and_search(tmp_path):
+    store = FolderStore(tmp_path / "index")
+    emb, chunks = write_sample(store)
+    snap = store.load()
+    assert snap.chunks == chunks
+    assert snap.vectors.shape == (4, emb.dimension)
+    assert snap.manifest["format_version"] == 1 and snap.manifest["index_type"] == "flat"
+    assert snap.stats()["documents"] == 4 and snap.stats()["chunks"] == 4
+    row, score = snap.search_dense(emb.encode_query(TEXTS[2]), 2)[0]
+    assert row == 2 and score == pytest.approx(1.0, abs=1e-5)
+    lexical = snap.search_lexical("hourly wages of workers per hour", 3)
+    assert lexical[0][0] == 2 and lexical[0][1] > 0
+    assert snap.search_lexical("the of and", 3) == []  # only stopwords: nothing to match
+
+
+def test_hnsw_is_used_above_threshold_and_finds_the_same(tmp_path):
+    store = FolderStore(tmp_path / "index")
+    emb, _ = write_sample(store, ann_threshold=2)
+    snap = store.load()
+    assert snap.manifest["index_type"] == "hnsw"
+    assert snap.search_dense(emb.encode_query(TEXTS[1]), 1)[0][0] == 1
+    assert choose_index_type(10, 50_000) == "flat" and choose_index_type(60_000, 50_000) == "hnsw"
+
+
+def test_new_version_replaces_old_and_leftovers_are_cleaned(tmp_path):
+    store = FolderStore(tmp_path / "index")
+    write_sample(store)
+    first = store.current_path()
+    (store.root / "tmp-v-crashed").mkdir()  # what a killed build leaves behind
+    write_sample(store, TEXTS[:2])
+    assert store.current_path() != first and not first.exists()
+    assert not (store.root / "tmp-v-crashed").exists()
+    assert len(store.load().chunks) == 2
+
+
+def test_missing_index_says_how_to_build_one(tmp_path):
+    with pytest.raises(IndexMissing, match="rag index"):
+        FolderStore(tmp_path / "nothing").load()
+
+
+@pytest.mark.parametrize("victim", ["chunks.jsonl", "vectors.npy", "faiss.index"])
+def test_damaged_files_are_detected_by_checksum(tmp_path, victim):
+    store = FolderStore(tmp_path / "index")
+    write_sample(store)
+    target = store.current_path() / victim
+    data = target.read_bytes()
+    target.write_bytes(data[: len(data) // 2])  # truncated
+    with pytest.raises(IndexCorrupt, match="rebuild"):
+        store.load()
+
+
+def test_unreadable_manifest_is_reported(tmp_path):
+    store = FolderStore(tmp_path / "index")
+    write_sample(store)
+    (store.current_path() / "manifest.json").write_text("{not json")
+    with pytest.raises(IndexCorrupt, match="manifest"):
+        store.load()
+    manifest_path = store.current_path() / "manifest.json"
+    manifest_path.write_text(json.dumps({"format_version": 99}))
+    with pytest.raises(IndexCorrupt, match="format"):
+        store.load()
