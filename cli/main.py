@@ -39,8 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wait this long for another running `rag index` instead of refusing")
     _common(p)
 
-    for name, text in [("ask", "answer one question from the indexed documents"),
-                       ("chat", "open the chat UI in the browser"),
+    p = sub.add_parser("ask", help="answer one question from the indexed documents, with sources")
+    p.add_argument("question", help="the question (quote it)")
+    p.add_argument("--generator", help="llm (default, local llama.cpp), extractive (no LLM), or the base URL "
+                                       "of an OpenAI-compatible server (http://host:port)")
+    p.add_argument("--top-k", type=int, help="passages to retrieve (default 5)")
+    p.add_argument("--retrieval", choices=["hybrid", "dense", "bm25"], default="hybrid")
+    p.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
+    _common(p)
+
+    for name, text in [("chat", "open the chat UI in the browser"),
                        ("eval", "run an evaluation set")]:
         p = sub.add_parser(name, help=text)
         p.add_argument("rest", nargs=argparse.REMAINDER)
@@ -66,6 +74,53 @@ def cmd_index(args) -> int:
     return 0
 
 
+def _json(data) -> str:
+    """JSON that stays inert if pasted into HTML: <, > and & are escaped as \\u003c etc."""
+    import json
+
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def cmd_ask(args) -> int:
+    from rag.api import stream_answer
+    from rag.records import Answer
+
+    config = _config(args)
+    live = sys.stdout.isatty() and not args.json
+    streamed, final = "", None
+    for item in stream_answer(args.question, generator=args.generator or config.generator, top_k=args.top_k,
+                              retrieval=args.retrieval, config=config):
+        if isinstance(item, Answer):
+            final = item
+        elif live:
+            streamed += item
+            print(item, end="", flush=True)
+    if args.json:
+        print(_json(final.to_dict()))
+        return 0
+    if live:
+        print()
+        if final.text.strip() != streamed.strip():
+            print(f"\nVerified answer: {final.text}")
+    else:
+        print(final.text)
+    for note in final.notices:
+        print(f"note: {note}", file=sys.stderr)
+    if final.rewritten_question:
+        print(f"(searched for: {final.rewritten_question})")
+    if final.unsupported_sentences:
+        print("Not supported by any passage: " + " | ".join(final.unsupported_sentences))
+    if final.citations:
+        print("\nSources:")
+        for number in sorted({c.number for c in final.citations}):
+            cites = [c for c in final.citations if c.number == number]
+            print(f"[{number}] {cites[0].title} — {cites[0].source}")
+            for c in cites:
+                print(f'    "{c.text}"  (chars {c.span_start}-{c.span_end})')
+    return 0
+
+
 def cmd_not_yet(args) -> int:
     print(f"error: `rag {args.command}` is not available yet in this version; "
           "for now `rag index` builds the index.", file=sys.stderr)
@@ -78,15 +133,17 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from index.pipeline import IndexBusy, NothingToIndex
     from index.store import IndexCorrupt, IndexMissing
     from index.tokens import TokenizerUnavailable
+    from rag.engine import EmptyQuestion
+    from rag.generation.base import GeneratorUnavailable
     from rag.weights import ModelIntegrityError, ModelUnavailable
 
-    return (EmbedderUnavailable, LoaderError, IndexBusy, NothingToIndex, IndexCorrupt, IndexMissing,
+    return (EmptyQuestion, GeneratorUnavailable, EmbedderUnavailable, LoaderError, IndexBusy, NothingToIndex, IndexCorrupt, IndexMissing,
             TokenizerUnavailable, ModelIntegrityError, ModelUnavailable, ValueError)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"index": cmd_index, "ask": cmd_not_yet, "chat": cmd_not_yet, "eval": cmd_not_yet}
+    handlers = {"index": cmd_index, "ask": cmd_ask, "chat": cmd_not_yet, "eval": cmd_not_yet}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

@@ -24,6 +24,17 @@ _WORD = re.compile(r"\S+\s*")
 FitsCheck = Callable[[Sequence[str]], list[bool]]  # True where the text fits the embedder
 
 
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence or line in ``text``, whitespace trimmed, empty ones dropped."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for match in _SENTENCE_END.finditer(text):
+        spans.append(_trim(text, pos, match.start()))
+        pos = match.end()
+    spans.append(_trim(text, pos, len(text)))
+    return [(s, e) for s, e in spans if e > s]
+
+
 @dataclass(frozen=True)
 class _Unit:
     start: int
@@ -71,14 +82,7 @@ class Chunker:
 
     def _units(self, text: str) -> list[_Unit]:
         """Sentence spans (whitespace trimmed), long sentences cut at word boundaries."""
-        spans: list[tuple[int, int]] = []
-        pos = 0
-        for match in _SENTENCE_END.finditer(text):
-            spans.append((pos, match.start()))
-            pos = match.end()
-        spans.append((pos, len(text)))
-        spans = [_trim(text, s, e) for s, e in spans]
-        spans = [(s, e) for s, e in spans if e > s]
+        spans = sentence_spans(text)
         counts = self._count([text[s:e] for s, e in spans])
         units: list[_Unit] = []
         for (s, e), n in zip(spans, counts):

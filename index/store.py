@@ -57,11 +57,18 @@ def bm25_tokens(texts: list[str]):
     return bm25s.tokenize(texts, stopwords=_BM25_STOPWORDS, stemmer=_stemmer(), show_progress=False)
 
 
-def bm25_query_tokens(text: str) -> list[str]:
+def bm25_tokens_of(texts: list[str]) -> list[list[str]]:
+    """Each text as the stemmed, stopword-free terms BM25 indexes (the same analysis as the index)."""
     import bm25s
 
-    return bm25s.tokenize([text], stopwords=_BM25_STOPWORDS, stemmer=_stemmer(), return_ids=False,
-                          show_progress=False)[0]
+    if not texts:
+        return []
+    return bm25s.tokenize(texts, stopwords=_BM25_STOPWORDS, stemmer=_stemmer(), return_ids=False,
+                          show_progress=False)
+
+
+def bm25_query_tokens(text: str) -> list[str]:
+    return bm25_tokens_of([text])[0]
 
 
 def choose_index_type(n_chunks: int, ann_threshold: int) -> str:
@@ -81,6 +88,16 @@ def build_faiss(vectors: np.ndarray, index_type: str):
     if len(vectors):
         index.add(vectors)
     return index
+
+
+def top_rows(scores: np.ndarray | None, k: int) -> list[tuple[int, float]]:
+    """The ``k`` best (row, score) pairs with a positive score, best first."""
+    if scores is None or not len(scores) or k <= 0:
+        return []
+    k = min(k, len(scores))
+    top = np.argpartition(-scores, k - 1)[:k]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return [(int(r), float(scores[r])) for r in top if scores[r] > 0]
 
 
 @dataclass
@@ -113,17 +130,26 @@ class IndexSnapshot:
         scores, rows = self.faiss_index.search(np.asarray(query_vector, dtype=np.float32).reshape(1, -1), k)
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
 
-    def search_lexical(self, query: str, k: int) -> list[tuple[int, float]]:
+    def bm25_scores(self, query: str) -> np.ndarray | None:
+        """BM25 score of every chunk for ``query`` (None when nothing can match)."""
         if self.bm25 is None or not self.chunks:
-            return []
+            return None
         tokens = bm25_query_tokens(query)
         if not tokens:
-            return []
-        scores = self.bm25.get_scores(tokens)
-        k = min(k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(int(r), float(scores[r])) for r in top if scores[r] > 0]
+            return None
+        return np.asarray(self.bm25.get_scores(tokens), dtype=np.float64)
+
+    def search_lexical(self, query: str, k: int) -> list[tuple[int, float]]:
+        return top_rows(self.bm25_scores(query), k)
+
+    def document_frequencies(self) -> tuple[dict[str, int], int]:
+        """How many chunks contain each BM25 term (read off the sparse index), and the chunk count."""
+        if self.bm25 is None:
+            return {}, 0
+        if not hasattr(self, "_df"):
+            df = np.diff(np.asarray(self.bm25.scores["indptr"]))
+            self._df = {term: int(df[i]) for term, i in self.bm25.vocab_dict.items() if i < len(df)}
+        return self._df, len(self.chunks)
 
     def stats(self) -> dict:
         return {

@@ -1,0 +1,34 @@
+# Two entry points (see README): `make chat` and `make test`. Both install everything first.
+VENV   ?= .venv
+PYTHON ?= python3
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 7860
+
+.PHONY: install chat test test-fast bench clean
+
+# pip takes torch==2.13.0 from the machine's local CPU wheel and caches the llama-cpp-python
+# build (it compiles from source, ~13 min the first time on 2 cores).
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install -e ".[test]"
+	touch $@
+
+chat: install
+	$(BIN)/rag index seeds
+	$(BIN)/rag chat --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not models"
+
+bench: install
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,83 @@
+"""Which passages go into the prompt, in which order.
+
+* If the whole index fits the context budget, every chunk goes in. The prompt prefix is
+  then byte-identical for every question, and llama.cpp answers from its KV cache.
+* Otherwise the top-k retrieved passages go in, dropping the lowest-ranked ones until
+  they fit the budget.
+Either way passages are put in (document, position) order, and the text that
+overlapping chunks share is given once, so the prompt never repeats itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+from index.records import Chunk
+from index.store import IndexSnapshot
+from index.tokens import cl100k
+from rag.records import Passage
+
+_corpus_tokens: dict[str, int] = {}
+_lock = threading.Lock()
+
+
+def count_tokens(text: str) -> int:
+    return len(cl100k().encode_ordinary(text))
+
+
+def _order_and_trim(passages: list[Passage]) -> list[Passage]:
+    ordered = sorted(passages, key=lambda p: (p.source, p.doc_id, p.char_start))
+    out: list[Passage] = []
+    for passage in ordered:
+        prev = out[-1] if out else None
+        if prev is not None and prev.doc_id == passage.doc_id and passage.char_start < prev.char_end:
+            if passage.char_end <= prev.char_end:
+                continue  # fully inside the previous one
+            cut = prev.char_end - passage.char_start
+            text = passage.chunk.text[cut:]
+            lead = len(text) - len(text.lstrip())
+            chunk = passage.chunk
+            chunk = Chunk(id=chunk.id, doc_id=chunk.doc_id, ordinal=chunk.ordinal,
+                          char_start=chunk.char_start + cut + lead, char_end=chunk.char_end, text=text[lead:])
+            passage = replace(passage, chunk=chunk)
+        out.append(passage)
+    return out
+
+
+def corpus_tokens(snapshot: IndexSnapshot) -> int:
+    key = str(snapshot.path)
+    with _lock:
+        if key in _corpus_tokens:
+            return _corpus_tokens[key]
+    everything = _order_and_trim(all_passages(snapshot))
+    total = sum(count_tokens(p.text) for p in everything)
+    with _lock:
+        _corpus_tokens[key] = total
+    return total
+
+
+def all_passages(snapshot: IndexSnapshot) -> list[Passage]:
+    out = []
+    for chunk in snapshot.chunks:
+        meta = snapshot.documents.get(chunk.doc_id, {})
+        out.append(Passage(chunk=chunk, title=meta.get("title", ""), source=meta.get("source", ""), rank=0,
+                           fused_score=0.0))
+    return out
+
+
+def whole_corpus_fits(snapshot: IndexSnapshot, budget_tokens: int) -> bool:
+    return bool(snapshot.chunks) and corpus_tokens(snapshot) <= budget_tokens
+
+
+def build_context(snapshot: IndexSnapshot, retrieved: list[Passage], budget_tokens: int) -> list[Passage]:
+    if whole_corpus_fits(snapshot, budget_tokens):
+        by_id = {p.chunk.id: p for p in retrieved}
+        return _order_and_trim([by_id.get(p.chunk.id, p) for p in all_passages(snapshot)])
+    chosen = list(retrieved)  # best first
+    while chosen:
+        context = _order_and_trim(chosen)
+        if sum(count_tokens(p.text) for p in context) <= budget_tokens or len(chosen) == 1:
+            return context
+        chosen.pop()
+    return []

@@ -1,0 +1,235 @@
+"""The answering pipeline: rewrite -> retrieve -> build context -> generate -> verify citations.
+
+One ``RagEngine`` per (config, generator); ``rag.api`` keeps them in a small thread-safe
+cache so the embedder, the index and the LLM are loaded once per process. The engine
+picks up a rebuilt index automatically (it checks the ``current`` link before each question).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from index.config import Config
+from index.embedder import Embedder
+from index.store import FolderStore, IndexSnapshot
+from rag.citations import SUPPORT_THRESHOLD, SUPPORT_THRESHOLD_OTHER_LANGUAGE, is_only_markers, parse_answer, verify
+from rag.context import build_context, whole_corpus_fits
+from rag.generation.base import GenerationRequest, Generator
+from rag.generation.extractive import ExtractiveGenerator
+from rag.language import abstain_message, detect_language
+from rag.prompt import NO_ANSWER, answer_messages, is_no_answer, rewrite_messages
+from rag.records import Answer
+from rag.retriever import HybridRetriever, RetrievalSettings
+from rag.support import SupportScorer
+
+MAX_QUESTION_CHARS = 2000
+# Words that make a question lean on the conversation ("Who said that?", "What about her?").
+_REFERRING = re.compile(
+    r"\b(he|she|it|they|him|her|them|his|hers|its|their|that|this|those|these|there|then|former|latter|"
+    r"él|ella|ellos|ellas|eso|esto|esa|ese|aquel|aquella|lo|la|le|les|su|sus|allí|ahí)\b|^(and|what about|y|¿y)\b",
+    re.IGNORECASE)
+
+
+class EmptyQuestion(ValueError):
+    pass
+
+
+@dataclass
+class EngineOptions:
+    top_k: int = 5
+    retrieval_mode: str = "hybrid"
+    context_tokens: int = 1200
+    max_answer_tokens: int = 200
+    abstain_below: float = 0.2  # best dense cosine under which nothing retrieved is on topic
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+
+
+def needs_rewrite(question: str, history: list[dict]) -> bool:
+    has_history = any(m.get("role") == "user" for m in history)
+    return has_history and (bool(_REFERRING.search(question)) or len(question.split()) <= 5)
+
+
+class RagEngine:
+    def __init__(self, config: Config, generator: Generator, options: EngineOptions | None = None,
+                 embedder=None):
+        self.config = config
+        self.generator = generator
+        self.options = options or EngineOptions(top_k=config.top_k)
+        self.store = FolderStore(config.index_dir)
+        self._snapshot: IndexSnapshot | None = None
+        self._lock = threading.Lock()
+        self._embedder = embedder  # normally built from the index's manifest; tests pass a fake
+        self.scorer: SupportScorer | None = SupportScorer(embedder) if embedder is not None else None
+        if embedder is not None and isinstance(generator, ExtractiveGenerator):
+            generator.scorer = self.scorer
+
+    # -- loading ----------------------------------------------------------------------
+
+    def snapshot(self) -> IndexSnapshot:
+        """The current index version, reloaded if `rag index` swapped in a new one."""
+        with self._lock:
+            current = self.store.current_path()
+            if self._snapshot is None or current != self._snapshot.path:
+                self._snapshot = self.store.load()
+                name = self._snapshot.embedder_name
+                if self._embedder is None or self._embedder.name != name:
+                    self._embedder = Embedder(name, self.config.embed_batch_size)
+                    self.scorer = SupportScorer(self._embedder)
+                    if isinstance(self.generator, ExtractiveGenerator):
+                        self.generator.scorer = self.scorer
+            return self._snapshot
+
+    @property
+    def embedder(self) -> Embedder:
+        self.snapshot()
+        return self._embedder
+
+    def warm_up(self) -> None:
+        """Load index, embedder and LLM, and run the stable prompt prefix once."""
+        snap = self.snapshot()
+        self.embedder.encode_query("warm up")
+        self.generator.warm_up()
+        if self.generator.uses_llm and snap.chunks:
+            if whole_corpus_fits(snap, self.options.context_tokens):  # the prompt prefix is known already
+                context = build_context(snap, [], self.options.context_tokens)
+                request = GenerationRequest(answer_messages("Warm-up.", context, "en"), "", context, max_tokens=1)
+                for _ in self.generator.stream(request):
+                    pass
+
+    # -- answering --------------------------------------------------------------------
+
+    def answer(self, question: str, history: list[dict] | None = None, **kw) -> Answer:
+        result = None
+        for item in self.stream(question, history, **kw):
+            if isinstance(item, Answer):
+                result = item
+        return result
+
+    def stream(self, question: str, history: list[dict] | None = None, *, top_k: int | None = None,
+               retrieval_mode: str | None = None) -> Iterator[str | Answer]:
+        """Yield answer text pieces as they are generated, then the final ``Answer``."""
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        notices: list[str] = []
+        question = (question or "").strip()
+        if not question:
+            raise EmptyQuestion("the question is empty; type a question about your documents")
+        if len(question) > MAX_QUESTION_CHARS:
+            notices.append(f"question truncated from {len(question):,} to {MAX_QUESTION_CHARS:,} characters")
+            question = question[:MAX_QUESTION_CHARS]
+        history = [m for m in (history or []) if isinstance(m, dict) and m.get("content")]
+        top_k = top_k or self.options.top_k
+        mode = retrieval_mode or self.options.retrieval_mode
+        snap = self.snapshot()
+        language = detect_language(question)
+        retriever = HybridRetriever(snap, self._embedder, self.options.retrieval)
+
+        # 1. a standalone (and English) query for retrieval
+        query, rewritten = question, None
+        if needs_rewrite(question, history) or language != "en":
+            t = time.perf_counter()
+            rewritten = self._rewrite(question, history, snap, retriever)
+            timings["rewrite"] = time.perf_counter() - t
+            query = rewritten or question
+
+        # 2. retrieve
+        t = time.perf_counter()
+        retrieved = retriever.retrieve(query, top_k=top_k, mode=mode)
+        if query != question and mode != "dense":  # keep the user's own words (names, numbers) in play
+            seen = {p.chunk.id for p in retrieved}
+            retrieved += [p for p in retriever.retrieve(question, top_k=2, mode=mode) if p.chunk.id not in seen]
+        timings["retrieve"] = time.perf_counter() - t
+
+        answer = Answer(question=question, text="", passages=[], retrieved=retrieved, language=language,
+                        rewritten_question=rewritten, generator=self.generator.name, notices=notices)
+        best_dense = max((p.dense_score or 0.0 for p in retrieved), default=0.0)
+        if not retrieved or (best_dense < self.options.abstain_below and not any(p.bm25_score for p in retrieved)):
+            answer.abstained, answer.text = True, abstain_message(language)
+            answer.fallback_reason = "nothing relevant was retrieved"
+            timings["total"] = time.perf_counter() - started
+            answer.timings = timings
+            yield answer.text
+            yield answer
+            return
+
+        # 3. generate, streaming
+        context = build_context(snap, retrieved, self.options.context_tokens)
+        answer.passages = context
+        request = GenerationRequest(answer_messages(question, context, language), question, context, language,
+                                    max_tokens=self.options.max_answer_tokens)
+        t = time.perf_counter()
+        pieces: list[str] = []
+        held, released = "", False  # hold the first characters back until they cannot be NO_ANSWER
+        for piece in self.generator.stream(request):
+            timings.setdefault("first_token", time.perf_counter() - started)
+            pieces.append(piece)
+            if released:
+                yield piece
+                continue
+            held += piece
+            head = held.strip().upper()
+            if len(head) > len(NO_ANSWER) + 1 or not NO_ANSWER.startswith(head[:len(NO_ANSWER)]):
+                if not is_no_answer(held):
+                    released = True
+                    yield held
+        timings["generate"] = time.perf_counter() - t
+        raw = "".join(pieces).strip()
+        truncated = request.info.get("finish_reason") == "length"
+        answer.raw_text = raw
+
+        # 4. non-answers, abstentions, verification
+        self._finish(answer, raw, truncated, context)
+        timings["total"] = time.perf_counter() - started
+        answer.timings = timings
+        yield answer
+
+    # -- steps --------------------------------------------------------------------------
+
+    def _rewrite(self, question: str, history: list[dict], snap, retriever) -> str | None:
+        if self.generator.uses_llm:
+            # share the answer prompt's prefix when it is the whole corpus; otherwise no passages
+            fits = whole_corpus_fits(snap, self.options.context_tokens)
+            passages = build_context(snap, [], self.options.context_tokens) if fits else []
+            text = self.generator.complete(rewrite_messages(question, history, passages), max_tokens=60)
+            text = text.strip().strip('"').splitlines()[0].strip() if text.strip() else ""
+            return text if len(text) > 3 and not is_no_answer(text) else None
+        last_user = next((m["content"] for m in reversed(history) if m.get("role") == "user"), "")
+        return f"{last_user} {question}".strip() if last_user else None
+
+    def _finish(self, answer: Answer, raw: str, truncated: bool, context) -> None:
+        language = answer.language
+        if is_no_answer(raw):
+            answer.abstained, answer.text = True, abstain_message(language)
+            return
+        if not raw or is_only_markers(raw):
+            self._extractive_fallback(answer, context, f"the model gave a non-answer ({raw!r})")
+            return
+        sentences = parse_answer(raw, len(context))
+        if truncated and len(sentences) > 1:
+            sentences = sentences[:-1]  # drop the sentence the token limit cut
+        elif truncated:
+            self._extractive_fallback(answer, context, "the model's answer was cut off")
+            return
+        threshold = SUPPORT_THRESHOLD if language == "en" else SUPPORT_THRESHOLD_OTHER_LANGUAGE
+        verified = verify(sentences, context, self.scorer, threshold)
+        if verified.supported_sentences == 0 and language == "en":
+            answer.abstained, answer.text = True, abstain_message(language)
+            answer.unsupported_sentences = verified.unsupported
+            answer.fallback_reason = "no sentence of the model's answer is supported by the passages"
+            return
+        answer.text, answer.citations, answer.unsupported_sentences = (verified.text, verified.citations,
+                                                                     verified.unsupported)
+
+    def _extractive_fallback(self, answer: Answer, context, reason: str) -> None:
+        text = ExtractiveGenerator(self.scorer).answer_text(answer.rewritten_question or answer.question, context)
+        answer.fallback_reason = reason
+        if is_no_answer(text):
+            answer.abstained, answer.text = True, abstain_message(answer.language)
+            return
+        verified = verify(parse_answer(text, len(context)), context, self.scorer, 0.0)
+        answer.text, answer.citations = verified.text, verified.citations
+

@@ -1,0 +1,1 @@
+"""Answer generators behind one small interface (see ``base.Generator``)."""

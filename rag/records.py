@@ -1,0 +1,97 @@
+"""Typed records of the answering layer: what retrieval returns and what ``answer()`` returns."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from index.records import Chunk
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with where it came from and why it was chosen."""
+
+    chunk: Chunk
+    title: str
+    source: str
+    rank: int  # 1-based position after fusion
+    fused_score: float
+    dense_score: float | None = None  # cosine similarity, None if not in the dense top list
+    bm25_score: float | None = None  # None if not in the BM25 top list
+
+    @property
+    def text(self) -> str:
+        return self.chunk.text
+
+    @property
+    def doc_id(self) -> str:
+        return self.chunk.doc_id
+
+    @property
+    def char_start(self) -> int:
+        return self.chunk.char_start
+
+    @property
+    def char_end(self) -> int:
+        return self.chunk.char_end
+
+    def to_dict(self) -> dict:
+        return {"chunk_id": self.chunk.id, "doc_id": self.doc_id, "title": self.title, "source": self.source,
+                "char_start": self.char_start, "char_end": self.char_end, "text": self.text, "rank": self.rank,
+                "fused_score": self.fused_score, "dense_score": self.dense_score, "bm25_score": self.bm25_score}
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Source ``number`` (the [n] in the answer) backing one answer sentence.
+
+    ``span_start``/``span_end`` are character offsets into the *document* text of the
+    supporting sentence(s); ``text`` is that supporting text.
+    """
+
+    number: int
+    passage: Passage
+    span_start: int
+    span_end: int
+    text: str
+    sentence: str  # the answer sentence this citation supports
+    support: float  # 0..1, how well the supporting text backs the sentence
+    reattached: bool = False  # True when verification chose this passage instead of the model
+
+    @property
+    def title(self) -> str:
+        return self.passage.title
+
+    @property
+    def source(self) -> str:
+        return self.passage.source
+
+    def to_dict(self) -> dict:
+        return {"number": self.number, "title": self.title, "source": self.source, "span_start": self.span_start,
+                "span_end": self.span_end, "text": self.text, "sentence": self.sentence,
+                "support": round(self.support, 3), "reattached": self.reattached, "chunk_id": self.passage.chunk.id}
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    passages: list[Passage] = field(default_factory=list)  # the prompt's passages: passages[n-1] is [n]
+    retrieved: list[Passage] = field(default_factory=list)  # what retrieval returned, best first
+    abstained: bool = False
+    rewritten_question: str | None = None  # the standalone/English query actually used for retrieval
+    language: str = "en"
+    generator: str = ""
+    unsupported_sentences: list[str] = field(default_factory=list)
+    fallback_reason: str = ""  # why the model's answer was replaced (extractive fallback or abstention)
+    notices: list[str] = field(default_factory=list)  # e.g. "question truncated ..."
+    raw_text: str = ""  # what the generator said, before citation verification
+    timings: dict[str, float] = field(default_factory=dict)  # seconds: retrieve, first_token, total, ...
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["citations"] = [c.to_dict() for c in self.citations]
+        data["passages"] = [p.to_dict() for p in self.passages]
+        data["retrieved"] = [p.to_dict() for p in self.retrieved]
+        return data

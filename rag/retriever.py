@@ -1,0 +1,151 @@
+"""Hybrid retrieval: dense (FAISS) + lexical (BM25), fused, then re-scored; returned as ``Passage``s.
+
+Stage 1 gathers the best ``candidates`` chunks of each retriever. Stage 2 orders them with
+one of (``RetrievalSettings.fusion``):
+
+* ``rrf``: weighted reciprocal rank fusion, sum_i w_i / (k + rank_i);
+* ``convex``: weighted sum of min-max normalised dense and BM25 scores;
+* ``features`` (default): a weighted sum of five per-candidate signals, each min-max
+  normalised over the candidates: dense cosine, BM25, and three lexical signals computed on
+  the candidate's text: the idf-weighted share of query terms found in its best sentence
+  (or pair of sentences), the share of query term bigrams it contains, and the idf-weighted
+  share of query terms it contains at all. Questions are usually written about one sentence,
+  which whole-chunk scores blur. The weights were fitted (pairwise, 2-fold by article) on
+  SQuAD v1.1 dev and checked out-of-fold; see bench/retrieval.py and bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from index.chunker import sentence_spans
+from index.store import IndexSnapshot, bm25_query_tokens, bm25_tokens_of, top_rows
+from rag.records import Passage
+
+MODES = ("hybrid", "dense", "bm25")
+FUSIONS = ("features", "rrf", "convex")
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    candidates: int = 30
+    fusion: str = "features"
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    bm25_weight: float = 1.0
+    # weights of the "features" fusion: dense, bm25, best-sentence coverage, bigrams, coverage
+    feature_weights: tuple[float, float, float, float, float] = field(default=(1.0, 0.12, 0.88, 0.6, 0.77))
+
+
+class HybridRetriever:
+    def __init__(self, snapshot: IndexSnapshot, embedder, settings: RetrievalSettings | None = None):
+        self.snapshot = snapshot
+        self.embedder = embedder
+        self.settings = settings or RetrievalSettings()
+        if self.settings.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, not {self.settings.fusion!r}")
+
+    def retrieve(self, query: str, top_k: int = 5, mode: str = "hybrid",
+                 query_vector: np.ndarray | None = None) -> list[Passage]:
+        if mode not in MODES:
+            raise ValueError(f"retrieval mode must be one of {', '.join(MODES)}, not {mode!r}")
+        snap = self.snapshot
+        if not snap.chunks:
+            return []
+        n = max(self.settings.candidates, top_k)
+        if query_vector is None and mode != "bm25":
+            query_vector = self.embedder.encode_query(query)
+        dense = snap.search_dense(query_vector, n) if query_vector is not None else []
+        bm25_all = snap.bm25_scores(query) if mode != "dense" else None
+        lexical = top_rows(bm25_all, n)
+        if mode == "dense":
+            ranked = dense
+        elif mode == "bm25":
+            ranked = lexical
+        elif self.settings.fusion == "features":
+            ranked = self._feature_rank(query, query_vector, bm25_all, dense, lexical)
+        else:
+            ranked = fuse(dense, lexical, self.settings)
+        dense_scores, bm25_scores = dict(dense), dict(lexical)
+        passages = []
+        for rank, (row, score) in enumerate(ranked[:top_k], start=1):
+            chunk = snap.chunks[row]
+            meta = snap.documents.get(chunk.doc_id, {})
+            dense_score = dense_scores.get(row)
+            if dense_score is None and query_vector is not None:
+                dense_score = float(snap.vectors[row] @ query_vector)
+            passages.append(Passage(chunk=chunk, title=meta.get("title", ""), source=meta.get("source", ""),
+                                    rank=rank, fused_score=float(score), dense_score=dense_score,
+                                    bm25_score=bm25_scores.get(row)))
+        return passages
+
+    # -- the "features" fusion -------------------------------------------------------
+
+    def _feature_rank(self, query: str, query_vector, bm25_all, dense, lexical) -> list[tuple[int, float]]:
+        snap = self.snapshot
+        rows = list(dict.fromkeys([r for r, _ in dense] + [r for r, _ in lexical]))
+        if not rows:
+            return []
+        cosine = snap.vectors[rows] @ query_vector  # exact, also for BM25-only candidates
+        bm25 = bm25_all[rows] if bm25_all is not None else np.zeros(len(rows))
+        query_terms = list(dict.fromkeys(bm25_query_tokens(query)))
+        lexical_features = self._lexical_features(query_terms, [snap.chunks[r].text for r in rows])
+        features = np.column_stack([cosine, bm25, lexical_features])
+        low, high = features.min(axis=0), features.max(axis=0)
+        span = np.where(high > low, high - low, 1.0)
+        normalised = (features - low) / span
+        scores = normalised @ np.asarray(self.settings.feature_weights, dtype=np.float64)
+        order = np.lexsort((np.asarray(rows), -scores))
+        return [(rows[i], float(scores[i])) for i in order]
+
+    def _lexical_features(self, query_terms: list[str], texts: list[str]) -> np.ndarray:
+        """Per text: best-sentence idf coverage, query-bigram share, whole-text idf coverage."""
+        out = np.zeros((len(texts), 3))
+        if not query_terms:
+            return out
+        df, n_docs = self.snapshot.document_frequencies()
+        idf = {t: math.log(1 + (n_docs - df.get(t, 0) + 0.5) / (df.get(t, 0) + 0.5)) for t in query_terms}
+        total = sum(idf.values()) or 1.0
+        query_set = set(query_terms)
+        query_bigrams = set(zip(query_terms, query_terms[1:]))
+        spans = [sentence_spans(t) for t in texts]
+        sentences = [t[s:e] for t, sp in zip(texts, spans) for s, e in sp]
+        sentence_tokens = iter(bm25_tokens_of(sentences))
+        for i, sp in enumerate(spans):
+            per_sentence = [next(sentence_tokens) for _ in sp]
+            sets = [set(tokens) & query_set for tokens in per_sentence]
+            best = 0.0
+            for j, found in enumerate(sets):
+                best = max(best, sum(idf[t] for t in found) / total)
+                if j + 1 < len(sets):
+                    best = max(best, 0.9 * sum(idf[t] for t in found | sets[j + 1]) / total)
+            all_tokens = [t for tokens in per_sentence for t in tokens]
+            bigrams = set(zip(all_tokens, all_tokens[1:]))
+            out[i, 0] = best
+            out[i, 1] = len(query_bigrams & bigrams) / len(query_bigrams) if query_bigrams else 0.0
+            out[i, 2] = sum(idf[t] for t in query_set & set(all_tokens)) / total
+        return out
+
+
+def fuse(dense: list[tuple[int, float]], lexical: list[tuple[int, float]],
+         settings: RetrievalSettings) -> list[tuple[int, float]]:
+    """Rank fusion (``rrf``) or score fusion (``convex``) of two ranked (row, score) lists."""
+    scores: dict[int, float] = {}
+    weighted = ((dense, settings.dense_weight), (lexical, settings.bm25_weight))
+    if settings.fusion == "rrf":
+        for ranked, weight in weighted:
+            for rank, (row, _) in enumerate(ranked, start=1):
+                scores[row] = scores.get(row, 0.0) + weight / (settings.rrf_k + rank)
+    else:
+        for ranked, weight in weighted:
+            if not ranked:
+                continue
+            values = np.array([s for _, s in ranked], dtype=np.float64)
+            low, high = values.min(), values.max()
+            normalised = (values - low) / (high - low) if high > low else np.ones_like(values)
+            for (row, _), value in zip(ranked, normalised):
+                scores[row] = scores.get(row, 0.0) + weight * float(value)
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))

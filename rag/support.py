@@ -1,0 +1,109 @@
+"""How well a piece of text backs a claim: the shared measure behind extractive answers
+and citation verification.
+
+support = mean of
+  * lexical: share of the claim's content terms (stemmed words and numbers) found in the evidence;
+  * semantic: cosine similarity of the embedder's vectors for claim and evidence.
+Evidence candidates are single sentences of a passage and pairs of adjacent sentences,
+so an answer that draws on two sentences is still matched.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from index.chunker import sentence_spans
+from rag.records import Passage
+
+_WORD = re.compile(r"\w+(?:[.,]\d+)*", re.UNICODE)
+STOPWORDS = frozenset("""
+a an the and or but if of to in on at by for with from as is are was were be been being it its this that these
+those there here he she they them his her their we you i me my our your who whom whose which what when where why
+how do does did done have has had not no nor so than too very can could should would will shall may might must
+also just about into over under again further then once more most such only own same other some any each few both
+all s t don said says say according
+el la los las un una unos unas y o pero de del al en por para con sin que se su sus es son fue fueron ser está
+están como más menos lo le les ya muy también qué quién quiénes cuál cuáles cuándo dónde cómo cuánto cuántos
+""".split())
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def content_terms(text: str) -> set[str]:
+    words = [w.lower().replace(",", "") for w in _WORD.findall(text)]
+    words = [w for w in words if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+    return set(_stemmer().stemWords(words))
+
+
+def lexical_support(claim_terms: set[str], evidence_terms: set[str]) -> float:
+    if not claim_terms:
+        return 0.0
+    return len(claim_terms & evidence_terms) / len(claim_terms)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A candidate supporting span inside one passage (offsets relative to the passage text)."""
+
+    passage_index: int
+    start: int
+    end: int
+    text: str
+
+
+def evidence_spans(passages: list[Passage], pairs: bool = True) -> list[Evidence]:
+    out: list[Evidence] = []
+    for i, passage in enumerate(passages):
+        spans = sentence_spans(passage.text)
+        for j, (s, e) in enumerate(spans):
+            out.append(Evidence(i, s, e, passage.text[s:e]))
+            if pairs and j + 1 < len(spans):
+                e2 = spans[j + 1][1]
+                out.append(Evidence(i, s, e2, passage.text[s:e2]))
+    return out
+
+
+class SupportScorer:
+    """Scores claims against evidence; caches evidence vectors between calls (passages repeat)."""
+
+    def __init__(self, embedder, cache_size: int = 20_000):
+        self.embedder = embedder
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        if missing:
+            vectors = self.embedder.encode(missing, progress=False)
+            with self._lock:
+                for text, vec in zip(missing, vectors):
+                    self._vectors[text] = vec
+                while len(self._vectors) > self._cache_size:
+                    self._vectors.popitem(last=False)
+        with self._lock:
+            return np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, 1), np.float32)
+
+    def score(self, claims: list[str], evidence: list[Evidence]) -> np.ndarray:
+        """Support of every claim (rows) by every evidence span (columns), in 0..1."""
+        if not claims or not evidence:
+            return np.zeros((len(claims), len(evidence)), dtype=np.float32)
+        claim_vecs = self._encode(claims)
+        evid_vecs = self._encode([e.text for e in evidence])
+        semantic = np.clip(claim_vecs @ evid_vecs.T, 0.0, 1.0)
+        evid_terms = [content_terms(e.text) for e in evidence]
+        claim_terms = [content_terms(c) for c in claims]
+        lexical = np.array([[lexical_support(c, t) for t in evid_terms] for c in claim_terms], dtype=np.float32)
+        return 0.5 * lexical + 0.5 * semantic
