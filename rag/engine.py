@@ -21,7 +21,7 @@ from rag.context import build_context, whole_corpus_fits
 from rag.generation.base import GenerationRequest, Generator
 from rag.generation.extractive import ExtractiveGenerator
 from rag.language import abstain_message, detect_language
-from rag.prompt import NO_ANSWER, answer_messages, is_no_answer, rewrite_messages
+from rag.prompt import NO_ANSWER, answer_messages, is_no_answer, rewrite_messages, translate_messages
 from rag.records import Answer
 from rag.retriever import HybridRetriever, RetrievalSettings
 from rag.support import SupportScorer
@@ -43,14 +43,15 @@ class EngineOptions:
     top_k: int = 5
     retrieval_mode: str = "hybrid"
     context_tokens: int = 1200
-    max_answer_tokens: int = 200
+    max_answer_tokens: int = 160
+    max_answer_sentences: int = 3  # the model is asked for one or two; longer replies are cut
     abstain_below: float = 0.2  # best dense cosine under which nothing retrieved is on topic
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
 
 
 def needs_rewrite(question: str, history: list[dict]) -> bool:
     has_history = any(m.get("role") == "user" for m in history)
-    return has_history and (bool(_REFERRING.search(question)) or len(question.split()) <= 5)
+    return has_history and bool(_REFERRING.search(question))
 
 
 class RagEngine:
@@ -89,14 +90,16 @@ class RagEngine:
         return self._embedder
 
     def warm_up(self) -> None:
-        """Load index, embedder and LLM, and run the stable prompt prefix once."""
+        """Load index, embedder and LLM, and read the stable prompt prefix into both LLM contexts
+        (answers and side tasks), so the first question is answered as fast as the tenth."""
         snap = self.snapshot()
         self.embedder.encode_query("warm up")
         self.generator.warm_up()
-        if self.generator.uses_llm and snap.chunks:
-            if whole_corpus_fits(snap, self.options.context_tokens):  # the prompt prefix is known already
-                context = build_context(snap, [], self.options.context_tokens)
-                request = GenerationRequest(answer_messages("Warm-up.", context, "en"), "", context, max_tokens=1)
+        if self.generator.uses_llm and whole_corpus_fits(snap, self.options.context_tokens):
+            context = build_context(snap, [], self.options.context_tokens)
+            for request in (GenerationRequest(answer_messages("Warm-up.", context), "", context, max_tokens=1),
+                            GenerationRequest(rewrite_messages("Warm-up.", [], context), "", context, max_tokens=1,
+                                              utility=True)):
                 for _ in self.generator.stream(request):
                     pass
 
@@ -156,33 +159,56 @@ class RagEngine:
             yield answer
             return
 
-        # 3. generate, streaming
+        # 3. generate. The model answers the English question; other languages get a translation after
+        # verification, so the citations are checked on the text the model grounded in the passages.
         context = build_context(snap, retrieved, self.options.context_tokens)
         answer.passages = context
-        request = GenerationRequest(answer_messages(question, context, language), question, context, language,
+        english = rewritten or question  # standalone (follow-ups resolved) and in English
+        request = GenerationRequest(answer_messages(english, context), english, context, language,
                                     max_tokens=self.options.max_answer_tokens)
         t = time.perf_counter()
         pieces: list[str] = []
-        held, released = "", False  # hold the first characters back until they cannot be NO_ANSWER
+        held, released = "", language != "en"  # non-English: nothing is shown until translated
         for piece in self.generator.stream(request):
-            timings.setdefault("first_token", time.perf_counter() - started)
+            if language == "en":
+                timings.setdefault("first_token", time.perf_counter() - started)
             pieces.append(piece)
+            if language != "en":
+                continue
             if released:
                 yield piece
                 continue
-            held += piece
+            held += piece  # hold the first characters back until they cannot be NO_ANSWER
             head = held.strip().upper()
             if len(head) > len(NO_ANSWER) + 1 or not NO_ANSWER.startswith(head[:len(NO_ANSWER)]):
                 if not is_no_answer(held):
                     released = True
                     yield held
         timings["generate"] = time.perf_counter() - t
-        raw = "".join(pieces).strip()
-        truncated = request.info.get("finish_reason") == "length"
-        answer.raw_text = raw
+        answer.raw_text = "".join(pieces).strip()
 
         # 4. non-answers, abstentions, verification
-        self._finish(answer, raw, truncated, context)
+        self._finish(answer, answer.raw_text, request.info.get("finish_reason") == "length", context)
+
+        # 5. the question's language
+        if language != "en" and not answer.abstained:
+            if self.generator.uses_llm:
+                t = time.perf_counter()
+                translated = []
+                request = GenerationRequest(translate_messages(answer.text, language), "", [], language,
+                                            max_tokens=300, utility=True)
+                for piece in self.generator.stream(request):
+                    timings.setdefault("first_token", time.perf_counter() - started)
+                    translated.append(piece)
+                    yield piece
+                timings["translate"] = time.perf_counter() - t
+                text = "".join(translated).strip()
+                if text:
+                    answer.english_text, answer.text = answer.text, text
+                else:
+                    notices.append("the translation failed; the answer is in English")
+            else:
+                notices.append("the extractive mode answers with the documents' own sentences, untranslated")
         timings["total"] = time.perf_counter() - started
         answer.timings = timings
         yield answer
@@ -202,6 +228,7 @@ class RagEngine:
 
     def _finish(self, answer: Answer, raw: str, truncated: bool, context) -> None:
         language = answer.language
+        english = language == "en" or self.generator.uses_llm  # the LLM answered in English
         if is_no_answer(raw):
             answer.abstained, answer.text = True, abstain_message(language)
             return
@@ -209,14 +236,16 @@ class RagEngine:
             self._extractive_fallback(answer, context, f"the model gave a non-answer ({raw!r})")
             return
         sentences = parse_answer(raw, len(context))
+        if len(sentences) > self.options.max_answer_sentences:
+            sentences, truncated = sentences[: self.options.max_answer_sentences], False
         if truncated and len(sentences) > 1:
             sentences = sentences[:-1]  # drop the sentence the token limit cut
         elif truncated:
             self._extractive_fallback(answer, context, "the model's answer was cut off")
             return
-        threshold = SUPPORT_THRESHOLD if language == "en" else SUPPORT_THRESHOLD_OTHER_LANGUAGE
+        threshold = SUPPORT_THRESHOLD if english else SUPPORT_THRESHOLD_OTHER_LANGUAGE
         verified = verify(sentences, context, self.scorer, threshold)
-        if verified.supported_sentences == 0 and language == "en":
+        if verified.supported_sentences == 0 and english:
             answer.abstained, answer.text = True, abstain_message(language)
             answer.unsupported_sentences = verified.unsupported
             answer.fallback_reason = "no sentence of the model's answer is supported by the passages"

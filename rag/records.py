@@ -87,6 +87,7 @@ class Answer:
     fallback_reason: str = ""  # why the model's answer was replaced (extractive fallback or abstention)
     notices: list[str] = field(default_factory=list)  # e.g. "question truncated ..."
     raw_text: str = ""  # what the generator said, before citation verification
+    english_text: str = ""  # for other languages: the verified English answer that was translated
     timings: dict[str, float] = field(default_factory=dict)  # seconds: retrieve, first_token, total, ...
 
     def to_dict(self) -> dict:

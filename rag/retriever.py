@@ -37,7 +37,7 @@ class RetrievalSettings:
     dense_weight: float = 1.0
     bm25_weight: float = 1.0
     # weights of the "features" fusion: dense, bm25, best-sentence coverage, bigrams, coverage
-    feature_weights: tuple[float, float, float, float, float] = field(default=(1.0, 0.12, 0.88, 0.6, 0.77))
+    feature_weights: tuple[float, float, float, float, float] = field(default=(1.0, 0.0, 0.39, 0.17, 0.27))
 
 
 class HybridRetriever:

@@ -127,6 +127,7 @@ def test_follow_up_is_rewritten_before_retrieval_and_shown(indexed):
     assert answer.rewritten_question == "What did Estefanía Cruz say about Shenzhen?"
     assert "Who is Estefanía Cruz?" in llm.prompts[0][1]["content"]  # the rewrite saw the history
     assert any("Shenzhen" in p.text for p in answer.retrieved)
+    assert "Question: What did Estefanía Cruz say about Shenzhen?" in llm.prompts[1][1]["content"]
 
 
 def test_standalone_question_is_not_rewritten(indexed):
@@ -164,3 +165,15 @@ def test_prompt_injection_text_is_sanitised_in_the_prompt(tmp_path, config):
     user = llm.prompts[0][1]["content"]
     assert "<|im_start|>" not in user and "<|im_end|>" not in user
     assert user.count("END PASSAGES") == 1
+
+
+def test_other_languages_are_answered_in_english_verified_then_translated(indexed):
+    llm = ScriptedLLM("How much must auto workers earn per hour?",  # the English rewrite
+                      "Auto workers must earn at least US$16 per hour [1].",  # the answer
+                      "Los trabajadores deben ganar al menos 16 dólares por hora [1].")  # the translation
+    streamed, answer = run(engine_with(indexed, llm), "¿Cuánto deben ganar por hora los trabajadores?")
+    assert answer.language == "es" and answer.rewritten_question == "How much must auto workers earn per hour?"
+    assert answer.text == "Los trabajadores deben ganar al menos 16 dólares por hora [1]." == streamed
+    assert answer.english_text.startswith("Auto workers must earn") and answer.citations
+    assert "Question: How much must auto workers earn per hour?" in llm.prompts[1][1]["content"]
+    assert "Spanish" in llm.prompts[2][0]["content"]

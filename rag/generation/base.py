@@ -24,6 +24,7 @@ class GenerationRequest:
     max_tokens: int = 200
     stop: tuple[str, ...] = field(default=())
     info: dict = field(default_factory=dict, compare=False)  # filled by the backend, e.g. finish_reason
+    utility: bool = False  # a side task (rewrite, translation): must not disturb the answer prompt's cache
 
 
 class Generator(ABC):
@@ -36,7 +37,7 @@ class Generator(ABC):
 
     def complete(self, messages: list[dict], max_tokens: int = 64) -> str:
         """A short non-streamed completion (used for query rewriting). LLM backends only."""
-        request = GenerationRequest(messages=messages, question="", passages=[], max_tokens=max_tokens)
+        request = GenerationRequest(messages=messages, question="", passages=[], max_tokens=max_tokens, utility=True)
         return "".join(self.stream(request))
 
     def warm_up(self) -> None:

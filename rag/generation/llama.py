@@ -1,10 +1,10 @@
 """In-process llama.cpp generator (the default): the packaged Qwen2.5-Coder-1.5B-Instruct GGUF.
 
-The model is loaded once per process, lazily, and shared. llama.cpp runs one
-generation at a time per model, so generations are serialised with a lock; callers
-simply wait their turn. A RAM cache of llama.cpp states lets a prompt whose prefix
-(system text + passages) was seen before skip re-reading it, even when another
-prompt ran in between.
+The model is loaded once per process, lazily, and shared. Two llama.cpp contexts use the
+same memory-mapped weights: one only ever sees answer prompts, so the next answer prompt
+finds its prefix (system text + passages) still in the KV cache, and one takes the side
+tasks (rewriting a follow-up, translating an answer). Generations are serialised with one
+lock (two cores gain nothing from running two at once); callers simply wait their turn.
 """
 
 from __future__ import annotations
@@ -21,16 +21,15 @@ _models_lock = threading.Lock()
 _generation_locks: dict[tuple, threading.Lock] = {}
 
 N_CTX = 4096
-STATE_CACHE_BYTES = 1 << 30
 
 
-def load_llama(model_path: str, threads: int, n_ctx: int = N_CTX):
-    key = (str(model_path), threads, n_ctx)
+def load_llama(model_path: str, threads: int, n_ctx: int = N_CTX, role: str = "answer"):
+    key = (str(model_path), threads, n_ctx, role)
     with _models_lock:
         llm = _models.get(key)
         if llm is None:
             try:
-                from llama_cpp import Llama, LlamaRAMCache
+                from llama_cpp import Llama
             except ImportError:
                 raise GeneratorUnavailable("llama-cpp-python is not installed; re-run the install command "
                                            "or use --generator extractive") from None
@@ -38,10 +37,9 @@ def load_llama(model_path: str, threads: int, n_ctx: int = N_CTX):
                 raise GeneratorUnavailable(f"model file not found: {model_path}")
             llm = Llama(model_path=str(model_path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
                         n_batch=512, verbose=bool(os.environ.get("RAG_LLAMA_VERBOSE")))
-            llm.set_cache(LlamaRAMCache(capacity_bytes=STATE_CACHE_BYTES))
             _models[key] = llm
-            _generation_locks[key] = threading.Lock()
-        return llm, _generation_locks[key]
+        lock = _generation_locks.setdefault(key[:3], threading.Lock())  # one lock per model file
+        return llm, lock
 
 
 class LlamaCppGenerator(Generator):
@@ -53,18 +51,19 @@ class LlamaCppGenerator(Generator):
         self.n_ctx = n_ctx
         self.name = f"llama.cpp:{Path(self.model_path).name}"
 
-    def _model(self):
-        return load_llama(self.model_path, self.threads, self.n_ctx)
+    def _model(self, role: str = "answer"):
+        return load_llama(self.model_path, self.threads, self.n_ctx, role)
 
     def warm_up(self) -> None:
         self._model()
+        self._model("utility")
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
-        llm, lock = self._model()
+        llm, lock = self._model("utility" if request.utility else "answer")
         with lock:
             chunks = llm.create_chat_completion(messages=request.messages, stream=True,
                                                 max_tokens=request.max_tokens, temperature=0.0, top_k=1,
-                                                repeat_penalty=1.05, stop=list(request.stop) or None, seed=0)
+                                                repeat_penalty=1.0, stop=list(request.stop) or None, seed=0)
             for chunk in chunks:
                 choice = chunk["choices"][0]
                 if choice.get("finish_reason"):

@@ -1,0 +1,146 @@
+"""Answer latency on the seed article: time to first token and total, ours vs raw llama.cpp.
+
+In one process:
+1. cold: the model is loaded (load time reported) and the first question is asked with no
+   prompt prefix cached yet;
+2. session: the engine's start-up warm-up runs, then 20 seed questions are asked in a row, as a
+   user would in one chat (follow-ups included) — time to first token and total per question;
+3. raw: a second llama.cpp instance with the same settings gets exactly the prompts our pipeline
+   sent, in the same order, through llama-cpp-python's own streaming chat API.
+Prints p50/p95 for each and the peak memory of the process.
+
+    python bench/answer_latency.py
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from index.config import Config  # noqa: E402
+from index.pipeline import build_index  # noqa: E402
+from rag.engine import RagEngine  # noqa: E402
+from rag.generation.llama import LlamaCppGenerator, N_CTX  # noqa: E402
+from rag.records import Answer  # noqa: E402
+from rag.weights import packaged_model  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (question, follows the previous one?) — a realistic chat about the seed article
+SESSION = [
+    ("What is the value of the trade relationship between Mexico and the United States?", False),
+    ("Who is Guillermo Malpica?", False),
+    ("How many job openings in the US cannot be filled since the pandemic?", False),
+    ("What is that figure projected to grow to by 2033?", True),
+    ("Which sector did Mariana Campos identify as a key opportunity?", False),
+    ("Why might Mexico have to import raw materials?", False),
+    ("What internal barriers does Mexico face?", False),
+    ("Which resources are scarce and costly?", False),
+    ("Who is Verónica Ortiz?", False),
+    ("What is the main criticism of NAFTA and USMCA?", False),
+    ("How much must auto workers earn per hour under the USMCA?", False),
+    ("What modern topics should be added to the treaty review?", False),
+    ("What did Ortiz say a trade treaty is not?", False),
+    ("What did Donald Trump call non-tariff barriers?", False),
+    ("Who is Estefanía Cruz?", False),
+    ("What share of Mexican migrants in the US have a regular migratory status?", False),
+    ("What did she say Mexico could copy from China?", True),
+    ("¿Qué propuso Estefanía Cruz para los migrantes mexicanos?", False),
+    ("Who won the 2018 FIFA World Cup?", False),
+    ("Where was the AMSOC Fourth Binational Convention mentioned?", False),
+]
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
+
+
+def ask(engine: RagEngine, question: str, history: list[dict]) -> tuple[Answer, float, float]:
+    start = time.perf_counter()
+    first = None
+    final = None
+    for item in engine.stream(question, history):
+        if isinstance(item, Answer):
+            final = item
+        elif first is None:
+            first = time.perf_counter() - start
+    total = time.perf_counter() - start
+    return final, (first if first is not None else total), total
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Config.from_env(data_dir=Path(tmp))
+        build_index([ROOT / "seeds"], config)
+        model_path = str(packaged_model(config.cache_dir))
+
+        generator = LlamaCppGenerator(model_path, threads=config.threads)
+        engine = RagEngine(config, generator)
+        engine.snapshot()
+        engine.embedder.encode_query("load the embedder")
+        start = time.perf_counter()
+        generator.warm_up()
+        load = time.perf_counter() - start
+        prompts: list[list[dict]] = []
+        original_stream = generator.stream
+
+        def recording_stream(request):
+            prompts.append(request.messages)
+            return original_stream(request)
+
+        generator.stream = recording_stream
+
+        cold_answer, cold_first, cold_total = ask(engine, SESSION[0][0], [])
+        print(f"model load {load:.1f} s; cold first question: first token {cold_first:.2f} s, total {cold_total:.2f} s")
+
+        start = time.perf_counter()
+        engine.warm_up()
+        print(f"start-up warm-up (prompt prefix) {time.perf_counter() - start:.1f} s")
+        prompts.clear()
+        firsts, totals, history = [], [], []
+        for question, follows in SESSION:
+            answer, first, total = ask(engine, question, history if follows else history[-2:])
+            firsts.append(first)
+            totals.append(total)
+            history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
+            flag = "abstained" if answer.abstained else f"{len(answer.citations)} citation(s)"
+            print(f"  {first:5.2f} s / {total:5.2f} s  {question[:60]!r} -> {answer.text[:70]!r} ({flag})")
+
+        peak_ours = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        from llama_cpp import Llama
+
+        raw = Llama(model_path=model_path, n_ctx=N_CTX, n_threads=config.threads,
+                    n_threads_batch=config.threads, n_batch=512, verbose=False)
+        raw_firsts, raw_totals = [], []
+        for messages in prompts:
+            start = time.perf_counter()
+            first = None
+            for chunk in raw.create_chat_completion(messages=messages, stream=True, max_tokens=200,
+                                                    temperature=0.0, top_k=1, repeat_penalty=1.05, seed=0):
+                if first is None and chunk["choices"][0]["delta"].get("content"):
+                    first = time.perf_counter() - start
+            raw_totals.append(time.perf_counter() - start)
+            raw_firsts.append(first if first is not None else raw_totals[-1])
+
+    print(f"\n{len(SESSION)} seed questions in one session ({len(prompts)} LLM calls incl. rewrites), "
+          f"{config.threads} threads")
+    print(f"{'':34s} {'p50':>7s} {'p95':>7s}")
+    print(f"{'ours: time to first token':34s} {statistics.median(firsts):7.2f} {pct(firsts, 95):7.2f}")
+    print(f"{'ours: total':34s} {statistics.median(totals):7.2f} {pct(totals, 95):7.2f}")
+    print(f"{'raw llama.cpp: first token':34s} {statistics.median(raw_firsts):7.2f} {pct(raw_firsts, 95):7.2f}"
+          "   (per LLM call, same prompts)")
+    print(f"{'raw llama.cpp: total':34s} {statistics.median(raw_totals):7.2f} {pct(raw_totals, 95):7.2f}")
+    print(f"cold (fresh model, nothing cached): first token {cold_first:.2f} s, total {cold_total:.2f} s")
+    print(f"peak RSS with the model loaded (embedder, index, LLM): {peak_ours:.0f} MiB; "
+          f"after the raw baseline's second copy: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

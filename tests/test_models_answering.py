@@ -1,0 +1,131 @@
+"""End to end with the real embedder and the real LLM on the seed article (marker: models).
+
+These check behaviour that depends on the models: a cited fact, an abstention, a follow-up,
+a Spanish question answered in Spanish, and the OpenAI-compatible backend against a real
+llama.cpp server started here.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from index.pipeline import build_index
+from rag.api import get_engine, make_generator
+from rag.engine import RagEngine
+from rag.records import Answer
+from tests.conftest import SEEDS
+
+pytestmark = pytest.mark.models
+
+
+@pytest.fixture(scope="module")
+def seed_config(tmp_path_factory):
+    from index.config import Config
+
+    config = Config.from_env(data_dir=tmp_path_factory.mktemp("seed-data"))
+    build_index([SEEDS], config)
+    return config
+
+
+@pytest.fixture(scope="module")
+def engine(seed_config) -> RagEngine:
+    engine = get_engine(seed_config, "llm")
+    engine.warm_up()
+    return engine
+
+
+def cited_text(answer: Answer) -> str:
+    return " ".join(c.text for c in answer.citations)
+
+
+def test_fact_question_is_answered_with_a_citation_that_contains_the_fact(engine):
+    answer = engine.answer("How much must auto manufacturing workers earn per hour under the USMCA?")
+    assert not answer.abstained, answer.raw_text
+    assert "16" in answer.text
+    assert "US$16 per hour" in cited_text(answer)
+    seed = next(SEEDS.glob("*.txt")).read_text(encoding="utf-8").strip()
+    for c in answer.citations:
+        assert seed[c.span_start:c.span_end] == c.text
+
+
+def test_question_outside_the_article_abstains(engine):
+    answer = engine.answer("Who won the 2018 FIFA World Cup?")
+    assert answer.abstained, answer.raw_text
+    assert answer.text.startswith("The documents don't say") and answer.citations == []
+
+
+def test_two_turn_follow_up_is_resolved(engine):
+    first = engine.answer("What did Estefanía Cruz say Mexico could do, like China did with Shenzhen?")
+    assert not first.abstained, first.raw_text
+    history = [{"role": "user", "content": first.question}, {"role": "assistant", "content": first.text}]
+    follow = engine.answer("Where does she work?", history)
+    assert follow.rewritten_question and "Cruz" in follow.rewritten_question
+    assert "Estefanía Cruz" in follow.retrieved[0].text  # retrieval used the resolved question
+    assert not follow.abstained and follow.citations
+    assert "UNAM" in follow.text or "North America" in follow.text, follow.raw_text
+
+
+def test_spanish_question_is_answered_in_spanish(engine):
+    from rag.language import detect_language
+
+    answer = engine.answer("¿Cuánto deben ganar por hora los trabajadores de la industria automotriz según el T-MEC?")
+    assert not answer.abstained, (answer.rewritten_question, answer.raw_text)
+    assert "16" in answer.text
+    assert detect_language(answer.text) == "es", answer.text
+    assert "US$16 per hour" in cited_text(answer) or any("US$16" in p.text for p in answer.retrieved)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def llama_server(seed_config):
+    import httpx
+
+    from rag.weights import packaged_model
+
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(packaged_model(seed_config.cache_dir)),
+                             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"llama_cpp.server exited: {proc.stderr.read()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        raise RuntimeError("llama_cpp.server did not start in 180 s")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_openai_compatible_backend_against_a_real_llama_cpp_server(seed_config, llama_server):
+    generator = make_generator(llama_server, seed_config)
+    assert generator.name.startswith("openai-compatible")
+    engine = RagEngine(seed_config, generator)
+    pieces, final = [], None
+    for item in engine.stream("How much must auto manufacturing workers earn per hour under the USMCA?"):
+        if isinstance(item, Answer):
+            final = item
+        else:
+            pieces.append(item)
+    assert len(pieces) > 1, "the answer arrives streamed, in pieces"
+    assert not final.abstained and "16" in final.text and "US$16 per hour" in cited_text(final)
