@@ -19,7 +19,7 @@ from index.store import FolderStore, IndexSnapshot
 from rag.citations import SUPPORT_THRESHOLD, SUPPORT_THRESHOLD_OTHER_LANGUAGE, is_only_markers, parse_answer, verify
 from rag.context import build_context, whole_corpus_fits
 from rag.generation.base import GenerationRequest, Generator
-from rag.generation.extractive import ExtractiveGenerator
+from rag.generation.extractive import MIN_SUPPORT, OVERRIDE_SUPPORT, ExtractiveGenerator
 from rag.language import abstain_message, detect_language
 from rag.prompt import NO_ANSWER, answer_messages, is_no_answer, rewrite_messages, translate_messages
 from rag.records import Answer
@@ -230,7 +230,10 @@ class RagEngine:
         language = answer.language
         english = language == "en" or self.generator.uses_llm  # the LLM answered in English
         if is_no_answer(raw):
-            answer.abstained, answer.text = True, abstain_message(language)
+            self._extractive_fallback(answer, context, "the model found no answer, but a passage sentence "
+                                      "closely matches the question", min_support=OVERRIDE_SUPPORT)
+            if answer.abstained:
+                answer.fallback_reason = ""
             return
         if not raw or is_only_markers(raw):
             self._extractive_fallback(answer, context, f"the model gave a non-answer ({raw!r})")
@@ -253,8 +256,9 @@ class RagEngine:
         answer.text, answer.citations, answer.unsupported_sentences = (verified.text, verified.citations,
                                                                      verified.unsupported)
 
-    def _extractive_fallback(self, answer: Answer, context, reason: str) -> None:
-        text = ExtractiveGenerator(self.scorer).answer_text(answer.rewritten_question or answer.question, context)
+    def _extractive_fallback(self, answer: Answer, context, reason: str, min_support: float = MIN_SUPPORT) -> None:
+        text = ExtractiveGenerator(self.scorer).answer_text(answer.rewritten_question or answer.question, context,
+                                                            min_support)
         answer.fallback_reason = reason
         if is_no_answer(text):
             answer.abstained, answer.text = True, abstain_message(answer.language)

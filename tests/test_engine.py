@@ -177,3 +177,10 @@ def test_other_languages_are_answered_in_english_verified_then_translated(indexe
     assert answer.english_text.startswith("Auto workers must earn") and answer.citations
     assert "Question: How much must auto workers earn per hour?" in llm.prompts[1][1]["content"]
     assert "Spanish" in llm.prompts[2][0]["content"]
+
+
+def test_model_abstention_is_overridden_only_by_a_closely_matching_sentence(indexed):
+    _, answer = run(engine_with(indexed, ScriptedLLM("NO_ANSWER")), "How much must auto workers earn per hour under the USMCA?")
+    assert not answer.abstained and "US$16 per hour" in answer.text and "closely matches" in answer.fallback_reason
+    _, answer = run(engine_with(indexed, ScriptedLLM("NO_ANSWER")), "Which team won the 1998 World Cup final?")
+    assert answer.abstained and answer.fallback_reason == ""
