@@ -48,11 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
     _common(p)
 
-    for name, text in [("chat", "open the chat UI in the browser"),
-                       ("eval", "run an evaluation set")]:
-        p = sub.add_parser(name, help=text)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        _common(p)
+    p = sub.add_parser("chat", help="chat about the indexed documents (in the terminal until the browser UI lands)")
+    p.add_argument("--generator", help="llm (default), extractive, or an OpenAI-compatible base URL")
+    p.add_argument("--top-k", type=int, help="passages to retrieve (default 5)")
+    p.add_argument("--host", help="for the browser UI (not available yet)")
+    p.add_argument("--port", type=int, help="for the browser UI (not available yet)")
+    _common(p)
+
+    p = sub.add_parser("eval", help="run an evaluation set")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    _common(p)
     return parser
 
 
@@ -107,6 +112,11 @@ def cmd_ask(args) -> int:
         print(final.text)
     for note in final.notices:
         print(f"note: {note}", file=sys.stderr)
+    _print_sources(final)
+    return 0
+
+
+def _print_sources(final) -> None:
     if final.rewritten_question:
         print(f"(searched for: {final.rewritten_question})")
     if final.unsupported_sentences:
@@ -118,12 +128,62 @@ def cmd_ask(args) -> int:
             print(f"[{number}] {cites[0].title} — {cites[0].source}")
             for c in cites:
                 print(f'    "{c.text}"  (chars {c.span_start}-{c.span_end})')
+
+
+def cmd_chat(args) -> int:
+    """A terminal chat with history; the Gradio UI replaces it when it lands."""
+    from rag.api import ChatSession, get_engine
+    from rag.engine import EmptyQuestion
+    from rag.records import Answer
+
+    config = _config(args)
+    generator = args.generator or config.generator
+    if args.host or args.port:
+        print("note: the browser UI is not available yet in this version; chatting in the terminal.",
+              file=sys.stderr)
+    print("Loading the index and models...", file=sys.stderr)
+    get_engine(config, generator).warm_up()
+    session = ChatSession(generator=generator, top_k=args.top_k, config=config)
+    interactive = sys.stdin.isatty()
+    print("Ask about your documents. /new starts a new conversation, /quit (or Ctrl-D) leaves.")
+    while True:
+        try:
+            question = input("\nyou> ") if interactive else sys.stdin.readline()
+        except EOFError:
+            break
+        if not interactive and question == "":
+            break
+        question = question.strip()
+        if question in ("/quit", "/exit"):
+            break
+        if question == "/new":
+            session.reset()
+            print("(new conversation)")
+            continue
+        if not question:
+            continue
+        print("bot> ", end="", flush=True)
+        streamed, final = "", None
+        try:
+            for item in session.stream(question):
+                if isinstance(item, Answer):
+                    final = item
+                else:
+                    streamed += item
+                    print(item, end="", flush=True)
+        except EmptyQuestion as exc:
+            print(f"error: {exc}")
+            continue
+        print()
+        if final.text.strip() != streamed.strip():
+            print(f"(verified) {final.text}")
+        _print_sources(final)
     return 0
 
 
 def cmd_not_yet(args) -> int:
     print(f"error: `rag {args.command}` is not available yet in this version; "
-          "for now `rag index` builds the index.", file=sys.stderr)
+          "`rag index`, `rag ask` and `rag chat` are.", file=sys.stderr)
     return 2
 
 
@@ -143,7 +203,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"index": cmd_index, "ask": cmd_ask, "chat": cmd_not_yet, "eval": cmd_not_yet}
+    handlers = {"index": cmd_index, "ask": cmd_ask, "chat": cmd_chat, "eval": cmd_not_yet}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:
