@@ -24,8 +24,9 @@ _WORDY = re.compile(r"\(?\b(?:sources?|passages?|fuentes?|pasajes?|documents?)\s
 _ONLY_MARKERS = re.compile(r"^[\s\[\]【】()\d,;.:\-–]*$")
 MAX_RANGE = 20
 
-# Support needed for a sentence to count as backed by a passage, in 0..1 (see bench/support.py).
-SUPPORT_THRESHOLD = 0.5
+# Support needed for a sentence to count as backed by a passage, in 0..1. bench/support_threshold.py:
+# 0.55 keeps 94 % of claims against their own paragraph and rejects 83 % against the nearest other one.
+SUPPORT_THRESHOLD = 0.55
 SUPPORT_THRESHOLD_OTHER_LANGUAGE = 0.3  # lexical overlap is weak across languages
 
 
