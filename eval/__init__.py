@@ -1,1 +1,1 @@
-"""Placeholder package; filled in by its issue."""
+"""Evaluation sets and (with the evaluation issue) the runner. Uses ``rag``; never imported by it."""
