@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,12 +203,10 @@ def _build_locked(paths: list, config: Config, store: FolderStore, rebuild: bool
         fresh_vectors = embedder.encode([c.text for c in fresh_chunks])
     report.chunks_embedded = len(fresh_chunks)
 
-    documents: dict[str, dict] = {}
-    for doc_id, meta in keep.items():
-        documents[doc_id] = meta
+    documents: dict[str, dict] = dict(keep)
+    chunk_counts = Counter(c.doc_id for c in fresh_chunks)  # one pass, not one per document
     for doc in new_docs:
-        documents[doc.id] = {**doc.meta(), "stamp": _file_stamp(Path(doc.source)),
-                             "chunks": sum(1 for c in fresh_chunks if c.doc_id == doc.id)}
+        documents[doc.id] = {**doc.meta(), "stamp": _file_stamp(Path(doc.source)), "chunks": chunk_counts[doc.id]}
     if not documents:
         if old is None:
             raise NothingToIndex(_nothing_message(paths, report))
