@@ -34,19 +34,11 @@ NAMES = ["dense", "bm25", "best-sentence coverage", "bigrams", "coverage"]
 
 
 def candidate_features(retriever: HybridRetriever, question: str, vector) -> tuple[list[int], np.ndarray]:
+    """The retriever's own candidates and normalised signals, exactly as at query time."""
     snap = retriever.snapshot
     n = retriever.settings.candidates
     bm25_all = snap.bm25_scores(question)
-    rows = list(dict.fromkeys([r for r, _ in snap.search_dense(vector, n)] + [r for r, _ in top_rows(bm25_all, n)]))
-    from index.store import bm25_query_tokens
-
-    cosine = snap.vectors[rows] @ vector
-    bm25 = bm25_all[rows] if bm25_all is not None else np.zeros(len(rows))
-    lexical = retriever._lexical_features(list(dict.fromkeys(bm25_query_tokens(question))),
-                                          [snap.chunks[r].text for r in rows])
-    features = np.column_stack([cosine, bm25, lexical])
-    low, high = features.min(axis=0), features.max(axis=0)
-    return rows, (features - low) / np.where(high > low, high - low, 1.0)
+    return retriever.candidate_features(question, vector, bm25_all, snap.search_dense(vector, n), top_rows(bm25_all, n))
 
 
 def main() -> None:

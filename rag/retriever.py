@@ -84,19 +84,24 @@ class HybridRetriever:
 
     # -- the "features" fusion -------------------------------------------------------
 
-    def _feature_rank(self, query: str, query_vector, bm25_all, dense, lexical) -> list[tuple[int, float]]:
+    def candidate_features(self, query: str, query_vector, bm25_all, dense, lexical) -> tuple[list[int], np.ndarray]:
+        """Candidate rows (dense then BM25 order) and their five signals, min-max normalised over them."""
         snap = self.snapshot
         rows = list(dict.fromkeys([r for r, _ in dense] + [r for r, _ in lexical]))
         if not rows:
-            return []
+            return [], np.zeros((0, 5))
         cosine = snap.vectors[rows] @ query_vector  # exact, also for BM25-only candidates
         bm25 = bm25_all[rows] if bm25_all is not None else np.zeros(len(rows))
         query_terms = list(dict.fromkeys(bm25_query_tokens(query)))
         lexical_features = self._lexical_features(query_terms, [snap.chunks[r].text for r in rows])
         features = np.column_stack([cosine, bm25, lexical_features])
         low, high = features.min(axis=0), features.max(axis=0)
-        span = np.where(high > low, high - low, 1.0)
-        normalised = (features - low) / span
+        return rows, (features - low) / np.where(high > low, high - low, 1.0)
+
+    def _feature_rank(self, query: str, query_vector, bm25_all, dense, lexical) -> list[tuple[int, float]]:
+        rows, normalised = self.candidate_features(query, query_vector, bm25_all, dense, lexical)
+        if not rows:
+            return []
         scores = normalised @ np.asarray(self.settings.feature_weights, dtype=np.float64)
         order = np.lexsort((np.asarray(rows), -scores))
         return [(rows[i], float(scores[i])) for i in order]
