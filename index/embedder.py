@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -87,13 +87,23 @@ class Embedder:
                                        return_attention_mask=False, return_token_type_ids=False)
         return [len(ids) <= self.max_tokens for ids in encoded["input_ids"]]
 
-    def encode(self, texts: Sequence[str], progress: bool | None = None) -> np.ndarray:
+    def encode(self, texts: Sequence[str], progress: bool | None = None,
+               on_progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """Unit-length vectors. ``on_progress(done, total)`` is called between slices of a few
+        batches (for the UI's progress bar); without it the texts go to the encoder in one call."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         show = progress if progress is not None else len(texts) >= 256
-        vectors = self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                                    convert_to_numpy=True, show_progress_bar=show)
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        texts = list(texts)
+        step = len(texts) if on_progress is None else self.batch_size * 4
+        parts = []
+        for start in range(0, len(texts), step):
+            parts.append(self.model.encode(texts[start:start + step], batch_size=self.batch_size,
+                                           normalize_embeddings=True, convert_to_numpy=True,
+                                           show_progress_bar=show and on_progress is None))
+            if on_progress is not None:
+                on_progress(min(start + step, len(texts)), len(texts))
+        return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
         return self.encode([text], progress=False)[0]

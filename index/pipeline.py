@@ -67,12 +67,14 @@ def _file_stamp(path: Path) -> dict:
 
 def build_index(paths: Iterable[Path | str], config: Config | None = None, *, rebuild: bool = False,
                 remove: Iterable[Path | str] = (), embedder: Embedder | None = None,
-                say: Say = lambda message: None, lock_timeout: float = 0) -> IndexReport:
+                say: Say = lambda message: None, lock_timeout: float = 0,
+                on_progress: Callable[[int, int], None] | None = None) -> IndexReport:
     """Add new files, re-embed changed ones, drop deleted ones; write a new version atomically.
 
     ``paths`` are files or folders to (re)scan. A document previously indexed from under one
     of them that is no longer there is removed, as is any document whose file is gone.
-    ``remove`` names documents (by source path) to drop explicitly.
+    ``remove`` names documents (by source path) to drop explicitly. ``on_progress(done, total)``
+    follows the embedding, chunk by chunk (the slow part), for progress bars.
     """
     from filelock import FileLock, Timeout
 
@@ -86,13 +88,13 @@ def build_index(paths: Iterable[Path | str], config: Config | None = None, *, re
         raise IndexBusy(f"another `rag index` is updating {store.root}; try again when it finishes") from None
     try:
         return _build_locked(list(paths), config, store, rebuild, [Path(p).resolve() for p in remove],
-                             embedder or Embedder(config.embedder, config.embed_batch_size), say)
+                             embedder or Embedder(config.embedder, config.embed_batch_size), say, on_progress)
     finally:
         lock.release()
 
 
 def _build_locked(paths: list, config: Config, store: FolderStore, rebuild: bool, remove: list[Path],
-                  embedder: Embedder, say: Say) -> IndexReport:
+                  embedder: Embedder, say: Say, on_progress=None) -> IndexReport:
     started = time.perf_counter()
     report = IndexReport()
     files, problems = find_files(paths)
@@ -200,7 +202,7 @@ def _build_locked(paths: list, config: Config, store: FolderStore, rebuild: bool
         per_doc = chunker.split_many(new_docs)
         fresh_chunks = [c for doc in new_docs for c in per_doc[doc.id]]
         say(f"Embedding {len(fresh_chunks)} chunk(s) with {embedder.name}...")
-        fresh_vectors = embedder.encode([c.text for c in fresh_chunks])
+        fresh_vectors = embedder.encode([c.text for c in fresh_chunks], on_progress=on_progress)
     report.chunks_embedded = len(fresh_chunks)
 
     documents: dict[str, dict] = dict(keep)

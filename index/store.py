@@ -262,7 +262,8 @@ class FolderStore:
                 "chunker": chunker,
                 "index_type": index_type,
                 "counts": {"documents": len(documents), "chunks": len(chunks)},
-                "documents": {doc_id: {"source": d["source"], "sha256_16": doc_id, "chunks": d.get("chunks", 0)}
+                "documents": {doc_id: {"source": d["source"], "title": d.get("title", ""), "sha256_16": doc_id,
+                                       "chunks": d.get("chunks", 0)}
                               for doc_id, d in documents.items()},
                 "files": files,
             }

@@ -31,8 +31,10 @@ class HashEmbedder:
         norm = np.linalg.norm(vec)
         return vec / norm if norm else vec
 
-    def encode(self, texts, progress=None) -> np.ndarray:
+    def encode(self, texts, progress=None, on_progress=None) -> np.ndarray:
         self.embedded += len(texts)
+        if on_progress is not None:
+            on_progress(len(texts), len(texts))
         if not texts:
             return np.zeros((0, self._dimension), dtype=np.float32)
         return np.stack([self._vector(t) for t in texts])
