@@ -1,0 +1,161 @@
+"""The document library behind the chat: what is indexed, adding uploaded files, removing documents.
+
+The UI talks to this module rather than to ``index/`` (layers: ui -> rag -> index). Uploaded
+files are copied into ``<data_dir>/uploads/`` and indexed incrementally from there, so an
+upload survives restarts and re-indexing that folder is the single source of truth for them.
+A file is checked (name, type, size, readable text) *before* it reaches that folder, so a bad
+upload is refused with a reason and the index is left exactly as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from index.config import Config
+from index.loaders import SUPPORTED_SUFFIXES, LoaderError, load_document
+from index.pipeline import IndexReport, build_index
+from index.store import FolderStore, IndexCorrupt
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # per file; documented in the README
+INDEX_WAIT_SECONDS = 120  # an upload waits this long for a running `rag index` before giving up
+
+
+class UploadRejected(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    title: str
+    source: str
+    chunks: int
+    uploaded: bool
+
+
+@dataclass
+class LibraryStatus:
+    documents: list[DocumentInfo] = field(default_factory=list)
+    chunks: int = 0
+    embedder: str = ""
+    index_type: str = ""
+    built_at: str = ""
+    path: str = ""
+    problem: str = ""  # set when there is no usable index
+
+
+@dataclass
+class UploadResult:
+    report: IndexReport | None
+    accepted: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)  # "name: reason"
+
+
+def uploads_dir(config: Config) -> Path:
+    return Path(config.data_dir) / "uploads"
+
+
+def status(config: Config) -> LibraryStatus:
+    """What the index holds, read from its manifest (cheap: no vectors or models are loaded)."""
+    store = FolderStore(config.index_dir)
+    try:
+        manifest = store.read_manifest()
+    except IndexCorrupt as exc:
+        return LibraryStatus(problem=str(exc))
+    if manifest is None:
+        return LibraryStatus(problem="No index yet: upload documents here, or run `rag index PATH`.")
+    uploads = uploads_dir(config).resolve()
+    documents = sorted(
+        (DocumentInfo(meta.get("title") or Path(meta["source"]).name, meta["source"], int(meta.get("chunks", 0)),
+                      uploads in Path(meta["source"]).parents)
+         for meta in manifest.get("documents", {}).values()),
+        key=lambda d: (d.title.lower(), d.source))
+    return LibraryStatus(documents=documents, chunks=int(manifest.get("counts", {}).get("chunks", 0)),
+                         embedder=manifest.get("embedder", {}).get("name", ""),
+                         index_type=manifest.get("index_type", ""), built_at=manifest.get("built_at", ""),
+                         path=str(store.current_path() or ""))
+
+
+def safe_upload_name(name: str) -> str:
+    """The file's own name, stripped of any directory part and of characters that could
+    misbehave on a file system; refuses names that end up empty or hidden."""
+    base = re.split(r"[\\/]", unicodedata.normalize("NFC", name or ""))[-1]
+    base = "".join(ch for ch in base if ch.isprintable()).strip().strip(".")
+    base = re.sub(r"[^\w.\- ()\[\]]", "_", base)[:120]
+    if not base or base.startswith(".") or Path(base).suffix == "":
+        raise UploadRejected(f"{name!r}: not a usable file name")
+    return base
+
+
+def check_upload(name: str, path: Path) -> str:
+    """Validate one uploaded file; return the name it will be stored under."""
+    safe = safe_upload_name(name)
+    suffix = Path(safe).suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise UploadRejected(f"{safe}: unsupported file type {suffix!r}; supported: "
+                             f"{', '.join(sorted(SUPPORTED_SUFFIXES))}")
+    size = Path(path).stat().st_size
+    if size > MAX_UPLOAD_BYTES:
+        raise UploadRejected(f"{safe}: {size / 1e6:.1f} MB is over the {MAX_UPLOAD_BYTES // 2**20} MiB upload limit")
+    return safe
+
+
+def add_uploads(files: Iterable[tuple[str, Path | str]], config: Config,
+                on_progress: Callable[[int, int], None] | None = None,
+                say: Callable[[str], None] = lambda message: None, embedder=None) -> UploadResult:
+    """Copy valid uploads into the uploads folder and index them incrementally.
+
+    ``files`` are ``(original name, temporary path)`` pairs as a web framework hands them over.
+    Each file is read with the real loader first; one without usable text is refused and never
+    copied, so it cannot disturb the index.
+    """
+    result = UploadResult(report=None)
+    target_dir = uploads_dir(config)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    for name, path in files:
+        try:
+            safe = check_upload(name, Path(path))
+            staged = _stage(Path(path), target_dir, safe)
+            try:
+                load_document(staged)  # has usable text? (raises LoaderError with the reason)
+            except LoaderError as exc:
+                staged.unlink(missing_ok=True)
+                raise UploadRejected(f"{safe}: {str(exc).split(': ', 1)[-1]}") from None
+            os.replace(staged, target_dir / safe)
+            result.accepted.append(safe)
+        except (UploadRejected, OSError) as exc:
+            result.rejected.append(str(exc))
+    if result.accepted:
+        result.report = build_index([target_dir], config, on_progress=on_progress, say=say,
+                                    lock_timeout=INDEX_WAIT_SECONDS, embedder=embedder)
+    return result
+
+
+def _stage(source: Path, target_dir: Path, name: str) -> Path:
+    """Copy into a hidden staging folder beside the uploads (the indexer skips hidden paths)."""
+    staging = target_dir / ".incoming"
+    staging.mkdir(exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=staging, suffix=Path(name).suffix)
+    os.close(fd)
+    shutil.copyfile(source, tmp)
+    return Path(tmp)
+
+
+def remove_document(source: str, config: Config, embedder=None) -> IndexReport:
+    """Drop one document from the index; an uploaded copy is deleted too (else the next upload
+    would bring it back). Files elsewhere are left alone: re-indexing their folder re-adds them."""
+    path = Path(source)
+    known = {d.source for d in status(config).documents}
+    if source not in known:
+        raise UploadRejected(f"{source!r} is not in the index")
+    uploads = uploads_dir(config).resolve()
+    if uploads in path.resolve().parents:
+        path.unlink(missing_ok=True)
+        return build_index([uploads], config, lock_timeout=INDEX_WAIT_SECONDS, embedder=embedder)
+    return build_index([], config, remove=[path], lock_timeout=INDEX_WAIT_SECONDS, embedder=embedder)
