@@ -4,6 +4,7 @@ PYTHON ?= python3
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 7860
+APT    ?= $(if $(filter 0,$(shell id -u)),,sudo) DEBIAN_FRONTEND=noninteractive apt-get
 
 .PHONY: install chat test test-fast bench clean
 
@@ -12,6 +13,8 @@ PORT   ?= 7860
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
+	@command -v chromium >/dev/null 2>&1 || $(APT) install -y chromium || \
+		($(APT) update && $(APT) install -y chromium)  # Debian's Chromium, for the browser tests
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install -e ".[test]"

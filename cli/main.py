@@ -48,11 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
     _common(p)
 
-    p = sub.add_parser("chat", help="chat about the indexed documents (in the terminal until the browser UI lands)")
+    p = sub.add_parser("chat", help="chat about the indexed documents in the browser (or --terminal)")
     p.add_argument("--generator", help="llm (default), extractive, or an OpenAI-compatible base URL")
     p.add_argument("--top-k", type=int, help="passages to retrieve (default 5)")
-    p.add_argument("--host", help="for the browser UI (not available yet)")
-    p.add_argument("--port", type=int, help="for the browser UI (not available yet)")
+    p.add_argument("--host", default="127.0.0.1", help="address the web UI listens on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=7860, help="port of the web UI (default 7860)")
+    p.add_argument("--terminal", action="store_true", help="chat in this terminal instead of the browser")
+    p.add_argument("--no-warm-up", action="store_true", help="don't load the models before the first question")
     _common(p)
 
     p = sub.add_parser("eval", help="run an evaluation set")
@@ -131,16 +133,24 @@ def _print_sources(final) -> None:
 
 
 def cmd_chat(args) -> int:
-    """A terminal chat with history; the Gradio UI replaces it when it lands."""
+    config = _config(args)
+    if args.top_k:
+        config = config.with_(top_k=args.top_k)
+    generator = args.generator or config.generator
+    if not args.terminal:
+        from ui.app import launch
+
+        launch(config, generator, host=args.host, port=args.port, warm=not args.no_warm_up)
+        return 0
+    return _terminal_chat(args, config, generator)
+
+
+def _terminal_chat(args, config, generator: str) -> int:
+    """A chat with history in the terminal: /new starts over, /quit leaves."""
     from rag.api import ChatSession, get_engine
     from rag.engine import EmptyQuestion
     from rag.records import Answer
 
-    config = _config(args)
-    generator = args.generator or config.generator
-    if args.host or args.port:
-        print("note: the browser UI is not available yet in this version; chatting in the terminal.",
-              file=sys.stderr)
     print("Loading the index and models...", file=sys.stderr)
     get_engine(config, generator).warm_up()
     session = ChatSession(generator=generator, top_k=args.top_k, config=config)

@@ -53,7 +53,7 @@ def test_ask_and_chat_end_to_end_with_the_extractive_generator(tmp_path):
     result = run_rag("ask", "   ", "--generator", "extractive", env_data=data)
     assert result.returncode == 1 and "error: the question is empty" in result.stderr
     assert "Traceback" not in result.stderr
-    chat = subprocess.run([sys.executable, "-m", "cli", "chat", "--generator", "extractive"], cwd=ROOT,
+    chat = subprocess.run([sys.executable, "-m", "cli", "chat", "--terminal", "--generator", "extractive"], cwd=ROOT,
                           input="Who is Mariana Campos?\n/new\nWho won the 2018 World Cup?\n", capture_output=True,
                           text=True, timeout=600, env={**__import__("os").environ, "RAG_DATA_DIR": str(data)})
     assert chat.returncode == 0, chat.stderr

@@ -7,10 +7,7 @@ llama.cpp server started here.
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import sys
-import time
 
 import pytest
 
@@ -18,6 +15,7 @@ from index.pipeline import build_index
 from rag.api import get_engine, make_generator
 from rag.engine import RagEngine
 from rag.records import Answer
+from tests.app_server import free_port, serving
 from tests.conftest import SEEDS
 
 pytestmark = pytest.mark.models
@@ -80,44 +78,16 @@ def test_spanish_question_is_answered_in_spanish(engine):
     assert "US$16 per hour" in cited_text(answer) or any("US$16" in p.text for p in answer.retrieved)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def llama_server(seed_config, tmp_path_factory):
-    import httpx
-
     from rag.weights import packaged_model
 
-    port = _free_port()
+    port = free_port()
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(packaged_model(seed_config.cache_dir)),
+           "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2"]
     log_path = tmp_path_factory.mktemp("server") / "llama_server.log"
-    log = open(log_path, "w")  # a file, not a pipe: llama.cpp logs a lot and would block on a full pipe
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(packaged_model(seed_config.cache_dir)),
-                             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2"],
-                            stdout=log, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"llama_cpp.server exited: {log_path.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        raise RuntimeError("llama_cpp.server did not start in 180 s")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with serving(cmd, f"http://127.0.0.1:{port}/v1/models", log_path):
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_openai_compatible_backend_against_a_real_llama_cpp_server(seed_config, llama_server):

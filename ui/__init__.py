@@ -1,1 +1,1 @@
-"""Placeholder package; filled in by its issue."""
+"""The Gradio chat UI (``rag chat``). Kept light: ``ui.app`` imports Gradio on first use."""
