@@ -80,6 +80,16 @@ def test_eviction_keeps_the_most_recently_used_within_count_and_bytes(tmp_path):
         capped.path_for(t).name for t in ([3], [9]))
 
 
+def test_temporary_file_of_a_dead_writer_is_removed_but_not_a_live_one(store):
+    store.directory.mkdir(parents=True)
+    dead, live = store.directory / ".dead.tmp", store.directory / ".live.tmp"
+    dead.write_bytes(b"x")
+    live.write_bytes(b"x")
+    os.utime(dead, (0, 0))
+    store.save(TOKENS, PAYLOAD)
+    assert not dead.exists() and live.exists()
+
+
 def test_file_just_written_is_kept_even_if_over_the_byte_cap(tmp_path):
     store = KVStateStore(tmp_path, "m", max_bytes=10)
     assert store.save(TOKENS, PAYLOAD).exists()

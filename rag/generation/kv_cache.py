@@ -22,12 +22,14 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 MAGIC = b"rag-kv-state 1\n"
 MAX_FILES = 4
 MAX_BYTES = 512 * 1024 * 1024
+STALE_TMP_SECONDS = 3600
 _HEADER_MAX = 1 << 20  # 1 MiB of JSON: ~100,000 token ids, far past any n_ctx we use
 
 
@@ -102,6 +104,12 @@ class KVStateStore:
             total += size
             if index > 0 and (index >= self.max_files or total > self.max_bytes):
                 path.unlink(missing_ok=True)
+        for path in self.directory.glob(".*.tmp"):  # left by a writer that died; a live one takes seconds
+            try:
+                if time.time() - path.stat().st_mtime > STALE_TMP_SECONDS:
+                    path.unlink()
+            except OSError:
+                pass
 
 
 def _token_bytes(tokens: Sequence[int]) -> bytes:
