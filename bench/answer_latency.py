@@ -10,7 +10,7 @@
    sent, in the same order, through llama-cpp-python's own streaming chat API.
 Prints p50/p95 for each and the peak memory of the process.
 
-    python bench/answer_latency.py
+    python bench/answer_latency.py [--cold-only]
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def run_cold(data_dir: Path, kv_dir: Path, warm_up: bool = False) -> dict:
     return json.loads(output.strip().splitlines()[-1])
 
 
-def main() -> None:
+def main(cold_only: bool = False) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config = Config.from_env(data_dir=Path(tmp))
         build_index([ROOT / "seeds"], config)
@@ -124,6 +124,8 @@ def main() -> None:
         state_bytes = sum(f.stat().st_size for f in kv_dir.glob("*.bin"))
         same = colds["no saved state"]["text"] == colds["saved state"]["text"] == colds["warm-up, saved state"]["text"]
         print(f"saved state: {state_bytes / 2**20:.1f} MiB; the three answers are {'identical' if same else 'DIFFERENT'}")
+        if cold_only:
+            return
 
         generator = LlamaCppGenerator(model_path, threads=config.threads, kv_dir=kv_dir)
         engine = RagEngine(config, generator)
@@ -186,4 +188,4 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--cold"]:
         cold(sys.argv[2], sys.argv[3], "--warm-up" in sys.argv)
     else:
-        main()
+        main(cold_only="--cold-only" in sys.argv)
