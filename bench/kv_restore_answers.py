@@ -7,7 +7,7 @@ fresh processes, each one session in file order after the start-up warm-up:
   plain     llama.cpp evaluates every prompt whole, no prefix handling (the code before the KV cache).
 Each process writes its replies to <out>/<mode>.jsonl as it goes; the replies both have are compared.
 
-    python bench/kv_restore_answers.py [out-dir]
+    python bench/kv_restore_answers.py [out-dir]     # default: <tmp>/kv_restore_answers
 """
 
 from __future__ import annotations
@@ -89,4 +89,4 @@ if __name__ == "__main__":
     elif sys.argv[1:2] == ["--report"]:
         report(Path(sys.argv[2]))
     else:
-        main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "bench" / "kv_restore_answers")
+        main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.gettempdir()) / "kv_restore_answers")
