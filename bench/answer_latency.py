@@ -1,21 +1,24 @@
 """Answer latency on the seed article: time to first token and total, ours vs raw llama.cpp.
 
-In one process:
-1. cold: the model is loaded (load time reported) and the first question is asked with no
-   prompt prefix cached yet;
-2. session: the engine's start-up warm-up runs, then 20 seed questions are asked in a row, as a
-   user would in one chat (follow-ups included) — time to first token and total per question;
+1. cold, in fresh processes: the model is loaded (load time reported) and the first question is
+   asked — first with no saved KV state (the ~1,450-token prompt prefix is evaluated, then saved
+   to disk), then again with the saved state (restored from disk), then a third process runs the
+   start-up warm-up first, as the UI does, and asks the question after it;
+2. session, in this process: the engine's start-up warm-up runs, then 20 seed questions are asked
+   in a row, as a user would in one chat (follow-ups included) — time to first token and total;
 3. raw: a second llama.cpp instance with the same settings gets exactly the prompts our pipeline
    sent, in the same order, through llama-cpp-python's own streaming chat API.
 Prints p50/p95 for each and the peak memory of the process.
 
-    python bench/answer_latency.py
+    python bench/answer_latency.py [--cold-only]
 """
 
 from __future__ import annotations
 
+import json
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -75,19 +78,60 @@ def ask(engine: RagEngine, question: str, history: list[dict]) -> tuple[Answer, 
     return final, (first if first is not None else total), total
 
 
-def main() -> None:
+def cold(data_dir: str, kv_dir: str, warm_up: bool) -> None:
+    """In a fresh process (``--cold``): load, optionally warm up, ask the first question; print JSON."""
+    config = Config.from_env(data_dir=Path(data_dir))
+    generator = LlamaCppGenerator(str(packaged_model(config.cache_dir)), threads=config.threads, kv_dir=kv_dir)
+    engine = RagEngine(config, generator)
+    engine.snapshot()
+    engine.embedder.encode_query("load the embedder")
+    start = time.perf_counter()
+    generator.warm_up()
+    result = {"load": time.perf_counter() - start}
+    if warm_up:
+        start = time.perf_counter()
+        engine.warm_up()
+        result["warm_up"] = time.perf_counter() - start
+    infos = []
+    original_stream = generator.stream
+    generator.stream = lambda request: (infos.append(request.info), original_stream(request))[1]
+    answer, result["first"], result["total"] = ask(engine, SESSION[0][0], [])
+    result.update(prefix=infos[0].get("prefix"), prefix_tokens=infos[0].get("prefix_tokens"),
+                  prefix_seconds=infos[0].get("prefix_seconds"), text=answer.raw_text)
+    print(json.dumps(result))
+
+
+def run_cold(data_dir: Path, kv_dir: Path, warm_up: bool = False) -> dict:
+    command = [sys.executable, __file__, "--cold", str(data_dir), str(kv_dir)] + (["--warm-up"] if warm_up else [])
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def main(cold_only: bool = False) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config = Config.from_env(data_dir=Path(tmp))
         build_index([ROOT / "seeds"], config)
         model_path = str(packaged_model(config.cache_dir))
+        kv_dir = Path(tmp) / "kv"  # empty: the first fresh process finds no saved state
 
-        generator = LlamaCppGenerator(model_path, threads=config.threads)
+        colds = {}
+        for label, warm_up in (("no saved state", False), ("saved state", False), ("warm-up, saved state", True)):
+            colds[label] = r = run_cold(Path(tmp), kv_dir, warm_up)
+            extra = f"; warm-up {r['warm_up']:.2f} s" if warm_up else ""
+            print(f"fresh process, {label}: model load {r['load']:.1f} s{extra}; first token {r['first']:.2f} s, "
+                  f"total {r['total']:.2f} s (prefix of {r['prefix_tokens']} tokens {r['prefix']} "
+                  f"in {r['prefix_seconds']:.2f} s)")
+        state_bytes = sum(f.stat().st_size for f in kv_dir.glob("*.bin"))
+        same = colds["no saved state"]["text"] == colds["saved state"]["text"] == colds["warm-up, saved state"]["text"]
+        print(f"saved state: {state_bytes / 2**20:.1f} MiB; the three answers are {'identical' if same else 'DIFFERENT'}")
+        if cold_only:
+            return
+
+        generator = LlamaCppGenerator(model_path, threads=config.threads, kv_dir=kv_dir)
         engine = RagEngine(config, generator)
         engine.snapshot()
         engine.embedder.encode_query("load the embedder")
-        start = time.perf_counter()
         generator.warm_up()
-        load = time.perf_counter() - start
         prompts: list[list[dict]] = []
         original_stream = generator.stream
 
@@ -96,9 +140,6 @@ def main() -> None:
             return original_stream(request)
 
         generator.stream = recording_stream
-
-        cold_answer, cold_first, cold_total = ask(engine, SESSION[0][0], [])
-        print(f"model load {load:.1f} s; cold first question: first token {cold_first:.2f} s, total {cold_total:.2f} s")
 
         start = time.perf_counter()
         engine.warm_up()
@@ -137,10 +178,14 @@ def main() -> None:
     print(f"{'raw llama.cpp: first token':34s} {statistics.median(raw_firsts):7.2f} {pct(raw_firsts, 95):7.2f}"
           "   (per LLM call, same prompts)")
     print(f"{'raw llama.cpp: total':34s} {statistics.median(raw_totals):7.2f} {pct(raw_totals, 95):7.2f}")
-    print(f"cold (fresh model, nothing cached): first token {cold_first:.2f} s, total {cold_total:.2f} s")
+    for label, r in colds.items():
+        print(f"cold, fresh process, {label}: first token {r['first']:.2f} s, total {r['total']:.2f} s")
     print(f"peak RSS with the model loaded (embedder, index, LLM): {peak_ours:.0f} MiB; "
           f"after the raw baseline's second copy: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--cold"]:
+        cold(sys.argv[2], sys.argv[3], "--warm-up" in sys.argv)
+    else:
+        main(cold_only="--cold-only" in sys.argv)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 from index.config import Config
 from rag.engine import EngineOptions, RagEngine
@@ -40,7 +41,7 @@ def make_generator(spec: str, config: Config) -> Generator:
             import llama_cpp  # noqa: F401
 
             path = config.model_path or str(packaged_model(config.cache_dir))
-            return LlamaCppGenerator(path, threads=config.threads)
+            return LlamaCppGenerator(path, threads=config.threads, kv_dir=Path(config.cache_dir) / "kv")
         except (ImportError, ModelUnavailable) as exc:
             warnings.warn(f"no local LLM available ({exc}); answering extractively", RuntimeWarning, stacklevel=2)
             spec = "extractive"

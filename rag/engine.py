@@ -21,7 +21,8 @@ from rag.context import build_context, whole_corpus_fits
 from rag.generation.base import GenerationRequest, Generator
 from rag.generation.extractive import MIN_SUPPORT, OVERRIDE_SUPPORT, ExtractiveGenerator
 from rag.language import abstain_message, detect_language
-from rag.prompt import NO_ANSWER, answer_messages, is_no_answer, rewrite_messages, translate_messages
+from rag.prompt import (NO_ANSWER, answer_messages, is_no_answer, rewrite_messages, stable_prefix_chars,
+                        translate_messages)
 from rag.records import Answer
 from rag.retriever import HybridRetriever, RetrievalSettings
 from rag.support import SupportScorer
@@ -97,11 +98,11 @@ class RagEngine:
         self.generator.warm_up()
         if self.generator.uses_llm and whole_corpus_fits(snap, self.options.context_tokens):
             context = build_context(snap, [], self.options.context_tokens)
-            for request in (GenerationRequest(answer_messages("Warm-up.", context), "", context, max_tokens=1),
-                            GenerationRequest(rewrite_messages("Warm-up.", [], context), "", context, max_tokens=1,
-                                              utility=True)):
-                for _ in self.generator.stream(request):
-                    pass
+            prefix = stable_prefix_chars(context)
+            self.generator.prefill(GenerationRequest(answer_messages("Warm-up.", context), "", context,
+                                                     prefix_chars=prefix))
+            self.generator.prefill(GenerationRequest(rewrite_messages("Warm-up.", [], context), "", context,
+                                                     utility=True, prefix_chars=prefix))
 
     # -- answering --------------------------------------------------------------------
 
@@ -164,8 +165,10 @@ class RagEngine:
         context = build_context(snap, retrieved, self.options.context_tokens)
         answer.passages = context
         english = rewritten or question  # standalone (follow-ups resolved) and in English
+        fits = whole_corpus_fits(snap, self.options.context_tokens)  # then the passages never change
         request = GenerationRequest(answer_messages(english, context), english, context, language,
-                                    max_tokens=self.options.max_answer_tokens)
+                                    max_tokens=self.options.max_answer_tokens,
+                                    prefix_chars=stable_prefix_chars(context) if fits else None)
         t = time.perf_counter()
         pieces: list[str] = []
         held, released = "", language != "en"  # non-English: nothing is shown until translated
@@ -220,7 +223,8 @@ class RagEngine:
             # share the answer prompt's prefix when it is the whole corpus; otherwise no passages
             fits = whole_corpus_fits(snap, self.options.context_tokens)
             passages = build_context(snap, [], self.options.context_tokens) if fits else []
-            text = self.generator.complete(rewrite_messages(question, history, passages), max_tokens=60)
+            text = self.generator.complete(rewrite_messages(question, history, passages), max_tokens=60,
+                                           prefix_chars=stable_prefix_chars(passages) if fits else None)
             text = text.strip().strip('"').splitlines()[0].strip() if text.strip() else ""
             return text if len(text) > 3 and not is_no_answer(text) else None
         last_user = next((m["content"] for m in reversed(history) if m.get("role") == "user"), "")

@@ -47,6 +47,12 @@ def passages_block(passages: list[Passage]) -> str:
     return "\n".join(lines)
 
 
+def stable_prefix_chars(passages: list[Passage]) -> int:
+    """How much of the last message of ``answer_messages``/``rewrite_messages`` does not depend on
+    the question or the conversation: the passages block (the system message precedes it)."""
+    return len(passages_block(passages))
+
+
 def answer_messages(question: str, passages: list[Passage]) -> list[dict]:
     """The answer prompt. The question is in English (others are translated first: the small
     model answers English questions from English passages far better; see rag.engine)."""

@@ -86,6 +86,35 @@ def test_prompt_prefix_is_identical_across_questions(indexed):
     assert first[:cut] == second[:cut] and llm.prompts[0][0] == llm.prompts[1][0]
 
 
+class PrefillRecordingLLM(ScriptedLLM):
+    def __init__(self, *replies: str):
+        super().__init__(*replies)
+        self.requests, self.prefilled = [], []
+
+    def stream(self, request):
+        self.requests.append(request)
+        return super().stream(request)
+
+    def prefill(self, request):
+        self.prefilled.append(request)
+
+
+def test_stable_prefix_is_marked_for_the_kv_cache_only_when_the_whole_corpus_is_in_the_prompt(indexed):
+    llm = PrefillRecordingLLM("US$16 per hour [1].")
+    engine = engine_with(indexed, llm)
+    engine.warm_up()
+    assert [r.utility for r in llm.prefilled] == [False, True]  # the answer and the side-task contexts
+    run(engine, "How much must auto workers earn?")
+    for request in llm.prefilled + llm.requests:
+        content = request.messages[-1]["content"]
+        assert content[:request.prefix_chars].endswith("END PASSAGES")
+        assert "Question:" not in content[:request.prefix_chars] and "Warm-up" not in content[:request.prefix_chars]
+
+    small = PrefillRecordingLLM("US$16 per hour [1].")
+    run(engine_with(indexed, small, context_tokens=20), "How much must auto workers earn?")
+    assert small.requests[0].prefix_chars is None  # retrieved passages change with the question
+
+
 def test_no_answer_marker_becomes_a_fixed_abstention_and_is_never_streamed(indexed):
     streamed, answer = run(engine_with(indexed, ScriptedLLM("NO_ANSWER")), "Who won the 1998 World Cup?")
     assert answer.abstained and answer.text.startswith("The documents don't say")

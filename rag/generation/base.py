@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rag.records import Passage
 
@@ -25,6 +25,9 @@ class GenerationRequest:
     stop: tuple[str, ...] = field(default=())
     info: dict = field(default_factory=dict, compare=False)  # filled by the backend, e.g. finish_reason
     utility: bool = False  # a side task (rewrite, translation): must not disturb the answer prompt's cache
+    # The first ``prefix_chars`` characters of the last message are the same for every question (the
+    # system text and a whole small corpus): a local LLM may keep their KV state, on disk too. None: no such part.
+    prefix_chars: int | None = None
 
 
 class Generator(ABC):
@@ -35,10 +38,17 @@ class Generator(ABC):
     def stream(self, request: GenerationRequest) -> Iterator[str]:
         """Yield the answer text piece by piece."""
 
-    def complete(self, messages: list[dict], max_tokens: int = 64) -> str:
+    def complete(self, messages: list[dict], max_tokens: int = 64, prefix_chars: int | None = None) -> str:
         """A short non-streamed completion (used for query rewriting). LLM backends only."""
-        request = GenerationRequest(messages=messages, question="", passages=[], max_tokens=max_tokens, utility=True)
+        request = GenerationRequest(messages=messages, question="", passages=[], max_tokens=max_tokens, utility=True,
+                                    prefix_chars=prefix_chars)
         return "".join(self.stream(request))
+
+    def prefill(self, request: GenerationRequest) -> None:
+        """Read the prompt's stable part into the model's cache ahead of any question (at start-up).
+        By default a one-token generation, which any backend with a prompt cache benefits from."""
+        for _ in self.stream(replace(request, max_tokens=1)):
+            pass
 
     def warm_up(self) -> None:
         """Load whatever is slow to load, so the first question is not the one that pays."""
