@@ -78,9 +78,10 @@ def best_over(metric, prediction: str, golds: tuple[str, ...] | list[str]) -> fl
 
 
 def contains_answer(prediction: str, golds: tuple[str, ...] | list[str]) -> float:
-    """1 when a normalised gold answer occurs, on word boundaries, in the normalised prediction."""
-    text = f" {normalize_answer(prediction)} "
-    return float(any(normalize_answer(g) and f" {normalize_answer(g)} " in text for g in golds))
+    """1 when a normalised gold answer occurs in the normalised prediction (ALCE's ``str_em``: a plain
+    substring test, since normalising "US$16" gives "us16")."""
+    text = normalize_answer(prediction)
+    return float(any(normalize_answer(g) and normalize_answer(g) in text for g in golds))
 
 
 # -- abstention and latency --------------------------------------------------------------------
