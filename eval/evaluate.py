@@ -35,7 +35,10 @@ def evaluate(set_path: Path, settings: RunSettings, out: Path, base: Config, *, 
     say(f"{eval_set.name}: {len(eval_set.items)} items ({eval_set.format})")
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     commit = git_commit()
-    results, facts = run(eval_set, settings, base, progress=progress, say=say)
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = out / "partial.jsonl"  # answered items as they come; removed when the run completes
+    checkpoint.unlink(missing_ok=True)
+    results, facts = run(eval_set, settings, base, progress=progress, say=say, checkpoint=checkpoint)
     summary = summarise(results)
     facts["index_dir"] = os.path.relpath(facts["index_dir"])
     record = {"command": command, "date": date, "commit": commit,
@@ -43,4 +46,5 @@ def evaluate(set_path: Path, settings: RunSettings, out: Path, base: Config, *, 
                       "items": len(eval_set.items)},
               "settings": {**settings.__dict__}, "index": facts}
     write_results(out, record, summary, by_kind(results), results, eval_set.titles)
+    checkpoint.unlink(missing_ok=True)
     return summary

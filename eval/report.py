@@ -9,6 +9,7 @@ from pathlib import Path
 from eval.runner import RECALL_KS, ItemResult
 
 FAILED_ROWS = 40  # the report's table; results.json lists every failed id
+BRIEF_ABOVE = 2000  # items; a bigger run writes brief per-item records (SQuAD dev: 10,565)
 
 
 def write_results(out: Path, run: dict, summary: dict, kinds: dict, results: list[ItemResult],
@@ -19,7 +20,7 @@ def write_results(out: Path, run: dict, summary: dict, kinds: dict, results: lis
     (out / "results.json").write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     with (out / "items.jsonl").open("w", encoding="utf-8") as f:
         for r in results:
-            f.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
+            f.write(json.dumps(r.to_dict(brief=len(results) > BRIEF_ABOVE), ensure_ascii=False) + "\n")
     plots = [_recall_plot(out / "recall_at_k.png", summary, run)]
     latency = [r for r in results if r.total is not None]
     if latency:

@@ -9,6 +9,7 @@ and reach far enough down for recall@20. The answer is scored on the last turn, 
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -89,10 +90,17 @@ class ItemResult:
             return True
         return bool(self.answers) and not self.contains and (self.f1 or 0.0) < 0.5
 
-    def to_dict(self) -> dict:
-        data = {k: v for k, v in self.__dict__.items()}
-        data["recall"] = {str(k): v for k, v in self.recall.items()}
+    def to_dict(self, brief: bool = False) -> dict:
+        """Fields that have a value; ``brief``: only what big retrieval runs need (keeps files small)."""
+        data = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()
+                if v not in (None, "", [], {})}
+        data["recall"] = {str(k): round(v, 4) for k, v in self.recall.items()}
         data["failed"] = self.failed
+        if len(self.turns) == 1:
+            data.pop("turns")
+        if brief:
+            keep = ("id", "gold_rank", "failed", "answer", "abstained", "f1", "contains")
+            data = {k: v for k, v in data.items() if k in keep} | {"ranking": self.ranking[:5]}
         return data
 
 
@@ -136,8 +144,13 @@ def score_answer(result: ItemResult, answer, judge: CitationJudge) -> None:
 
 
 def run(eval_set: EvalSet, settings: RunSettings, base: Config, progress: bool = True,
-        say=lambda message: print(message, file=sys.stderr)) -> tuple[list[ItemResult], dict]:
-    """Every item of (a sample of) the set, scored; plus the run's facts (index, sizes, wall times)."""
+        say=lambda message: print(message, file=sys.stderr),
+        checkpoint: Path | None = None) -> tuple[list[ItemResult], dict]:
+    """Every item of (a sample of) the set, scored; plus the run's facts (index, sizes, wall times).
+
+    ``checkpoint``: a JSONL file each answered item is appended to as soon as it is scored, so an
+    hour-long run that is stopped still shows how far it got.
+    """
     started = time.perf_counter()
     config = prepare_index(eval_set, base, say)
     items = sample(eval_set.items, settings.limit, settings.seed)
@@ -175,6 +188,9 @@ def run(eval_set: EvalSet, settings: RunSettings, base: Config, progress: bool =
                 score_answer(result, session.ask(item.question), judge)
             except Exception as exc:  # one broken item must not lose an hour-long run
                 result.error = f"{type(exc).__name__}: {exc}"
+            if checkpoint is not None:
+                with checkpoint.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
         facts["answer_seconds"] = round(time.perf_counter() - t, 1)
     facts["seconds"] = round(time.perf_counter() - started, 1)
     return results, facts
