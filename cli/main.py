@@ -193,6 +193,7 @@ def cmd_chat(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    import os
     import shlex
 
     from eval.evaluate import evaluate
@@ -203,7 +204,8 @@ def cmd_eval(args) -> int:
     settings = RunSettings(generator=args.generator, retrieval=args.retrieval, top_k=args.top_k,
                            limit=args.limit, seed=args.seed)
     out = args.out or Path("eval-results") / args.set.stem
-    command = shlex.join(["rag", *(sys.argv[1:] if args.argv is None else args.argv)])
+    settings_env = [f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("RAG_")]
+    command = shlex.join([*settings_env, "rag", *(sys.argv[1:] if args.argv is None else args.argv)])
     summary = evaluate(args.set, settings, out, _config(args), command=command, docs=args.docs,
                        progress=not args.no_progress)
     ret = summary["retrieval"]
