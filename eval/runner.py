@@ -63,6 +63,7 @@ class ItemResult:
     support_rank: int | None = None  # rank of the first retrieved chunk holding the whole gold support
     # filled when the run answers
     answer: str | None = None
+    raw_answer: str | None = None  # what the generator said, before citation verification
     abstained: bool | None = None
     exact_match: float | None = None
     f1: float | None = None
@@ -125,7 +126,7 @@ def score_retrieval(result: ItemResult, ranking: list[str], chunk_texts: list[st
 
 
 def score_answer(result: ItemResult, answer, judge: CitationJudge) -> None:
-    result.answer, result.abstained = answer.text, answer.abstained
+    result.answer, result.raw_answer, result.abstained = answer.text, answer.raw_text, answer.abstained
     result.fallback_reason = answer.fallback_reason
     result.first_token, result.total = answer.timings.get("first_token"), answer.timings.get("total")
     result.passages = [Path(p.source).name for p in answer.passages]
