@@ -59,7 +59,9 @@ def _latency_plot(path: Path, results: list[ItemResult]) -> str:
     fig, ax = plt.subplots(figsize=(6, 4))
     totals = [r.total for r in results]
     firsts = [r.first_token for r in results if r.first_token is not None]
-    bins = 30
+    import numpy as np
+
+    bins = np.histogram_bin_edges(totals + firsts, bins=30)  # the same bins for both
     ax.hist(totals, bins=bins, alpha=0.6, label="total")
     if firsts:
         ax.hist(firsts, bins=bins, alpha=0.6, label="first token")

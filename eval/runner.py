@@ -164,8 +164,8 @@ def run(eval_set: EvalSet, settings: RunSettings, base: Config, progress: bool =
     t = time.perf_counter()
     results = [_result_for(item) for item in items]
     queries = [item.retrieval_query for item in items]
-    vectors = (embedder.encode(queries, progress=False) if settings.retrieval != "bm25" and queries
-               else [None] * len(queries))
+    dense = settings.retrieval != "bm25" and queries
+    vectors = embedder.encode(queries, progress=progress and len(queries) >= 256) if dense else [None] * len(queries)
     retriever = HybridRetriever(snapshot, embedder, engine.options.retrieval)
     for result, query, vector in tqdm(list(zip(results, queries, vectors)), desc="retrieval", unit="q",
                                       disable=not progress, file=sys.stderr):
