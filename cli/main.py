@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="where results.json and report.md go (default: eval-results/<set>)")
     p.add_argument("--docs", type=Path, help="documents folder of a JSONL set (default: found beside the set, "
                                              "else seeds/)")
+    p.add_argument("--resume", action="store_true", help="continue a stopped run: items already answered in "
+                                                          "OUT/partial.jsonl are not asked again")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     _common(p)
     return parser
@@ -207,7 +209,7 @@ def cmd_eval(args) -> int:
     settings_env = [f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("RAG_")]
     command = shlex.join([*settings_env, "rag", *(sys.argv[1:] if args.argv is None else args.argv)])
     summary = evaluate(args.set, settings, out, _config(args), command=command, docs=args.docs,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, resume=args.resume)
     ret = summary["retrieval"]
     print(f"retrieval ({ret['n']} questions): nDCG@10 {ret['nDCG@10'] or 0:.4f}  MRR@10 {ret['MRR@10'] or 0:.4f}  "
           f"R@1 {ret['recall@1'] or 0:.3f}  R@5 {ret['recall@5'] or 0:.3f}  R@10 {ret['recall@10'] or 0:.3f}")

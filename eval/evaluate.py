@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -28,8 +29,21 @@ def git_commit(root: Path = PROJECT_ROOT) -> str:
         return "unknown"
 
 
+def read_checkpoint(path: Path) -> dict[str, dict]:
+    """Answered items of a stopped run, by id (a line cut short by the stop is skipped)."""
+    records: dict[str, dict] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            records[record["id"]] = record
+    return records
+
+
 def evaluate(set_path: Path, settings: RunSettings, out: Path, base: Config, *, command: str,
-             docs: Path | None = None, progress: bool = True,
+             docs: Path | None = None, progress: bool = True, resume: bool = False,
              say=lambda message: print(message, file=sys.stderr)) -> dict:
     eval_set = load_set(set_path, docs)
     say(f"{eval_set.name}: {len(eval_set.items)} items ({eval_set.format})")
@@ -37,8 +51,13 @@ def evaluate(set_path: Path, settings: RunSettings, out: Path, base: Config, *, 
     commit = git_commit()
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = out / "partial.jsonl"  # answered items as they come; removed when the run completes
-    checkpoint.unlink(missing_ok=True)
-    results, facts = run(eval_set, settings, base, progress=progress, say=say, checkpoint=checkpoint)
+    resumed = read_checkpoint(checkpoint) if resume else {}
+    if resumed:
+        say(f"resuming: {len(resumed)} answered items read from {checkpoint}")
+    else:
+        checkpoint.unlink(missing_ok=True)
+    results, facts = run(eval_set, settings, base, progress=progress, say=say, checkpoint=checkpoint,
+                         resumed=resumed)
     summary = summarise(results)
     facts["index_dir"] = os.path.relpath(facts["index_dir"])
     record = {"command": command, "date": date, "commit": commit,

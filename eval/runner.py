@@ -144,14 +144,28 @@ def score_answer(result: ItemResult, answer, judge: CitationJudge) -> None:
     result.raw_citation_recall, result.raw_citation_precision = raw.recall, raw.precision
 
 
+ANSWER_FIELDS = ("answer", "raw_answer", "abstained", "exact_match", "f1", "contains", "citation_recall",
+                 "citation_precision", "citations", "raw_citation_recall", "raw_citation_precision", "first_token",
+                 "total", "passages", "fallback_reason", "error")
+
+
+def restore_answer(result: ItemResult, record: dict) -> None:
+    """The answer half of a checkpointed ``ItemResult.to_dict()`` (retrieval is always recomputed)."""
+    defaults = {"passages": [], "fallback_reason": "", "error": ""}
+    for name in ANSWER_FIELDS:
+        setattr(result, name, record.get(name, defaults.get(name)))
+
+
 def run(eval_set: EvalSet, settings: RunSettings, base: Config, progress: bool = True,
-        say=lambda message: print(message, file=sys.stderr),
-        checkpoint: Path | None = None) -> tuple[list[ItemResult], dict]:
+        say=lambda message: print(message, file=sys.stderr), checkpoint: Path | None = None,
+        resumed: dict[str, dict] | None = None) -> tuple[list[ItemResult], dict]:
     """Every item of (a sample of) the set, scored; plus the run's facts (index, sizes, wall times).
 
     ``checkpoint``: a JSONL file each answered item is appended to as soon as it is scored, so an
-    hour-long run that is stopped still shows how far it got.
+    hour-long run that is stopped still shows how far it got; ``resumed``: records read back from
+    it by item id, whose answers are kept instead of asked again.
     """
+    resumed = resumed or {}
     started = time.perf_counter()
     config = prepare_index(eval_set, base, say)
     items = sample(eval_set.items, settings.limit, settings.seed)
@@ -181,6 +195,9 @@ def run(eval_set: EvalSet, settings: RunSettings, base: Config, progress: bool =
         engine.warm_up()
         for item, result in tqdm(list(zip(items, results)), desc="answers", unit="q", disable=not progress,
                                  file=sys.stderr):
+            if item.id in resumed:
+                restore_answer(result, resumed[item.id])
+                continue
             session = ChatSession(generator=settings.generator, config=config, top_k=settings.top_k,
                                   retrieval=settings.retrieval)
             try:
@@ -193,5 +210,6 @@ def run(eval_set: EvalSet, settings: RunSettings, base: Config, progress: bool =
                 with checkpoint.open("a", encoding="utf-8") as f:
                     f.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
         facts["answer_seconds"] = round(time.perf_counter() - t, 1)
+        facts["resumed_items"] = sum(item.id in resumed for item in items)
     facts["seconds"] = round(time.perf_counter() - started, 1)
     return results, facts

@@ -76,6 +76,16 @@ def test_eval_runs_a_tiny_set_end_to_end_and_reuses_its_index(tmp_path, capsys):
     assert main(argv) == 0  # a second run reuses the set's index
     assert "0 chunks embedded" in capsys.readouterr().err
 
+    # a stopped run resumes from its checkpoint: answered items are not asked again
+    first = json.loads((out / "items.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    (out / "partial.jsonl").write_text(json.dumps({**first, "answer": "Resumed [1].", "f1": 0.25}) + "\n{cut",
+                                       encoding="utf-8")
+    assert main([*argv, "--resume"]) == 0
+    assert "resuming: 1 answered items" in capsys.readouterr().err and not (out / "partial.jsonl").exists()
+    items = [json.loads(line) for line in (out / "items.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert items[0]["answer"] == "Resumed [1]." and items[0]["f1"] == 0.25 and items[1]["answer"] != "Resumed [1]."
+    assert json.loads((out / "results.json").read_text(encoding="utf-8"))["index"]["resumed_items"] == 1
+
 
 def test_retrieval_only_run_on_a_squad_file_with_a_fixed_sample(tmp_path, capsys):
     path = tmp_path / "tiny-squad.json"
