@@ -57,8 +57,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-warm-up", action="store_true", help="don't load the models before the first question")
     _common(p)
 
-    p = sub.add_parser("eval", help="run an evaluation set")
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p = sub.add_parser("eval", help="run an evaluation set and write its results and report")
+    p.add_argument("set", type=Path, metavar="SET",
+                   help="a JSONL set (eval/README.md), a SQuAD-format .json file, or a BEIR folder")
+    p.add_argument("--limit", type=int, help="a fixed random sample of N items (seeded, see --seed)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --limit sample (default 0)")
+    p.add_argument("--generator", default="llm",
+                   help="llm (default), extractive, an OpenAI-compatible base URL, or none (retrieval only)")
+    p.add_argument("--retrieval", choices=["hybrid", "dense", "bm25"], default="hybrid")
+    p.add_argument("--top-k", type=int, help="passages given to the generator (default 5)")
+    p.add_argument("--out", type=Path, help="where results.json and report.md go (default: eval-results/<set>)")
+    p.add_argument("--docs", type=Path, help="documents folder of a JSONL set (default: found beside the set, "
+                                             "else seeds/)")
+    p.add_argument("--resume", action="store_true", help="continue a stopped run: items already answered in "
+                                                          "OUT/partial.jsonl are not asked again")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     _common(p)
     return parser
 
@@ -191,10 +204,41 @@ def _terminal_chat(args, config, generator: str) -> int:
     return 0
 
 
-def cmd_not_yet(args) -> int:
-    print(f"error: `rag {args.command}` is not available yet in this version; "
-          "`rag index`, `rag ask` and `rag chat` are.", file=sys.stderr)
-    return 2
+def cmd_eval(args) -> int:
+    import os
+    import shlex
+
+    from eval.evaluate import evaluate
+    from eval.runner import RunSettings
+
+    if args.limit is not None and args.limit < 1:
+        raise ValueError("--limit must be at least 1")
+    settings = RunSettings(generator=args.generator, retrieval=args.retrieval, top_k=args.top_k,
+                           limit=args.limit, seed=args.seed)
+    out = args.out or Path("eval-results") / args.set.stem
+    settings_env = [f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("RAG_")]
+    command = shlex.join([*settings_env, "rag", *(sys.argv[1:] if args.argv is None else args.argv)])
+    summary = evaluate(args.set, settings, out, _config(args), command=command, docs=args.docs,
+                       progress=not args.no_progress, resume=args.resume)
+    ret = summary["retrieval"]
+    print(f"retrieval ({ret['n']} questions): nDCG@10 {ret['nDCG@10'] or 0:.4f}  MRR@10 {ret['MRR@10'] or 0:.4f}  "
+          f"R@1 {ret['recall@1'] or 0:.3f}  R@5 {ret['recall@5'] or 0:.3f}  R@10 {ret['recall@10'] or 0:.3f}")
+    if "answers" in summary:
+        a, c, ab = summary["answers"], summary["citations"], summary["abstention"]
+        lat = summary["latency_seconds"]
+        print(f"answers ({a['n']} answerable): EM {a['exact_match'] or 0:.3f}  F1 {a['f1'] or 0:.3f}  "
+              f"contains {a['contains'] or 0:.3f}")
+        print(f"citations: recall {c['recall'] or 0:.3f}  precision {c['precision'] or 0:.3f}; abstention: "
+              f"precision {_maybe(ab['precision'])}  recall {_maybe(ab['recall'])}")
+        print(f"latency: first token p50 {_maybe(lat['first_token']['p50'])} s  p95 "
+              f"{_maybe(lat['first_token']['p95'])} s; total p50 {_maybe(lat['total']['p50'])} s  "
+              f"p95 {_maybe(lat['total']['p95'])} s")
+    print(f"{summary['failed']} of {summary['items']} items failed; report: {out / 'report.md'}")
+    return 0
+
+
+def _maybe(value) -> str:
+    return "–" if value is None else f"{value:.3f}"
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
@@ -213,7 +257,8 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"index": cmd_index, "ask": cmd_ask, "chat": cmd_chat, "eval": cmd_not_yet}
+    args.argv = argv
+    handlers = {"index": cmd_index, "ask": cmd_ask, "chat": cmd_chat, "eval": cmd_eval}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

@@ -33,9 +33,9 @@ def test_missing_folder_is_a_clear_error(tmp_path, capsys):
     assert code == 1 and "error: no indexable documents" in err and "missing: no such file" in err
 
 
-def test_not_yet_available_commands_say_so(tmp_path, capsys):
-    assert main(["eval", "--data-dir", str(tmp_path)]) == 2
-    assert "not available yet" in capsys.readouterr().err
+def test_eval_of_a_missing_set_is_a_clear_error(tmp_path, capsys):
+    assert main(["eval", str(tmp_path / "missing.jsonl"), "--data-dir", str(tmp_path)]) == 1
+    assert "no such evaluation set" in capsys.readouterr().err
 
 
 @pytest.mark.models
