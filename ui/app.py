@@ -111,11 +111,16 @@ class ChatApp:
 
     # -- documents ----------------------------------------------------------------
 
-    def status_html(self, generator: str | None = None) -> str:
-        return render_status(library.status(self.config), self.generator_name(generator))
+    def status_html(self, generator: str | None = None, status: library.LibraryStatus | None = None) -> str:
+        return render_status(status or library.status(self.config), self.generator_name(generator))
 
-    def document_choices(self) -> list[tuple[str, str]]:
-        return [(f"{d.title} ({d.source})", d.source) for d in library.status(self.config).documents]
+    def document_choices(self, status: library.LibraryStatus | None = None) -> list[tuple[str, str]]:
+        return [(f"{d.title} ({d.source})", d.source) for d in (status or library.status(self.config)).documents]
+
+    def _panel_updates(self, generator: str) -> tuple:
+        """Status panel and removal list after a change, from one read of the manifest."""
+        status = library.status(self.config)
+        return self.status_html(generator, status), gr.update(choices=self.document_choices(status), value=None)
 
     def add_files(self, files: list | None, generator: str, progress=gr.Progress()) -> tuple:
         if not files:
@@ -136,8 +141,7 @@ class ChatApp:
             lines.append(result.report.summary().splitlines()[0])
             lines += [f"- skipped {s}" for s in result.report.skipped]
         lines += [f"- ⚠ refused {r}" for r in result.rejected]
-        return ("\n".join(lines) or "Nothing to add.", self.status_html(generator),
-                gr.update(choices=self.document_choices(), value=None), None)
+        return ("\n".join(lines) or "Nothing to add.", *self._panel_updates(generator), None)
 
     def remove(self, source: str | None, generator: str) -> tuple:
         if not source:
@@ -148,7 +152,7 @@ class ChatApp:
         except Exception as exc:
             log.warning("remove failed: %s", exc)
             note = f"⚠ Not removed: {exc}"
-        return note, self.status_html(generator), gr.update(choices=self.document_choices(), value=None)
+        return (note, *self._panel_updates(generator))
 
 
 def api_payload(answer: Answer) -> dict:
