@@ -28,9 +28,9 @@ from index.config import Config  # noqa: E402
 from index.embedder import Embedder  # noqa: E402
 from index.pipeline import build_index  # noqa: E402
 from index.store import FolderStore, top_rows  # noqa: E402
-from rag.retriever import HybridRetriever, RetrievalSettings  # noqa: E402
+from rag.retriever import FEATURES, HybridRetriever, RetrievalSettings  # noqa: E402
 
-NAMES = ["dense", "bm25", "best-sentence coverage", "bigrams", "coverage"]
+NAMES = FEATURES
 
 
 def candidate_features(retriever: HybridRetriever, question: str, vector) -> tuple[list[int], np.ndarray]:

@@ -107,3 +107,59 @@ class Embedder:
 
     def encode_query(self, text: str) -> np.ndarray:
         return self.encode([text], progress=False)[0]
+
+    def encode_with_sentences(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
+                              on_progress: Callable[[int, int], None] | None = None
+                              ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Chunk vectors plus, from the same forward pass, one vector per sentence ("late chunking").
+
+        A sentence's vector is the mean of the chunk's contextual token vectors over that
+        sentence's characters, so it knows its surroundings (pronouns, the topic) at no extra
+        encoder cost. Questions are usually written about one sentence; the retriever scores
+        candidates by their best sentence too (bench/RESULTS.md). ``spans`` are (start, end)
+        character offsets per text. A sentence past the encoder's window gets the chunk vector.
+        """
+        dim = self.dimension
+        if not texts:
+            return np.zeros((0, dim), dtype=np.float32), []
+        texts = list(texts)
+        tokenizer = self.model.tokenizer
+        show = len(texts) >= 256 and on_progress is None
+        step = len(texts) if on_progress is None else self.batch_size * 4
+        vectors = np.zeros((len(texts), dim), dtype=np.float32)
+        sentence_vectors: list[np.ndarray] = []
+        for start in range(0, len(texts), step):
+            batch = texts[start:start + step]
+            outputs = self.model.encode(batch, batch_size=self.batch_size, output_value=None,
+                                        convert_to_numpy=False, show_progress_bar=show)
+            offsets = tokenizer(batch, return_offsets_mapping=True, truncation=True, max_length=self.max_tokens,
+                                return_attention_mask=False, return_token_type_ids=False)["offset_mapping"]
+            for i, (output, token_offsets) in enumerate(zip(outputs, offsets)):
+                chunk_vector = _unit(output["sentence_embedding"].float().cpu().numpy())
+                vectors[start + i] = chunk_vector
+                mask = output["attention_mask"].cpu().numpy().astype(bool)
+                tokens = output["token_embeddings"].float().cpu().numpy()[mask]
+                sentence_vectors.append(_late_sentence_vectors(tokens, token_offsets, spans[start + i], chunk_vector))
+            if on_progress is not None:
+                on_progress(min(start + step, len(texts)), len(texts))
+        return vectors, sentence_vectors
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm if norm > 0 else vector).astype(np.float32)
+
+
+def _late_sentence_vectors(tokens: np.ndarray, token_offsets, spans, fallback: np.ndarray) -> np.ndarray:
+    """Mean of the token vectors inside each (start, end) span, unit length; float16 to halve the file."""
+    out = np.empty((len(spans), fallback.shape[0]), dtype=np.float16)
+    if len(tokens) != len(token_offsets):  # a tokenizer that disagrees with the model: no sentence signal
+        out[:] = fallback
+        return out
+    starts = np.array([s for s, _ in token_offsets])
+    ends = np.array([e for _, e in token_offsets])
+    real = ends > starts  # special tokens have empty offsets
+    for j, (s, e) in enumerate(spans):
+        inside = real & (starts < e) & (ends > s)
+        out[j] = _unit(tokens[inside].mean(axis=0)) if inside.any() else fallback
+    return out

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.chunker import Chunker
+from index.chunker import Chunker, sentence_spans
 from index.config import Config
 from index.embedder import Embedder
 from index.loaders import LoaderError, find_files, load_document
@@ -109,6 +109,7 @@ def _build_locked(paths: list, config: Config, store: FolderStore, rebuild: bool
             old = store.load()
         except IndexCorrupt as exc:
             report.full_rebuild_reason = f"the existing index is unusable ({exc})"
+            files = sorted(set(files) | _sources_named_by(store))
     elif rebuild:
         report.full_rebuild_reason = "--rebuild was asked for"
     if old is not None:
@@ -196,13 +197,15 @@ def _build_locked(paths: list, config: Config, store: FolderStore, rebuild: bool
     # Chunk and embed only the new/changed documents.
     fresh_chunks: list[Chunk] = []
     fresh_vectors = np.zeros((0, 0), dtype=np.float32)
+    fresh_sentences: list[np.ndarray] = []
     if new_docs:
         say(f"Chunking {len(new_docs)} document(s)...")
         chunker = Chunker(config.chunk_tokens, config.chunk_overlap, fits=embedder.fits)
         per_doc = chunker.split_many(new_docs)
         fresh_chunks = [c for doc in new_docs for c in per_doc[doc.id]]
         say(f"Embedding {len(fresh_chunks)} chunk(s) with {embedder.name}...")
-        fresh_vectors = embedder.encode([c.text for c in fresh_chunks], on_progress=on_progress)
+        fresh_vectors, fresh_sentences = embedder.encode_with_sentences(
+            [c.text for c in fresh_chunks], [sentence_spans(c.text) for c in fresh_chunks], on_progress=on_progress)
     report.chunks_embedded = len(fresh_chunks)
 
     documents: dict[str, dict] = dict(keep)
@@ -215,18 +218,19 @@ def _build_locked(paths: list, config: Config, store: FolderStore, rebuild: bool
 
     # Assemble rows: kept documents' chunks+vectors from the old version, then the fresh ones,
     # all ordered by source path and position so row order is stable between builds.
-    rows: list[tuple[str, int, Chunk, np.ndarray]] = []
+    rows: list[tuple[str, int, Chunk, np.ndarray, np.ndarray]] = []
     if old is not None:
         for doc_id in keep:
             for row in old.rows_of(doc_id):
                 chunk = old.chunks[row]
-                rows.append((documents[doc_id]["source"], chunk.ordinal, chunk, old.vectors[row]))
-    for chunk, vector in zip(fresh_chunks, fresh_vectors):
-        rows.append((documents[chunk.doc_id]["source"], chunk.ordinal, chunk, vector))
+                rows.append((documents[doc_id]["source"], chunk.ordinal, chunk, old.vectors[row],
+                             np.asarray(old.sentences_of(row))))
+    for chunk, vector, sentences in zip(fresh_chunks, fresh_vectors, fresh_sentences):
+        rows.append((documents[chunk.doc_id]["source"], chunk.ordinal, chunk, vector, sentences))
     rows.sort(key=lambda r: (r[0], r[1]))
     dim = embedder.dimension if new_docs or old is None else old.vectors.shape[1]
     vectors = np.stack([r[3] for r in rows]).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
-    store.write(documents=documents, chunks=[r[2] for r in rows], vectors=vectors,
+    store.write(documents=documents, chunks=[r[2] for r in rows], vectors=vectors, sentence_vectors=[r[4] for r in rows],
                 embedder={"name": embedder.name, "dimension": int(dim)},
                 chunker=chunker_settings, ann_threshold=config.ann_threshold)
     report.wrote = True
@@ -234,6 +238,16 @@ def _build_locked(paths: list, config: Config, store: FolderStore, rebuild: bool
     report.chunks_total = len(rows)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _sources_named_by(store: FolderStore) -> set[Path]:
+    """Documents an unusable (damaged or older-format) index still names, so a rebuild keeps them."""
+    try:
+        manifest = store.read_manifest() or {}
+    except IndexCorrupt:
+        return set()
+    sources = (meta.get("source") for meta in (manifest.get("documents") or {}).values() if isinstance(meta, dict))
+    return {Path(s) for s in sources if isinstance(s, str) and Path(s).is_file()}
 
 
 def _nothing_message(paths: list, report: IndexReport) -> str:

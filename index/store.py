@@ -8,6 +8,8 @@ Layout of ``<index_dir>`` (``Config.index_dir``)::
         documents.json   document metadata (id, title, source, size, mtime)
         chunks.jsonl     one Chunk per line, row i = vector i
         vectors.npy      float32 unit vectors (kept so unchanged documents are never re-embedded)
+        sentences.npy    float16 unit vectors, one per sentence of each chunk (late chunking)
+        sentence_rows.npy  int64 offsets: chunk i's sentences are rows [i] to [i+1] of sentences.npy
         faiss.index      exact flat index, or HNSW above ``ann_threshold`` chunks
         bm25/            bm25s sparse index over the same chunks
     .lock                held while a build runs
@@ -32,7 +34,7 @@ import numpy as np
 
 from index.records import Chunk
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sentence vectors
 CURRENT = "current"
 _BM25_STOPWORDS = "en"
 
@@ -111,6 +113,8 @@ class IndexSnapshot:
     vectors: np.ndarray
     faiss_index: object
     bm25: object | None
+    sentence_vectors: np.ndarray  # memory-mapped: only the candidates' rows are ever read
+    sentence_rows: np.ndarray
     _rows_by_doc: dict[str, list[int]] = field(default_factory=dict, repr=False)
 
     @property
@@ -122,6 +126,10 @@ class IndexSnapshot:
             for row, chunk in enumerate(self.chunks):
                 self._rows_by_doc.setdefault(chunk.doc_id, []).append(row)
         return self._rows_by_doc.get(doc_id, [])
+
+    def sentences_of(self, row: int) -> np.ndarray:
+        """The late-chunking vectors of chunk ``row``'s sentences (float16, unit length)."""
+        return self.sentence_vectors[self.sentence_rows[row]:self.sentence_rows[row + 1]]
 
     def search_dense(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         if not self.chunks:
@@ -213,6 +221,8 @@ class FolderStore:
             with open(path / "chunks.jsonl", encoding="utf-8") as handle:
                 chunks = [Chunk.from_dict(json.loads(line)) for line in handle if line.strip()]
             vectors = np.load(path / "vectors.npy")
+            sentence_vectors = np.load(path / "sentences.npy", mmap_mode="r")
+            sentence_rows = np.load(path / "sentence_rows.npy")
             faiss_index = faiss.read_index(str(path / "faiss.index"))
             if manifest["index_type"] == "hnsw":
                 faiss_index.hnsw.efSearch = 96
@@ -223,16 +233,18 @@ class FolderStore:
                 bm25 = bm25s.BM25.load(str(path / "bm25"))
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise IndexCorrupt(f"index at {path} cannot be loaded ({exc}); rebuild with `rag index --rebuild`") from None
-        if len(chunks) != len(vectors) or faiss_index.ntotal != len(chunks):
+        if len(chunks) != len(vectors) or faiss_index.ntotal != len(chunks) or len(sentence_rows) != len(chunks) + 1 \
+                or sentence_rows[-1] != len(sentence_vectors):
             raise IndexCorrupt(f"index at {path} is inconsistent ({len(chunks)} chunks, {len(vectors)} vectors); "
                                "rebuild with `rag index --rebuild`")
-        return IndexSnapshot(path, manifest, documents, chunks, vectors, faiss_index, bm25)
+        return IndexSnapshot(path, manifest, documents, chunks, vectors, faiss_index, bm25, sentence_vectors,
+                             sentence_rows)
 
     def write(self, *, documents: dict[str, dict], chunks: list[Chunk], vectors: np.ndarray,
-              embedder: dict, chunker: dict, ann_threshold: int) -> Path:
+              sentence_vectors: list[np.ndarray], embedder: dict, chunker: dict, ann_threshold: int) -> Path:
         """Write a complete new version aside, then make it current in one atomic step."""
-        if len(chunks) != len(vectors):
-            raise ValueError("chunks and vectors differ in length")
+        if not len(chunks) == len(vectors) == len(sentence_vectors):
+            raise ValueError("chunks, vectors and sentence vectors differ in length")
         self.root.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         final = self.root / f"v-{stamp}-{uuid.uuid4().hex[:6]}"
@@ -247,6 +259,11 @@ class FolderStore:
                 for chunk in chunks:
                     handle.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
             np.save(tmp / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32))
+            dim = vectors.shape[1] if vectors.ndim == 2 else 0
+            np.save(tmp / "sentences.npy", np.concatenate([np.asarray(v, np.float16).reshape(-1, dim)
+                                                           for v in sentence_vectors] or [np.zeros((0, dim), np.float16)]))
+            np.save(tmp / "sentence_rows.npy", np.concatenate([[0], np.cumsum([len(v) for v in sentence_vectors])])
+                    .astype(np.int64))
             faiss.write_index(build_faiss(vectors, index_type), str(tmp / "faiss.index"))
             if chunks:
                 import bm25s

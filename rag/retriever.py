@@ -5,12 +5,14 @@ one of (``RetrievalSettings.fusion``):
 
 * ``rrf``: weighted reciprocal rank fusion, sum_i w_i / (k + rank_i);
 * ``convex``: weighted sum of min-max normalised dense and BM25 scores;
-* ``features`` (default): a weighted sum of five per-candidate signals, each min-max
-  normalised over the candidates: dense cosine, BM25, and three lexical signals computed on
-  the candidate's text: the idf-weighted share of query terms found in its best sentence
-  (or pair of sentences), the share of query term bigrams it contains, and the idf-weighted
-  share of query terms it contains at all. Questions are usually written about one sentence,
-  which whole-chunk scores blur. The weights were fitted (pairwise, 2-fold by article) on
+* ``features`` (default): a weighted sum of seven per-candidate signals, each min-max
+  normalised over the candidates: dense cosine, BM25, three lexical signals computed on
+  the candidate's text (the idf-weighted share of query terms found in its best sentence
+  or pair of sentences, the share of query term bigrams it contains, the idf-weighted
+  share of query terms it contains at all), and two sentence-level dense signals from the
+  index's late-chunking sentence vectors (the best sentence's cosine, and the best
+  sentence's mix of cosine and idf coverage). Questions are usually written about one
+  sentence, which whole-chunk scores blur. The weights were fitted (pairwise, 2-fold by article) on
   SQuAD v1.1 dev and checked out-of-fold; see bench/retrieval.py and bench/RESULTS.md.
 """
 
@@ -26,6 +28,9 @@ from index.store import IndexSnapshot, bm25_query_tokens, bm25_tokens_of, top_ro
 from rag.records import Passage
 
 MODES = ("hybrid", "dense", "bm25")
+FEATURES = ("dense", "bm25", "best-sentence coverage", "bigrams", "coverage", "best-sentence cosine",
+            "best-sentence mix")
+SENTENCE_MIX = 0.7  # share of the late cosine (vs idf coverage) in the "best-sentence mix" signal
 FUSIONS = ("features", "rrf", "convex")
 
 
@@ -36,8 +41,8 @@ class RetrievalSettings:
     rrf_k: int = 60
     dense_weight: float = 1.0
     bm25_weight: float = 1.0
-    # weights of the "features" fusion: dense, bm25, best-sentence coverage, bigrams, coverage
-    feature_weights: tuple[float, float, float, float, float] = field(default=(1.0, 0.0, 0.39, 0.17, 0.27))
+    # weights of the "features" fusion, in FEATURES order (fitted by bench/tune_fusion.py)
+    feature_weights: tuple[float, ...] = field(default=(1.0, 0.0, 1.98, 1.97, 4.18, 4.81, 13.94))
 
 
 class HybridRetriever:
@@ -85,15 +90,16 @@ class HybridRetriever:
     # -- the "features" fusion -------------------------------------------------------
 
     def candidate_features(self, query: str, query_vector, bm25_all, dense, lexical) -> tuple[list[int], np.ndarray]:
-        """Candidate rows (dense then BM25 order) and their five signals, min-max normalised over them."""
+        """Candidate rows (dense then BM25 order) and their seven signals, min-max normalised over them."""
         snap = self.snapshot
         rows = list(dict.fromkeys([r for r, _ in dense] + [r for r, _ in lexical]))
         if not rows:
-            return [], np.zeros((0, 5))
+            return [], np.zeros((0, len(FEATURES)))
         cosine = snap.vectors[rows] @ query_vector  # exact, also for BM25-only candidates
         bm25 = bm25_all[rows] if bm25_all is not None else np.zeros(len(rows))
         query_terms = list(dict.fromkeys(bm25_query_tokens(query)))
-        lexical_features = self._lexical_features(query_terms, [snap.chunks[r].text for r in rows])
+        sentence_cosines = [np.asarray(snap.sentences_of(r), dtype=np.float32) @ query_vector for r in rows]
+        lexical_features = self._lexical_features(query_terms, [snap.chunks[r].text for r in rows], sentence_cosines)
         features = np.column_stack([cosine, bm25, lexical_features])
         low, high = features.min(axis=0), features.max(axis=0)
         return rows, (features - low) / np.where(high > low, high - low, 1.0)
@@ -106,10 +112,15 @@ class HybridRetriever:
         order = np.lexsort((np.asarray(rows), -scores))
         return [(rows[i], float(scores[i])) for i in order]
 
-    def _lexical_features(self, query_terms: list[str], texts: list[str]) -> np.ndarray:
-        """Per text: best-sentence idf coverage, query-bigram share, whole-text idf coverage."""
-        out = np.zeros((len(texts), 3))
+    def _lexical_features(self, query_terms: list[str], texts: list[str], sentence_cosines: list[np.ndarray]
+                          ) -> np.ndarray:
+        """Per text: best-sentence idf coverage, query-bigram share, whole-text idf coverage,
+        best sentence cosine, best sentence (1 - SENTENCE_MIX)·coverage + SENTENCE_MIX·cosine."""
+        out = np.zeros((len(texts), 5))
+        for i, cosines in enumerate(sentence_cosines):
+            out[i, 3] = cosines.max() if len(cosines) else 0.0
         if not query_terms:
+            out[:, 4] = SENTENCE_MIX * out[:, 3]
             return out
         df, n_docs = self.snapshot.document_frequencies()
         idf = {t: math.log(1 + (n_docs - df.get(t, 0) + 0.5) / (df.get(t, 0) + 0.5)) for t in query_terms}
@@ -132,6 +143,12 @@ class HybridRetriever:
             out[i, 0] = best
             out[i, 1] = len(query_bigrams & bigrams) / len(query_bigrams) if query_bigrams else 0.0
             out[i, 2] = sum(idf[t] for t in query_set & set(all_tokens)) / total
+            cosines = sentence_cosines[i]
+            if len(cosines) == len(sets):
+                coverage = np.array([sum(idf[t] for t in found) / total for found in sets])
+                out[i, 4] = float(((1 - SENTENCE_MIX) * coverage + SENTENCE_MIX * cosines).max())
+            else:  # sentence split differs from the index's (should not happen): cosine alone
+                out[i, 4] = SENTENCE_MIX * out[i, 3]
         return out
 
 

@@ -41,3 +41,10 @@ class HashEmbedder:
 
     def encode_query(self, text: str) -> np.ndarray:
         return self._vector(text)
+
+    def encode_with_sentences(self, texts, spans, on_progress=None):
+        """Chunk vectors, and each sentence embedded on its own (the real embedder pools tokens)."""
+        vectors = self.encode(texts, on_progress=on_progress)
+        sentences = [np.stack([self._vector(t[s:e]) for s, e in sp]).astype(np.float16) if sp
+                     else np.zeros((0, self._dimension), np.float16) for t, sp in zip(texts, spans)]
+        return vectors, sentences

@@ -201,3 +201,21 @@ def test_no_chunk_exceeds_the_embedders_max_length(real_embedder, seed_text):
     lengths = [len(tokenizer(c.text)["input_ids"]) for c in chunks]
     assert max(lengths) <= limit
     assert all(c.text == hungry[c.char_start:c.char_end] for c in chunks)
+
+
+def test_index_of_an_older_format_is_rebuilt_with_all_its_documents(tmp_path, config):
+    first, second = tmp_path / "first", tmp_path / "second"
+    write_docs(first, 2)
+    write_docs(second, 1)
+    emb = HashEmbedder()
+    build_index([first], config, embedder=emb)
+    build_index([second], config, embedder=emb)
+    store = FolderStore(config.index_dir)
+    manifest_path = store.current_path() / "manifest.json"
+    manifest_path.write_text(manifest_path.read_text().replace('"format_version": 2', '"format_version": 1'))
+
+    report = build_index([second], config, embedder=emb)  # names only one folder
+    assert "unusable" in report.full_rebuild_reason and "format 1" in report.full_rebuild_reason
+    snap = store.load()
+    assert sorted(Path(d["source"]).name for d in snap.documents.values()) == ["doc000.txt", "doc000.txt", "doc001.txt"]
+    assert len(snap.sentence_rows) == len(snap.chunks) + 1

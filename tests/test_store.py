@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
+from index.chunker import sentence_spans
 from index.records import Chunk
-from index.store import FolderStore, IndexCorrupt, IndexMissing, choose_index_type
+from index.store import FORMAT_VERSION, FolderStore, IndexCorrupt, IndexMissing, choose_index_type
 from tests.fakes import HashEmbedder
 
 TEXTS = ["Mexico is the top trade partner of the United States.",
@@ -22,7 +24,8 @@ def write_sample(store: FolderStore, texts=TEXTS, ann_threshold=1000):
               for i, t in enumerate(texts)]
     docs = {f"d{i}": {"id": f"d{i}", "title": f"Doc {i}", "source": f"/docs/{i}.txt", "chunks": 1}
             for i in range(len(texts))}
-    store.write(documents=docs, chunks=chunks, vectors=emb.encode(texts),
+    vectors, sentences = emb.encode_with_sentences(texts, [sentence_spans(t) for t in texts])
+    store.write(documents=docs, chunks=chunks, vectors=vectors, sentence_vectors=sentences,
                 embedder={"name": emb.name, "dimension": emb.dimension},
                 chunker={"chunk_tokens": 200, "chunk_overlap": 40, "tokenizer": "cl100k_base"},
                 ann_threshold=ann_threshold)
@@ -35,7 +38,7 @@ def test_round_trip_and_search(tmp_path):
     snap = store.load()
     assert snap.chunks == chunks
     assert snap.vectors.shape == (4, emb.dimension)
-    assert snap.manifest["format_version"] == 1 and snap.manifest["index_type"] == "flat"
+    assert snap.manifest["format_version"] == FORMAT_VERSION and snap.manifest["index_type"] == "flat"
     assert snap.stats()["documents"] == 4 and snap.stats()["chunks"] == 4
     row, score = snap.search_dense(emb.encode_query(TEXTS[2]), 2)[0]
     assert row == 2 and score == pytest.approx(1.0, abs=1e-5)
@@ -90,3 +93,24 @@ def test_unreadable_manifest_is_reported(tmp_path):
     manifest_path.write_text(json.dumps({"format_version": 99}))
     with pytest.raises(IndexCorrupt, match="format"):
         store.load()
+
+
+def test_sentence_vectors_round_trip(tmp_path):
+    store = FolderStore(tmp_path / "index")
+    texts = ["One sentence here. And a second one.", "Just one.", "A. B. C."]
+    write_sample(store, texts=texts)
+    snap = store.load()
+    assert [len(snap.sentences_of(r)) for r in range(3)] == [2, 1, 3]
+    assert snap.sentences_of(0).dtype == np.float16
+    norms = np.linalg.norm(np.asarray(snap.sentence_vectors, dtype=np.float32), axis=1)
+    assert np.allclose(norms, 1.0, atol=1e-2)
+
+
+def test_older_format_is_refused_with_rebuild_advice(tmp_path):
+    store = FolderStore(tmp_path / "index")
+    write_sample(store)
+    manifest_path = store.current_path() / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest_path.write_text(json.dumps({**manifest, "format_version": 1}))
+    with pytest.raises(IndexCorrupt, match="rebuild"):
+        store.load(verify=False)
