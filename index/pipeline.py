@@ -109,8 +109,10 @@ def _build_locked(paths: list, config: Config, store: FolderStore, rebuild: bool
             old = store.load()
         except IndexCorrupt as exc:
             report.full_rebuild_reason = f"the existing index is unusable ({exc})"
+            files = sorted(set(files) | _sources_named_by(store))
     elif rebuild:
         report.full_rebuild_reason = "--rebuild was asked for"
+        files = sorted(set(files) | _sources_named_by(store))  # "re-embed everything", not only PATHs
     if old is not None:
         if old.manifest["embedder"]["name"] != embedder.name:
             report.full_rebuild_reason = (f"embedder changed from {old.manifest['embedder']['name']!r} "
@@ -234,6 +236,16 @@ def _build_locked(paths: list, config: Config, store: FolderStore, rebuild: bool
     report.chunks_total = len(rows)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _sources_named_by(store: FolderStore) -> set[Path]:
+    """Documents an unusable (damaged or older-format) index still names, so a rebuild keeps them."""
+    try:
+        manifest = store.read_manifest() or {}
+    except IndexCorrupt:
+        return set()
+    sources = (meta.get("source") for meta in (manifest.get("documents") or {}).values() if isinstance(meta, dict))
+    return {Path(s) for s in sources if isinstance(s, str) and Path(s).is_file()}
 
 
 def _nothing_message(paths: list, report: IndexReport) -> str:

@@ -8,14 +8,164 @@ The fast tests run the real CLI (``cli.main``) in-process with the hash embedder
 
 from __future__ import annotations
 
+import gzip
+import json
 import threading
 import time
+from pathlib import Path
 
+import pytest
+
+from cli.main import main
 from index.config import Config
 from index.pipeline import build_index
 from index.store import FolderStore
 from tests.fakes import HashEmbedder
+from tests.test_engine import ARTICLE
 from tests.test_pipeline import write_docs
+
+REBUILD_HINT = "rebuild with `rag index --rebuild`"
+
+
+@pytest.fixture
+def hash_models(monkeypatch):
+    """`rag index` / `rag ask` with the hash embedder in place of the real one (nothing loads)."""
+    embedder = HashEmbedder()
+    monkeypatch.setattr("index.pipeline.Embedder", lambda name, batch_size=64: embedder)
+    monkeypatch.setattr("rag.engine.Embedder", lambda name, batch_size=64: embedder)
+    return embedder
+
+
+def rag(capsys, *argv) -> tuple[int, str, str]:
+    """Run the `rag` command in-process: exit status, stdout, stderr. An exception escaping
+    ``main`` (which a user would see as a traceback) fails the test."""
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def article_index(tmp_path, capsys, hash_models) -> Path:
+    """A data dir whose index holds the test article (built with `rag index`)."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "article.txt").write_text(ARTICLE, encoding="utf-8")
+    data = tmp_path / "data"
+    code, _, err = rag(capsys, "index", docs, "--data-dir", data)
+    assert code == 0, err
+    return data
+
+
+def ask_json(capsys, data: Path, question: str) -> dict:
+    code, out, err = rag(capsys, "ask", question, "--generator", "extractive", "--json", "--data-dir", data)
+    assert code == 0, err
+    return json.loads(out)
+
+
+# --- bad input: a clear message, nothing lost -----------------------------------------------------
+
+@pytest.mark.parametrize("argv", [["index", "--no-such-option"], ["ask", "q", "--colour"], ["chat", "--share"],
+                                  ["eval", "set.jsonl", "--fast"], ["--verbose"], ["serve"], ["ask"],
+                                  ["index", "--chunk-tokens", "many"]])
+def test_unknown_options_and_bad_usage_exit_2_with_a_usage_line(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert err.startswith("usage: rag") and "error:" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\n\t \n"])
+def test_an_empty_question_is_refused_with_a_message(question, tmp_path, capsys, hash_models):
+    code, out, err = rag(capsys, "ask", question, "--generator", "extractive", "--data-dir", tmp_path / "data")
+    assert code == 1 and out == ""
+    assert err == "error: the question is empty; type a question about your documents\n"
+
+
+def test_a_100000_character_question_is_truncated_with_a_notice(article_index, capsys):
+    question = ("How much must auto workers earn per hour under the USMCA? " * 2000)[:100_000]
+    answer = ask_json(capsys, article_index, question)
+    assert answer["notices"] == ["question truncated from 100,000 to 2,000 characters"]
+    assert answer["question"] == question[:2000]
+    assert "US$16 per hour" in answer["text"] and answer["citations"]
+    code, out, err = rag(capsys, "ask", question, "--generator", "extractive", "--data-dir", article_index)
+    assert code == 0 and "note: question truncated from 100,000 to 2,000 characters" in err
+
+
+def test_binary_and_non_utf8_files_in_the_documents_folder(tmp_path, capsys, hash_models):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "article.txt").write_text(ARTICLE, encoding="utf-8")
+    (docs / "photo.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8)
+    (docs / "archive.md").write_bytes(gzip.compress(b"compressed notes " * 200, mtime=0))
+    legacy = ("Informe del puerto\n\nVerónica Ortiz dijo que el muelle de Valparaíso recibe café y cacao cada "
+              "miércoles. La dársena nueva abrió en el año 2024 después de una década de obras.")
+    (docs / "legacy.txt").write_bytes(legacy.encode("cp1252"))
+    data = tmp_path / "data"
+    code, out, err = rag(capsys, "index", docs, "--data-dir", data)
+    assert code == 0, err
+    assert "skipped photo.txt: looks like a binary file" in out and "skipped archive.md: looks like a binary file" in out
+    assert "warning: legacy.txt: not UTF-8; decoded as" in out
+    snap = FolderStore(data / "index").load()
+    assert sorted(Path(d["source"]).name for d in snap.documents.values()) == ["article.txt", "legacy.txt"]
+    assert any("muelle de Valparaíso recibe café y cacao" in c.text for c in snap.chunks)
+
+
+def test_an_empty_documents_folder_is_reported_and_the_index_left_alone(tmp_path, capsys, hash_models):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "slides.pptx").write_bytes(b"PK\x03\x04")  # present but not a supported type
+    data = tmp_path / "data"
+    code, out, err = rag(capsys, "index", empty, "--data-dir", data)
+    assert code == 1 and out == ""
+    assert err.startswith(f"error: no indexable documents in {empty}") and "no .txt, .md, .html or .pdf files" in err
+    assert not FolderStore(data / "index").exists()
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "article.txt").write_text(ARTICLE, encoding="utf-8")
+    assert rag(capsys, "index", docs, "--data-dir", data)[0] == 0
+    store = FolderStore(data / "index")
+    before = store.current_path()
+    code, out, err = rag(capsys, "index", empty, "--data-dir", data)
+    assert code == 0 and out.startswith("Index is up to date: 1 unchanged document(s)")
+    assert f"skipped {empty}: no .txt, .md, .html or .pdf files in this folder" in out
+    assert store.current_path() == before and len(store.load().documents) == 1
+
+
+def test_every_damaged_index_file_is_named_with_the_rebuild_command(article_index, capsys, tmp_path, monkeypatch):
+    """Each file of the version, truncated or with one byte flipped: `rag ask` stops with one
+    `error:` line naming the command; `rag index --rebuild` (no PATH) then rebuilds every document."""
+    store = FolderStore(article_index / "index")
+    version = store.current_path()
+    names = [*store.read_manifest()["files"], "manifest.json"]
+    assert {"chunks.jsonl", "vectors.npy", "faiss.index", "documents.json"} <= set(names) and len(names) >= 8
+    question = "How much must auto workers earn per hour?"
+    tried = 0
+    for name in names:
+        target = version / name
+        original = target.read_bytes()
+        flipped = bytearray(original)
+        flipped[len(original) // 2] ^= 0x01
+        for damaged in (original[: len(original) // 2], bytes(flipped)):
+            if name == "manifest.json" and damaged == bytes(flipped):
+                continue  # the manifest's own bytes are not checksummed: truncation is what is caught
+            target.write_bytes(damaged)
+            code, out, err = rag(capsys, "ask", question, "--generator", "extractive", "--data-dir", article_index)
+            assert code == 1 and out == "", name
+            assert err.startswith("error: index") and REBUILD_HINT in err and err.count("\n") == 1, (name, err)
+            tried += 1
+        target.write_bytes(original)
+    with capsys.disabled():
+        print(f"\ndamaged index files tried: {tried} ({len(names)} files, truncated and bit-flipped)")
+
+    (version / "vectors.npy").write_bytes(b"")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # not beside the default PATH (seeds/)
+    code, out, err = rag(capsys, "index", "--rebuild", "--data-dir", article_index)
+    assert code == 0, err
+    assert out.startswith("Indexed 1 document(s)")  # the damaged index's document, from its manifest
+    assert ask_json(capsys, article_index, question)["citations"]
 
 
 # --- readers while builds commit ------------------------------------------------------------------
