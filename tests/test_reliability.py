@@ -209,3 +209,131 @@ def test_loading_while_builds_swap_versions_never_sees_a_false_damage_or_a_mix(t
           f"{len(errors)} errors")
     assert len(builds) >= 5 and len(versions) >= 5  # the swaps really happened under the reader
     assert errors == []
+
+
+def test_a_model_file_whose_hash_is_wrong_is_a_clear_error_and_nothing_loads(article_index, capsys, tmp_path,
+                                                                              monkeypatch):
+    """The packaged GGUF is joined from its parts and checked before first use: parts that join into
+    the wrong bytes stop `rag ask` with one `error:` line; the bad file is not kept, llama.cpp never runs."""
+    import hashlib
+
+    from rag import weights
+    from rag.generation import llama as llama_backend
+
+    parts = []
+    for i in range(3):
+        part = tmp_path / f"part{i}.bin"
+        part.write_bytes(bytes([i]) * 1000)
+        parts.append(part)
+    good = hashlib.sha256(b"".join(p.read_bytes() for p in parts)).hexdigest()
+    data = bytearray(parts[1].read_bytes())
+    data[500] ^= 0xFF  # one flipped byte in one part: same size, wrong hash
+    parts[1].write_bytes(bytes(data))
+    monkeypatch.setattr(weights, "packaged_part_paths", lambda: parts)
+    monkeypatch.setattr(weights, "PACKAGED_MODEL_SIZE", 3000)
+    monkeypatch.setattr(weights, "PACKAGED_MODEL_SHA256", good)
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(llama_backend, "LlamaCppGenerator",
+                        lambda *a, **k: pytest.fail("an unchecked model was handed to llama.cpp"))
+    code, out, err = rag(capsys, "ask", "How much must auto workers earn per hour?", "--generator", "llm",
+                         "--data-dir", article_index)
+    assert code == 1 and out == ""
+    assert err.startswith("error: joined model has sha256") and f"expected {good}" in err and "reinstall" in err
+    assert err.count("\n") == 1
+    assert [p.name for p in (tmp_path / "cache" / "models").iterdir() if p.suffix != ".lock"] == []
+
+
+# --- hostile documents: output handling ------------------------------------------------------------
+
+HOSTILE_HTML = ('Security notice\n\nThe audit banner reads <img src=x onerror="alert(1)"> & '
+                "<script>alert('x')</script></script><!-- exactly as typed. The quarterly audit found "
+                "no problems in the warehouse.\n")
+
+
+def test_cli_json_is_valid_and_inert_in_html_with_markup_in_documents(tmp_path, capsys, hash_models):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "notice.txt").write_text(HOSTILE_HTML, encoding="utf-8")
+    data = tmp_path / "data"
+    assert rag(capsys, "index", docs, "--data-dir", data)[0] == 0
+    code, out, err = rag(capsys, "ask", "What does the audit banner read?", "--generator", "extractive", "--json",
+                         "--data-dir", data)
+    assert code == 0, err
+    assert not set("<>&") & set(out)  # nothing can open or close a tag, or start an entity
+    answer = json.loads(out)
+    assert '<img src=x onerror="alert(1)">' in answer["text"]  # the text itself is intact
+    assert "<script>alert('x')</script></script><!--" in answer["citations"][0]["text"]
+
+
+def test_citations_only_point_at_real_passages_whatever_the_model_writes(tmp_path, config):
+    """A model reply with markers for passages that do not exist ([0], [7], [99], ranges past the end)
+    and markup: every citation left is a real passage, quoting the document at its offsets."""
+    import re
+
+    from rag.engine import EngineOptions, RagEngine
+    from tests.test_engine import ScriptedLLM
+    from ui.render import render_answer
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "article.txt").write_text(ARTICLE, encoding="utf-8")
+    embedder = HashEmbedder()
+    build_index([docs], config, embedder=embedder)
+    reply = ("Auto workers must earn at least US$16 per hour [7]. <script>alert(1)</script> Mexico is the top "
+             "trade partner of the United States [0][2-4]. Shenzhen was mentioned by Estefanía Cruz [99] [1].")
+    answer = RagEngine(config, ScriptedLLM(reply), EngineOptions(), embedder=embedder).answer(
+        "How much must auto workers earn per hour, and who is the top trade partner?")
+    text = FolderStore(config.index_dir).load().chunks[0].text
+    assert answer.citations and answer.passages
+    for citation in answer.citations:
+        assert 1 <= citation.number <= len(answer.passages)
+        assert citation.passage == answer.passages[citation.number - 1]
+        assert ARTICLE.strip()[citation.span_start:citation.span_end] == citation.text and citation.text in text
+    markers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
+    assert markers and markers <= {c.number for c in answer.citations}
+    assert "<script>alert(1)</script>" in answer.text  # kept as text...
+    assert "<script" not in render_answer(answer)  # ...and shown inert
+
+
+# --- the UI: uploads and questions ---------------------------------------------------------------
+
+def test_ui_refuses_unsupported_oversize_and_unreadable_uploads_and_leaves_the_index_alone(article_index,
+                                                                                            tmp_path):
+    from rag import library
+    from ui.app import ChatApp
+
+    config = Config.from_env(data_dir=article_index)
+    store = FolderStore(config.index_dir)
+    before = store.current_path()
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    (incoming / "tool.exe").write_bytes(b"MZ\x90\x00")
+    (incoming / "big.txt").write_bytes(b"words " * (library.MAX_UPLOAD_BYTES // 6 + 1))  # just over 20 MiB
+    (incoming / "paper.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    (incoming / "README").write_text("no file type")
+    (incoming / "blob.md").write_bytes(bytes(range(256)) * 4)
+    files = [str(p) for p in sorted(incoming.iterdir())]
+    note, *_ = ChatApp(config, "extractive").add_files(files, "extractive", progress=lambda *a, **k: None)
+    refused = [line for line in note.splitlines() if line.startswith("- ⚠ refused ")]
+    assert len(refused) == 5, note
+    assert any("tool.exe: unsupported file type '.exe'" in line for line in refused)
+    assert any("big.txt: 21.0 MB is over the 20 MiB upload limit" in line for line in refused)
+    assert any("paper.pdf:" in line for line in refused) and any("blob.md: looks like a binary" in line
+                                                                for line in refused)
+    assert any("'README': not a usable file name" in line for line in refused)
+    assert store.current_path() == before and len(store.load().documents) == 1
+    uploads = library.uploads_dir(config)
+    assert [p.name for p in uploads.rglob("*") if p.is_file()] == []
+
+
+def test_ui_api_refuses_an_empty_message_and_says_how_to_build_a_missing_index(tmp_path):
+    import gradio as gr
+
+    from ui.app import ChatApp
+
+    app = ChatApp(Config.from_env(data_dir=tmp_path / "nothing"), "extractive")
+    with pytest.raises(gr.Error, match="message is empty"):
+        app.chat("  \n ", [])
+    with pytest.raises(gr.Error, match=r"no index at .*build one with `rag index PATH\.\.\.`"):
+        app.chat("How much must auto workers earn?", [])
+    assert "rag index" in app.status_html()
