@@ -422,6 +422,7 @@ def test_a_build_killed_at_20_random_moments_always_leaves_the_previous_index(tm
     for i in range(20):
         delay = rng.uniform(0, full)
         log = tmp_path / f"kill{i:02d}.log"
+        earlier = set(leftovers(config.index_dir, previous.path)) | planted  # kept until a build completes
         proc = start_rag(log, "index", docs, "--rebuild", "--data-dir", config.data_dir)
         time.sleep(delay)
         finished = proc.poll() is not None
@@ -435,7 +436,7 @@ def test_a_build_killed_at_20_random_moments_always_leaves_the_previous_index(tm
             stage = "finished before the kill"
         elif snap.path != previous.path:
             stage = "after the commit"
-        elif set(left) - planted:
+        elif set(left) - earlier:
             stage = "writing the new version"
         elif "Embedding" in said:
             stage = "embedding"
