@@ -36,9 +36,11 @@ def find_files(paths: Iterable[Path | str]) -> tuple[list[Path], list[str]]:
         if not path.exists():
             problems.append(f"{raw}: no such file or folder")
         elif path.is_dir():
-            for child in sorted(path.rglob("*")):
-                if child.is_file() and not _hidden(child, path) and child.suffix.lower() in SUPPORTED_SUFFIXES:
-                    found.append(child.resolve())
+            inside = [child.resolve() for child in sorted(path.rglob("*"))
+                      if child.is_file() and not _hidden(child, path) and child.suffix.lower() in SUPPORTED_SUFFIXES]
+            if not inside:
+                problems.append(f"{raw}: no .txt, .md, .html or .pdf files in this folder")
+            found += inside
         elif path.suffix.lower() in SUPPORTED_SUFFIXES:
             found.append(path.resolve())
         else:

@@ -112,6 +112,7 @@ def _build_locked(paths: list, config: Config, store: FolderStore, rebuild: bool
             files = sorted(set(files) | _sources_named_by(store))
     elif rebuild:
         report.full_rebuild_reason = "--rebuild was asked for"
+        files = sorted(set(files) | _sources_named_by(store))  # "re-embed everything", not only PATHs
     if old is not None:
         if old.manifest["embedder"]["name"] != embedder.name:
             report.full_rebuild_reason = (f"embedder changed from {old.manifest['embedder']['name']!r} "

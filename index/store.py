@@ -36,6 +36,7 @@ from index.records import Chunk
 
 FORMAT_VERSION = 2  # 2: sentence vectors
 CURRENT = "current"
+_READ_ATTEMPTS = 3  # reads of the current version, when builds swap it meanwhile
 _BM25_STOPWORDS = "en"
 
 
@@ -191,20 +192,41 @@ class FolderStore:
     def exists(self) -> bool:
         return self.current_path() is not None
 
-    def read_manifest(self) -> dict | None:
-        path = self.current_path()
+    def read_manifest(self, path: Path | None = None) -> dict | None:
+        """The manifest of version ``path``; by default of the current version (None if there is none)."""
         if path is None:
-            return None
+            try:
+                return self._read_current(self.read_manifest)
+            except IndexMissing:
+                return None
         try:
             return json.loads((path / "manifest.json").read_text())
         except (OSError, ValueError) as exc:
             raise IndexCorrupt(f"index manifest at {path} is unreadable ({exc}); rebuild with `rag index --rebuild`") from None
 
     def load(self, verify: bool = True) -> IndexSnapshot:
-        path = self.current_path()
-        if path is None:
-            raise IndexMissing(f"no index at {self.root}; build one with `rag index PATH...` (e.g. `rag index seeds/`)")
-        manifest = self.read_manifest()
+        return self._read_current(lambda path: self._load(path, verify))
+
+    def _read_current(self, read):
+        """``read(version)`` on the current version. A build deletes the version it replaces, so a read
+        begun just before the swap can fail half-way; it is then done again on the new version: a
+        reader never gets files of two versions, nor a false "damaged" error. A failure while
+        ``current`` stays put is real."""
+        for attempt in range(_READ_ATTEMPTS):
+            path = self.current_path()
+            if path is None:
+                raise IndexMissing(f"no index at {self.root}; build one with `rag index PATH...` (e.g. `rag index seeds/`)")
+            try:
+                return read(path)
+            except (IndexCorrupt, OSError) as exc:
+                if attempt + 1 < _READ_ATTEMPTS and self.current_path() != path:
+                    continue
+                if isinstance(exc, IndexCorrupt):
+                    raise
+                raise IndexCorrupt(f"index at {path} cannot be read ({exc}); rebuild with `rag index --rebuild`") from None
+
+    def _load(self, path: Path, verify: bool) -> IndexSnapshot:
+        manifest = self.read_manifest(path)
         if manifest.get("format_version") != FORMAT_VERSION:
             raise IndexCorrupt(f"index at {path} has format {manifest.get('format_version')}, this version reads "
                                f"{FORMAT_VERSION}; rebuild with `rag index --rebuild`")

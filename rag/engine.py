@@ -21,8 +21,8 @@ from rag.context import build_context, whole_corpus_fits
 from rag.generation.base import GenerationRequest, Generator
 from rag.generation.extractive import MIN_SUPPORT, OVERRIDE_SUPPORT, ExtractiveGenerator
 from rag.language import abstain_message, detect_language
-from rag.prompt import (NO_ANSWER, answer_messages, is_no_answer, rewrite_messages, stable_prefix_chars,
-                        translate_messages)
+from rag.prompt import (NO_ANSWER, answer_messages, is_no_answer, obeys_instruction, rewrite_messages,
+                        stable_prefix_chars, translate_messages)
 from rag.records import Answer
 from rag.retriever import HybridRetriever, RetrievalSettings
 from rag.support import SupportScorer
@@ -243,6 +243,14 @@ class RagEngine:
             self._extractive_fallback(answer, context, f"the model gave a non-answer ({raw!r})")
             return
         sentences = parse_answer(raw, len(context))
+        english_question = answer.rewritten_question or answer.question
+        obeyed = [s for s in sentences if obeys_instruction(s.text, english_question, context)]
+        if obeyed:  # documents are data: text that does what a passage orders is no answer
+            answer.notices.append("left out of the answer: text that followed an instruction written in a document")
+            sentences = [s for s in sentences if s not in obeyed]
+            if not sentences:
+                self._extractive_fallback(answer, context, "the model followed an instruction written in a document")
+                return
         if len(sentences) > self.options.max_answer_sentences:
             sentences, truncated = sentences[: self.options.max_answer_sentences], False
         if truncated and len(sentences) > 1:

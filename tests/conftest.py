@@ -21,6 +21,17 @@ def config(tmp_path: Path) -> Config:
     return Config.from_env(data_dir=tmp_path / "data")
 
 
+def private_cache(folder: Path) -> Path:
+    """A cache folder of its own (for the LLM's saved KV states) sharing the joined model file, so
+    a test neither re-joins 1.1 GB nor disturbs the saved states of other runs."""
+    shared = Config().cache_dir
+    folder.mkdir()
+    for name in ("models", "tiktoken"):
+        (shared / name).mkdir(parents=True, exist_ok=True)
+        (folder / name).symlink_to(shared / name)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def real_embedder():
     from index.embedder import Embedder

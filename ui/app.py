@@ -158,6 +158,7 @@ class ChatApp:
 def api_payload(answer: Answer) -> dict:
     """What ``/chat`` returns: the verified answer and, per citation, where its support is."""
     return {
+        "question": answer.question,  # as answered (a very long one is truncated; see notices)
         "answer": answer.text,
         "abstained": answer.abstained,
         "language": answer.language,
