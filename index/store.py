@@ -4,7 +4,8 @@ Layout of ``<index_dir>`` (``Config.index_dir``)::
 
     current -> v-20261129T101500-ab12cd     symlink, swapped atomically on each build
     v-20261129T101500-ab12cd/
-        manifest.json    format version, embedder, chunker settings, documents, file checksums
+        manifest.json    format version, embedder, chunker settings, documents, file checksums,
+                         and a checksum of its own content
         documents.json   document metadata (id, title, source, size, mtime)
         chunks.jsonl     one Chunk per line, row i = vector i
         vectors.npy      float32 unit vectors (kept so unchanged documents are never re-embedded)
@@ -231,6 +232,9 @@ class FolderStore:
             raise IndexCorrupt(f"index at {path} has format {manifest.get('format_version')}, this version reads "
                                f"{FORMAT_VERSION}; rebuild with `rag index --rebuild`")
         if verify:
+            if manifest.get("checksum") != _manifest_digest(manifest):
+                raise IndexCorrupt(f"index file {path / 'manifest.json'} is damaged (checksum mismatch); "
+                                   "rebuild with `rag index --rebuild`")
             for name, expected in manifest["files"].items():
                 target = path / name
                 if not target.is_file() or _sha256_file(target) != expected:
@@ -306,6 +310,7 @@ class FolderStore:
                               for doc_id, d in documents.items()},
                 "files": files,
             }
+            manifest["checksum"] = _manifest_digest(manifest)
             (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1))
             _fsync_tree(tmp)
             os.rename(tmp, final)
@@ -329,6 +334,12 @@ class FolderStore:
             elif entry.is_dir() and (entry.name.startswith("tmp-") or entry.name.startswith("v-")) \
                     and (keep is None or entry.resolve() != keep):
                 shutil.rmtree(entry, ignore_errors=True)
+
+
+def _manifest_digest(manifest: dict) -> str:
+    """sha256 of the manifest's content without its own checksum (the other files' checksums are in it)."""
+    content = {k: v for k, v in manifest.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
 def _sha256_file(path: Path) -> str:

@@ -158,8 +158,6 @@ def test_every_damaged_index_file_is_named_with_the_rebuild_command(article_inde
         flipped = bytearray(original)
         flipped[len(original) // 2] ^= 0x01
         for damaged in (original[: len(original) // 2], bytes(flipped)):
-            if name == "manifest.json" and damaged == bytes(flipped):
-                continue  # the manifest's own bytes are not checksummed: truncation is what is caught
             target.write_bytes(damaged)
             code, out, err = rag(capsys, "ask", question, "--generator", "extractive", "--data-dir", article_index)
             assert code == 1 and out == "", name
