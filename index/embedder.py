@@ -95,14 +95,11 @@ class Embedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         show = progress if progress is not None else len(texts) >= 256
         texts = list(texts)
-        step = len(texts) if on_progress is None else self.batch_size * 4
         parts = []
-        for start in range(0, len(texts), step):
-            parts.append(self.model.encode(texts[start:start + step], batch_size=self.batch_size,
+        for start, stop in self._slices(len(texts), on_progress):
+            parts.append(self.model.encode(texts[start:stop], batch_size=self.batch_size,
                                            normalize_embeddings=True, convert_to_numpy=True,
                                            show_progress_bar=show and on_progress is None))
-            if on_progress is not None:
-                on_progress(min(start + step, len(texts)), len(texts))
         return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
@@ -125,11 +122,10 @@ class Embedder:
         texts = list(texts)
         tokenizer = self.model.tokenizer
         show = len(texts) >= 256 and on_progress is None
-        step = len(texts) if on_progress is None else self.batch_size * 4
         vectors = np.zeros((len(texts), dim), dtype=np.float32)
         sentence_vectors: list[np.ndarray] = []
-        for start in range(0, len(texts), step):
-            batch = texts[start:start + step]
+        for start, stop in self._slices(len(texts), on_progress):
+            batch = texts[start:stop]
             outputs = self.model.encode(batch, batch_size=self.batch_size, output_value=None,
                                         convert_to_numpy=False, show_progress_bar=show)
             offsets = tokenizer(batch, return_offsets_mapping=True, truncation=True, max_length=self.max_tokens,
@@ -140,9 +136,17 @@ class Embedder:
                 mask = output["attention_mask"].cpu().numpy().astype(bool)
                 tokens = output["token_embeddings"].float().cpu().numpy()[mask]
                 sentence_vectors.append(_late_sentence_vectors(tokens, token_offsets, spans[start + i], chunk_vector))
-            if on_progress is not None:
-                on_progress(min(start + step, len(texts)), len(texts))
         return vectors, sentence_vectors
+
+    def _slices(self, n: int, on_progress: Callable[[int, int], None] | None):
+        """(start, stop) of the texts to encode in one call: all at once, or a few batches at a
+        time with ``on_progress(done, total)`` after each (for the UI's progress bar)."""
+        step = n if on_progress is None else self.batch_size * 4
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            yield start, stop
+            if on_progress is not None:
+                on_progress(stop, n)
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:

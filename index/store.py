@@ -286,10 +286,9 @@ class FolderStore:
                     handle.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
             np.save(tmp / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32))
             dim = vectors.shape[1] if vectors.ndim == 2 else 0
-            np.save(tmp / "sentences.npy", np.concatenate([np.asarray(v, np.float16).reshape(-1, dim)
-                                                           for v in sentence_vectors] or [np.zeros((0, dim), np.float16)]))
-            np.save(tmp / "sentence_rows.npy", np.concatenate([[0], np.cumsum([len(v) for v in sentence_vectors])])
-                    .astype(np.int64))
+            sentences = [np.asarray(v, np.float16).reshape(-1, dim) for v in sentence_vectors]
+            np.save(tmp / "sentences.npy", np.concatenate(sentences) if sentences else np.zeros((0, dim), np.float16))
+            np.save(tmp / "sentence_rows.npy", np.cumsum([0, *map(len, sentences)], dtype=np.int64))
             faiss.write_index(build_faiss(vectors, index_type), str(tmp / "faiss.index"))
             if chunks:
                 import bm25s

@@ -99,8 +99,8 @@ class HybridRetriever:
         bm25 = bm25_all[rows] if bm25_all is not None else np.zeros(len(rows))
         query_terms = list(dict.fromkeys(bm25_query_tokens(query)))
         sentence_cosines = [np.asarray(snap.sentences_of(r), dtype=np.float32) @ query_vector for r in rows]
-        lexical_features = self._lexical_features(query_terms, [snap.chunks[r].text for r in rows], sentence_cosines)
-        features = np.column_stack([cosine, bm25, lexical_features])
+        text_features = self._text_features(query_terms, [snap.chunks[r].text for r in rows], sentence_cosines)
+        features = np.column_stack([cosine, bm25, text_features])
         low, high = features.min(axis=0), features.max(axis=0)
         return rows, (features - low) / np.where(high > low, high - low, 1.0)
 
@@ -112,7 +112,7 @@ class HybridRetriever:
         order = np.lexsort((np.asarray(rows), -scores))
         return [(rows[i], float(scores[i])) for i in order]
 
-    def _lexical_features(self, query_terms: list[str], texts: list[str], sentence_cosines: list[np.ndarray]
+    def _text_features(self, query_terms: list[str], texts: list[str], sentence_cosines: list[np.ndarray]
                           ) -> np.ndarray:
         """Per text: best-sentence idf coverage, query-bigram share, whole-text idf coverage,
         best sentence cosine, best sentence (1 - SENTENCE_MIX)·coverage + SENTENCE_MIX·cosine."""
