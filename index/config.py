@@ -35,6 +35,10 @@ class Config:
     # embedding
     embedder: str = DEFAULT_EMBEDDER  # a sentence-transformers name or a local folder
     embed_batch_size: int = 64
+    # a second dense encoder whose cosine joins the retriever's fusion ("none" = off); skipped for
+    # corpora above second_embedder_max_chunks (0 = no limit), where it would add hours to a build
+    second_embedder: str = "multilingual-e5-small"
+    second_embedder_max_chunks: int = 5_000
     # chunking (sizes in cl100k_base tokens; see bench/chunking.py for how they were chosen)
     chunk_tokens: int = 200
     chunk_overlap: int = 40

@@ -13,6 +13,7 @@ import numpy as np
 from index.chunker import Chunker, sentence_spans
 from index.config import Config
 from index.embedder import Embedder
+from index.second_embedder import E5Embedder, wanted_second_embedder
 from index.loaders import LoaderError, find_files, load_document
 from index.records import Chunk, Document
 from index.store import FolderStore, IndexCorrupt
@@ -37,6 +38,7 @@ class IndexReport:
     skipped: list[str] = field(default_factory=list)  # "name: reason"
     warnings: list[str] = field(default_factory=list)
     chunks_embedded: int = 0
+    second_embedded: int = 0  # chunks given a second-embedder vector (new ones, or all when it was just turned on)
     chunks_total: int = 0
     documents_total: int = 0
     full_rebuild_reason: str = ""
@@ -53,7 +55,9 @@ class IndexReport:
         else:
             head = (f"Indexed {self.documents_total} document(s), {self.chunks_total} chunks "
                     f"({len(self.added)} added, {len(self.updated)} updated, {len(self.removed)} removed, "
-                    f"{self.unchanged} unchanged; {self.chunks_embedded} chunks embedded) in {self.seconds:.1f} s.")
+                    f"{self.unchanged} unchanged; {self.chunks_embedded} chunks embedded"
+                    + (f", {self.second_embedded} by the second embedder" if self.second_embedded else "")
+                    + f") in {self.seconds:.1f} s.")
         lines = [head]
         lines += [f"  skipped {s}" for s in self.skipped]
         lines += [f"  warning: {w}" for w in self.warnings]
@@ -187,7 +191,10 @@ def _build_locked(paths: list, config: Config, store: FolderStore, rebuild: bool
                             not in report.updated)
     report.unchanged = len(keep)
 
-    if not report.changed and not report.full_rebuild_reason:
+    old_chunk_count = len(old.chunks) if old else 0
+    second_outdated = old is not None and old.second_embedder_name != wanted_second_embedder(
+        config.second_embedder, config.second_embedder_max_chunks, old_chunk_count)
+    if not report.changed and not report.full_rebuild_reason and not second_outdated:
         report.documents_total = len(keep)
         report.chunks_total = len(old.chunks) if old else 0
         report.seconds = time.perf_counter() - started
@@ -195,19 +202,31 @@ def _build_locked(paths: list, config: Config, store: FolderStore, rebuild: bool
             raise NothingToIndex(_nothing_message(paths, report))
         return report
 
-    # Chunk and embed only the new/changed documents.
+    # Chunk the new/changed documents, then embed them (and, for the second embedder, every
+    # chunk that has no vector of it yet); ``on_progress`` follows both as one count.
     fresh_chunks: list[Chunk] = []
-    fresh_vectors = np.zeros((0, 0), dtype=np.float32)
-    fresh_sentences: list[np.ndarray] = []
     if new_docs:
         say(f"Chunking {len(new_docs)} document(s)...")
         chunker = Chunker(config.chunk_tokens, config.chunk_overlap, fits=embedder.fits)
         per_doc = chunker.split_many(new_docs)
         fresh_chunks = [c for doc in new_docs for c in per_doc[doc.id]]
+    report.chunks_embedded = len(fresh_chunks)
+    kept_rows = [row for doc_id in keep for row in old.rows_of(doc_id)] if old is not None else []
+    second_name = wanted_second_embedder(config.second_embedder, config.second_embedder_max_chunks,
+                                         len(kept_rows) + len(fresh_chunks))
+    old_second = old.second_vectors if old is not None and old.second_embedder_name == second_name else None
+    second_missing = len(fresh_chunks) + (len(kept_rows) if old_second is None else 0) if second_name else 0
+    total_work = len(fresh_chunks) + second_missing
+
+    def progress(offset: int):
+        return None if on_progress is None else (lambda done, _total: on_progress(offset + done, total_work))
+
+    fresh_vectors = np.zeros((0, 0), dtype=np.float32)
+    fresh_sentences: list[np.ndarray] = []
+    if fresh_chunks:
         say(f"Embedding {len(fresh_chunks)} chunk(s) with {embedder.name}...")
         fresh_vectors, fresh_sentences = embedder.encode_with_sentences(
-            [c.text for c in fresh_chunks], [sentence_spans(c.text) for c in fresh_chunks], on_progress=on_progress)
-    report.chunks_embedded = len(fresh_chunks)
+            [c.text for c in fresh_chunks], [sentence_spans(c.text) for c in fresh_chunks], on_progress=progress(0))
 
     documents: dict[str, dict] = dict(keep)
     chunk_counts = Counter(c.doc_id for c in fresh_chunks)  # one pass, not one per document
@@ -219,21 +238,34 @@ def _build_locked(paths: list, config: Config, store: FolderStore, rebuild: bool
 
     # Assemble rows: kept documents' chunks+vectors from the old version, then the fresh ones,
     # all ordered by source path and position so row order is stable between builds.
-    rows: list[tuple[str, int, Chunk, np.ndarray, np.ndarray]] = []
-    if old is not None:
-        for doc_id in keep:
-            for row in old.rows_of(doc_id):
-                chunk = old.chunks[row]
-                rows.append((documents[doc_id]["source"], chunk.ordinal, chunk, old.vectors[row],
-                             np.asarray(old.sentences_of(row))))
+    rows: list[tuple[str, int, Chunk, np.ndarray, np.ndarray, np.ndarray | None]] = []
+    for row in kept_rows:
+        chunk = old.chunks[row]
+        rows.append((documents[chunk.doc_id]["source"], chunk.ordinal, chunk, old.vectors[row],
+                     np.asarray(old.sentences_of(row)), old_second[row] if old_second is not None else None))
     for chunk, vector, sentences in zip(fresh_chunks, fresh_vectors, fresh_sentences):
-        rows.append((documents[chunk.doc_id]["source"], chunk.ordinal, chunk, vector, sentences))
+        rows.append((documents[chunk.doc_id]["source"], chunk.ordinal, chunk, vector, sentences, None))
     rows.sort(key=lambda r: (r[0], r[1]))
     dim = embedder.dimension if new_docs or old is None else old.vectors.shape[1]
     vectors = np.stack([r[3] for r in rows]).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
+
+    second_vectors, second_meta = None, None
+    if second_name:
+        second = E5Embedder(second_name)
+        missing = [i for i, r in enumerate(rows) if r[5] is None]
+        if missing:
+            say(f"Embedding {len(missing)} chunk(s) with {second_name} (second retrieval signal)...")
+        encoded = second.encode_passages([rows[i][2].text for i in missing],
+                                         on_progress=progress(len(fresh_chunks)))
+        report.second_embedded = len(missing)
+        filled = dict(zip(missing, encoded))
+        second_vectors = np.stack([filled[i] if r[5] is None else r[5] for i, r in enumerate(rows)]) if rows \
+            else np.zeros((0, 384), np.float32)
+        second_meta = {"name": second_name, "dimension": int(second_vectors.shape[1])}
     store.write(documents=documents, chunks=[r[2] for r in rows], vectors=vectors, sentence_vectors=[r[4] for r in rows],
                 embedder={"name": embedder.name, "dimension": int(dim)},
-                chunker=chunker_settings, ann_threshold=config.ann_threshold)
+                chunker=chunker_settings, ann_threshold=config.ann_threshold,
+                second_vectors=second_vectors, second_embedder=second_meta)
     report.wrote = True
     report.documents_total = len(documents)
     report.chunks_total = len(rows)

@@ -11,6 +11,7 @@ Layout of ``<index_dir>`` (``Config.index_dir``)::
         vectors.npy      float32 unit vectors (kept so unchanged documents are never re-embedded)
         sentences.npy    float16 unit vectors, one per sentence of each chunk (late chunking)
         sentence_rows.npy  int64 offsets: chunk i's sentences are rows [i] to [i+1] of sentences.npy
+        second_vectors.npy  float32 unit vectors of the second embedder (only when it is on)
         faiss.index      exact flat index, or HNSW above ``ann_threshold`` chunks
         bm25/            bm25s sparse index over the same chunks
     .lock                held while a build runs
@@ -117,11 +118,16 @@ class IndexSnapshot:
     bm25: object | None
     sentence_vectors: np.ndarray  # memory-mapped: only the candidates' rows are ever read
     sentence_rows: np.ndarray
+    second_vectors: np.ndarray | None = None  # row i = chunk i, from manifest["second_embedder"]
     _rows_by_doc: dict[str, list[int]] = field(default_factory=dict, repr=False)
 
     @property
     def embedder_name(self) -> str:
         return self.manifest["embedder"]["name"]
+
+    @property
+    def second_embedder_name(self) -> str | None:
+        return (self.manifest.get("second_embedder") or {}).get("name")
 
     def rows_of(self, doc_id: str) -> list[int]:
         if not self._rows_by_doc:
@@ -166,6 +172,7 @@ class IndexSnapshot:
             "documents": len(self.documents),
             "chunks": len(self.chunks),
             "embedder": self.embedder_name,
+            "second_embedder": self.second_embedder_name,
             "dimension": self.manifest["embedder"]["dimension"],
             "index_type": self.manifest["index_type"],
             "built_at": self.manifest["built_at"],
@@ -246,9 +253,10 @@ class FolderStore:
             documents = json.loads((path / "documents.json").read_text())
             with open(path / "chunks.jsonl", encoding="utf-8") as handle:
                 chunks = [Chunk.from_dict(json.loads(line)) for line in handle if line.strip()]
-            vectors = np.load(path / "vectors.npy")
+            vectors = np.load(path / "vectors.npy", mmap_mode="r")  # FAISS holds its own copy
             sentence_vectors = np.load(path / "sentences.npy", mmap_mode="r")
             sentence_rows = np.load(path / "sentence_rows.npy")
+            second_vectors = np.load(path / "second_vectors.npy") if manifest.get("second_embedder") else None
             faiss_index = faiss.read_index(str(path / "faiss.index"))
             if manifest["index_type"] == "hnsw":
                 faiss_index.hnsw.efSearch = 96
@@ -260,17 +268,22 @@ class FolderStore:
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise IndexCorrupt(f"index at {path} cannot be loaded ({exc}); rebuild with `rag index --rebuild`") from None
         if len(chunks) != len(vectors) or faiss_index.ntotal != len(chunks) or len(sentence_rows) != len(chunks) + 1 \
-                or sentence_rows[-1] != len(sentence_vectors):
+                or sentence_rows[-1] != len(sentence_vectors) \
+                or (second_vectors is not None and len(second_vectors) != len(chunks)):
             raise IndexCorrupt(f"index at {path} is inconsistent ({len(chunks)} chunks, {len(vectors)} vectors); "
                                "rebuild with `rag index --rebuild`")
         return IndexSnapshot(path, manifest, documents, chunks, vectors, faiss_index, bm25, sentence_vectors,
-                             sentence_rows)
+                             sentence_rows, second_vectors)
 
     def write(self, *, documents: dict[str, dict], chunks: list[Chunk], vectors: np.ndarray,
-              sentence_vectors: list[np.ndarray], embedder: dict, chunker: dict, ann_threshold: int) -> Path:
+              sentence_vectors: list[np.ndarray], embedder: dict, chunker: dict, ann_threshold: int,
+              second_vectors: np.ndarray | None = None, second_embedder: dict | None = None) -> Path:
         """Write a complete new version aside, then make it current in one atomic step."""
         if not len(chunks) == len(vectors) == len(sentence_vectors):
             raise ValueError("chunks, vectors and sentence vectors differ in length")
+        if (second_vectors is None) != (second_embedder is None) or \
+                (second_vectors is not None and len(second_vectors) != len(chunks)):
+            raise ValueError("second vectors and their embedder must come together, one vector per chunk")
         self.root.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         final = self.root / f"v-{stamp}-{uuid.uuid4().hex[:6]}"
@@ -289,6 +302,8 @@ class FolderStore:
             sentences = [np.asarray(v, np.float16).reshape(-1, dim) for v in sentence_vectors]
             np.save(tmp / "sentences.npy", np.concatenate(sentences) if sentences else np.zeros((0, dim), np.float16))
             np.save(tmp / "sentence_rows.npy", np.cumsum([0, *map(len, sentences)], dtype=np.int64))
+            if second_vectors is not None:
+                np.save(tmp / "second_vectors.npy", np.ascontiguousarray(second_vectors, dtype=np.float32))
             faiss.write_index(build_faiss(vectors, index_type), str(tmp / "faiss.index"))
             if chunks:
                 import bm25s
@@ -301,6 +316,7 @@ class FolderStore:
                 "format_version": FORMAT_VERSION,
                 "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "embedder": embedder,
+                "second_embedder": second_embedder,
                 "chunker": chunker,
                 "index_type": index_type,
                 "counts": {"documents": len(documents), "chunks": len(chunks)},

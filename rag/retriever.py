@@ -12,24 +12,32 @@ one of (``RetrievalSettings.fusion``):
   share of query terms it contains at all), and two sentence-level dense signals from the
   index's late-chunking sentence vectors (the best sentence's cosine, and the best
   sentence's mix of cosine and idf coverage). Questions are usually written about one
-  sentence, which whole-chunk scores blur. The weights were fitted (pairwise, 2-fold by article) on
-  SQuAD v1.1 dev and checked out-of-fold; see bench/retrieval.py and bench/RESULTS.md.
+  sentence, which whole-chunk scores blur. When the index holds vectors of the second
+  embedder (multilingual-e5-small, index/second_embedder.py), its best chunks join the
+  candidates and its cosine is an eighth signal, with its own fitted weights. The weights were
+  fitted (pairwise, 2-fold by article) on SQuAD v1.1 dev and checked out-of-fold; see
+  bench/tune_fusion.py and bench/RESULTS.md.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from index.chunker import sentence_spans
+from index.second_embedder import E5Embedder, SecondEmbedderUnavailable
 from index.store import IndexSnapshot, bm25_query_tokens, bm25_tokens_of, top_rows
 from rag.records import Passage
+
+log = logging.getLogger(__name__)
 
 MODES = ("hybrid", "dense", "bm25")
 FEATURES = ("dense", "bm25", "best-sentence coverage", "bigrams", "coverage", "best-sentence cosine",
             "best-sentence mix")
+SECOND_FEATURE = "second-embedder cosine"
 SENTENCE_MIX = 0.7  # share of the late cosine (vs idf coverage) in the "best-sentence mix" signal
 FUSIONS = ("features", "rrf", "convex")
 
@@ -43,18 +51,46 @@ class RetrievalSettings:
     bm25_weight: float = 1.0
     # weights of the "features" fusion, in FEATURES order (fitted by bench/tune_fusion.py)
     feature_weights: tuple[float, ...] = field(default=(1.0, 0.0, 1.98, 1.97, 4.18, 4.81, 13.94))
+    # use the second embedder's vectors when the index has them (False: the seven signals only)
+    second_signal: bool = True
+    # the same plus SECOND_FEATURE, used when the index has second-embedder vectors. Beside e5 and
+    # the sentence signals, MiniLM's chunk cosine and BM25 fit negative: collinear, they correct
+    # the others (dropping them costs 0.001 nDCG@10 out of fold)
+    second_feature_weights: tuple[float, ...] = field(default=(-1.0, -0.71, 0.75, 0.51, 1.19, 1.01, 3.14, 3.12))
 
 
 class HybridRetriever:
-    def __init__(self, snapshot: IndexSnapshot, embedder, settings: RetrievalSettings | None = None):
+    def __init__(self, snapshot: IndexSnapshot, embedder, settings: RetrievalSettings | None = None,
+                 second_embedder=None):
         self.snapshot = snapshot
         self.embedder = embedder
         self.settings = settings or RetrievalSettings()
         if self.settings.fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, not {self.settings.fusion!r}")
+        if second_embedder is None and snapshot.second_vectors is not None:
+            try:
+                second_embedder = E5Embedder(snapshot.second_embedder_name)
+            except SecondEmbedderUnavailable as exc:
+                log.warning("index has %s vectors, but: %s; retrieving without them", snapshot.second_embedder_name, exc)
+        self.second_embedder = second_embedder
+
+    def uses_second_signal(self, mode: str = "hybrid") -> bool:
+        return (mode == "hybrid" and self.settings.fusion == "features" and self.settings.second_signal
+                and self.second_embedder is not None
+                and self.snapshot.second_vectors is not None)
+
+    def encode_second_query(self, query: str) -> np.ndarray | None:
+        """The query's second-embedder vector, or None when that signal is off or cannot load."""
+        try:
+            return self.second_embedder.encode_query(query) if self.uses_second_signal() else None
+        except SecondEmbedderUnavailable as exc:
+            log.warning("retrieving without the second embedder: %s", exc)
+            self.second_embedder = None
+            return None
 
     def retrieve(self, query: str, top_k: int = 5, mode: str = "hybrid",
-                 query_vector: np.ndarray | None = None) -> list[Passage]:
+                 query_vector: np.ndarray | None = None, second_query_vector: np.ndarray | None = None
+                 ) -> list[Passage]:
         if mode not in MODES:
             raise ValueError(f"retrieval mode must be one of {', '.join(MODES)}, not {mode!r}")
         snap = self.snapshot
@@ -71,7 +107,9 @@ class HybridRetriever:
         elif mode == "bm25":
             ranked = lexical
         elif self.settings.fusion == "features":
-            ranked = self._feature_rank(query, query_vector, bm25_all, dense, lexical)
+            if second_query_vector is None:
+                second_query_vector = self.encode_second_query(query)
+            ranked = self._feature_rank(query, query_vector, bm25_all, dense, lexical, second_query_vector)
         else:
             ranked = fuse(dense, lexical, self.settings)
         dense_scores, bm25_scores = dict(dense), dict(lexical)
@@ -89,26 +127,38 @@ class HybridRetriever:
 
     # -- the "features" fusion -------------------------------------------------------
 
-    def candidate_features(self, query: str, query_vector, bm25_all, dense, lexical) -> tuple[list[int], np.ndarray]:
-        """Candidate rows (dense then BM25 order) and their seven signals, min-max normalised over them."""
+    def candidate_features(self, query: str, query_vector, bm25_all, dense, lexical, second_query_vector=None
+                           ) -> tuple[list[int], np.ndarray]:
+        """Candidate rows (dense, then BM25, then second-embedder order) and their seven signals (eight
+        with ``second_query_vector``), min-max normalised over them."""
         snap = self.snapshot
-        rows = list(dict.fromkeys([r for r, _ in dense] + [r for r, _ in lexical]))
+        second = None
+        if second_query_vector is not None and snap.second_vectors is not None and self.settings.second_signal:
+            second_all = snap.second_vectors @ np.asarray(second_query_vector, dtype=np.float32)
+            second = top_rows(second_all + 2.0, max(len(dense), len(lexical), self.settings.candidates))  # cosines > -2
+        rows = list(dict.fromkeys([r for r, _ in dense] + [r for r, _ in lexical] + [r for r, _ in second or []]))
         if not rows:
-            return [], np.zeros((0, len(FEATURES)))
+            return [], np.zeros((0, len(FEATURES) + (second is not None)))
         cosine = snap.vectors[rows] @ query_vector  # exact, also for BM25-only candidates
         bm25 = bm25_all[rows] if bm25_all is not None else np.zeros(len(rows))
         query_terms = list(dict.fromkeys(bm25_query_tokens(query)))
         sentence_cosines = [np.asarray(snap.sentences_of(r), dtype=np.float32) @ query_vector for r in rows]
         text_features = self._text_features(query_terms, [snap.chunks[r].text for r in rows], sentence_cosines)
-        features = np.column_stack([cosine, bm25, text_features])
+        columns = [cosine, bm25, text_features]
+        if second is not None:
+            columns.append(second_all[rows])
+        features = np.column_stack(columns)
         low, high = features.min(axis=0), features.max(axis=0)
         return rows, (features - low) / np.where(high > low, high - low, 1.0)
 
-    def _feature_rank(self, query: str, query_vector, bm25_all, dense, lexical) -> list[tuple[int, float]]:
-        rows, normalised = self.candidate_features(query, query_vector, bm25_all, dense, lexical)
+    def _feature_rank(self, query: str, query_vector, bm25_all, dense, lexical, second_query_vector=None
+                      ) -> list[tuple[int, float]]:
+        rows, normalised = self.candidate_features(query, query_vector, bm25_all, dense, lexical, second_query_vector)
         if not rows:
             return []
-        scores = normalised @ np.asarray(self.settings.feature_weights, dtype=np.float64)
+        weights = self.settings.second_feature_weights if normalised.shape[1] > len(FEATURES) \
+            else self.settings.feature_weights
+        scores = normalised @ np.asarray(weights, dtype=np.float64)
         order = np.lexsort((np.asarray(rows), -scores))
         return [(rows[i], float(scores[i])) for i in order]
 

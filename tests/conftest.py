@@ -13,6 +13,10 @@ SHARED = ROOT.parent / "shared"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The second embedder (multilingual-e5-small, ~0.2 s a chunk) is on by default for users; tests turn
+# it on where they are about it (tests/test_second_embedder.py, the models tests), so the many
+# index builds of the logic tests do not each pay for it.
+os.environ.setdefault("RAG_SECOND_EMBEDDER", "none")
 
 
 @pytest.fixture

@@ -48,3 +48,35 @@ class HashEmbedder:
         sentences = [np.stack([self._vector(t[s:e]) for s, e in sp]).astype(np.float16) if sp
                      else np.zeros((0, self._dimension), np.float16) for t, sp in zip(texts, spans)]
         return vectors, sentences
+
+
+class HashSecondEmbedder:
+    """Stand-in for the second embedder (index/second_embedder.py): character-trigram hashing, so its
+    signal differs from HashEmbedder's words. Counts what it encodes."""
+
+    def __init__(self, name: str = "multilingual-e5-small", dimension: int = 32):
+        self.name = name
+        self._dimension = dimension
+        self.embedded = 0
+
+    def _vector(self, text: str) -> np.ndarray:
+        vec = np.zeros(self._dimension, dtype=np.float32)
+        text = text.lower()
+        for i in range(len(text) - 2):
+            h = int.from_bytes(hashlib.blake2b(text[i:i + 3].encode(), digest_size=8).digest(), "little")
+            vec[h % self._dimension] += 1.0
+        norm = np.linalg.norm(vec)
+        return vec / norm if norm else vec
+
+    def encode_passages(self, texts, on_progress=None) -> np.ndarray:
+        self.embedded += len(texts)
+        for done in range(1, len(texts) + 1):
+            if on_progress is not None:
+                on_progress(done, len(texts))
+        return np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self._dimension), np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self._vector(text)
+
+    def encode_queries(self, texts) -> np.ndarray:
+        return np.stack([self._vector(t) for t in texts])

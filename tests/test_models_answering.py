@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from index.pipeline import build_index
+from index.store import FolderStore
 from rag.api import get_engine, make_generator
 from rag.engine import RagEngine
 from rag.records import Answer
@@ -25,8 +26,10 @@ pytestmark = pytest.mark.models
 def seed_config(tmp_path_factory):
     from index.config import Config
 
-    config = Config.from_env(data_dir=tmp_path_factory.mktemp("seed-data"))
+    # the shipped default: the second embedder on (tests/conftest.py turns it off for logic tests)
+    config = Config.from_env(data_dir=tmp_path_factory.mktemp("seed-data"), second_embedder=Config().second_embedder)
     build_index([SEEDS], config)
+    assert FolderStore(config.index_dir).load().second_vectors is not None
     return config
 
 
