@@ -23,10 +23,13 @@ at any moment leaves ``current`` pointing at a complete index.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import re
 import shutil
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -34,12 +37,14 @@ from pathlib import Path
 
 import numpy as np
 
+from index.chunker import sentence_spans
 from index.records import Chunk
 
 FORMAT_VERSION = 2  # 2: sentence vectors
 CURRENT = "current"
 _READ_ATTEMPTS = 3  # reads of the current version, when builds swap it meanwhile
 _BM25_STOPWORDS = "en"
+_SENTENCE_TERMS_CACHED = 200_000  # chunks whose analysed sentences a loaded index keeps (~2 KB each)
 
 
 class IndexMissing(FileNotFoundError):
@@ -62,14 +67,42 @@ def bm25_tokens(texts: list[str]):
     return bm25s.tokenize(texts, stopwords=_BM25_STOPWORDS, stemmer=_stemmer(), show_progress=False)
 
 
-def bm25_tokens_of(texts: list[str]) -> list[list[str]]:
-    """Each text as the stemmed, stopword-free terms BM25 indexes (the same analysis as the index)."""
-    import bm25s
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's (and scikit-learn's) default token pattern
+_STEM_CACHE_LIMIT = 500_000
+_stems: dict[str, str] = {}
+_stem_lock = threading.Lock()
 
-    if not texts:
-        return []
-    return bm25s.tokenize(texts, stopwords=_BM25_STOPWORDS, stemmer=_stemmer(), return_ids=False,
-                          show_progress=False)
+
+@functools.lru_cache(maxsize=1)
+def _stopword_set() -> frozenset[str]:
+    from bm25s.tokenization import _infer_stopwords
+
+    return frozenset(_infer_stopwords(_BM25_STOPWORDS))
+
+
+@functools.lru_cache(maxsize=1)
+def _shared_stemmer():
+    return _stemmer()
+
+
+def _stem_all(words: list[str]) -> list[str]:
+    missing = [w for w in set(words) if w not in _stems]
+    if missing:
+        with _stem_lock:  # one PyStemmer object, not thread-safe
+            if len(_stems) > _STEM_CACHE_LIMIT:
+                _stems.clear()
+            _stems.update(zip(missing, _shared_stemmer().stemWords(missing)))
+    return [_stems[w] for w in words]
+
+
+def bm25_tokens_of(texts: list[str]) -> list[list[str]]:
+    """Each text as the stemmed, stopword-free terms BM25 indexes: the same analysis as
+    ``bm25s.tokenize`` (lower-case, its token pattern, its English stopwords, then PyStemmer),
+    without its per-call set-up, which made it most of a query's time (tests check they agree)."""
+    stop = _stopword_set()
+    words = [[w for w in _TOKEN.findall(text.lower()) if w not in stop] for text in texts]
+    stems = iter(_stem_all([w for ws in words for w in ws]))
+    return [[next(stems) for _ in ws] for ws in words]
 
 
 def bm25_query_tokens(text: str) -> list[str]:
@@ -120,6 +153,7 @@ class IndexSnapshot:
     sentence_rows: np.ndarray
     second_vectors: np.ndarray | None = None  # row i = chunk i, from manifest["second_embedder"]
     _rows_by_doc: dict[str, list[int]] = field(default_factory=dict, repr=False)
+    _sentence_terms: dict[int, list[list[str]]] = field(default_factory=dict, repr=False)
 
     @property
     def embedder_name(self) -> str:
@@ -138,6 +172,17 @@ class IndexSnapshot:
     def sentences_of(self, row: int) -> np.ndarray:
         """The late-chunking vectors of chunk ``row``'s sentences (float16, unit length)."""
         return self.sentence_vectors[self.sentence_rows[row]:self.sentence_rows[row + 1]]
+
+    def sentence_terms(self, row: int) -> list[list[str]]:
+        """Chunk ``row``'s sentences as BM25 terms, for the retriever's lexical signals. Cached: a
+        chat asks about the same passages again and again, and analysing them was most of a query."""
+        terms = self._sentence_terms.get(row)
+        if terms is None:
+            if len(self._sentence_terms) >= _SENTENCE_TERMS_CACHED:
+                self._sentence_terms.clear()
+            text = self.chunks[row].text
+            terms = self._sentence_terms[row] = bm25_tokens_of([text[s:e] for s, e in sentence_spans(text)])
+        return terms
 
     def search_dense(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         if not self.chunks:

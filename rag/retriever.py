@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from index.chunker import sentence_spans
 from index.second_embedder import E5Embedder, SecondEmbedderUnavailable
-from index.store import IndexSnapshot, bm25_query_tokens, bm25_tokens_of, top_rows
+from index.store import IndexSnapshot, bm25_query_tokens, top_rows
 from rag.records import Passage
 
 log = logging.getLogger(__name__)
@@ -143,7 +142,7 @@ class HybridRetriever:
         bm25 = bm25_all[rows] if bm25_all is not None else np.zeros(len(rows))
         query_terms = list(dict.fromkeys(bm25_query_tokens(query)))
         sentence_cosines = [np.asarray(snap.sentences_of(r), dtype=np.float32) @ query_vector for r in rows]
-        text_features = self._text_features(query_terms, [snap.chunks[r].text for r in rows], sentence_cosines)
+        text_features = self._text_features(query_terms, [snap.sentence_terms(r) for r in rows], sentence_cosines)
         columns = [cosine, bm25, text_features]
         if second is not None:
             columns.append(second_all[rows])
@@ -162,11 +161,12 @@ class HybridRetriever:
         order = np.lexsort((np.asarray(rows), -scores))
         return [(rows[i], float(scores[i])) for i in order]
 
-    def _text_features(self, query_terms: list[str], texts: list[str], sentence_cosines: list[np.ndarray]
-                          ) -> np.ndarray:
-        """Per text: best-sentence idf coverage, query-bigram share, whole-text idf coverage,
-        best sentence cosine, best sentence (1 - SENTENCE_MIX)·coverage + SENTENCE_MIX·cosine."""
-        out = np.zeros((len(texts), 5))
+    def _text_features(self, query_terms: list[str], sentence_terms: list[list[list[str]]],
+                       sentence_cosines: list[np.ndarray]) -> np.ndarray:
+        """Per candidate (given as its sentences' terms): best-sentence idf coverage, query-bigram share,
+        whole-text idf coverage, best sentence cosine, best sentence (1 - SENTENCE_MIX)·coverage +
+        SENTENCE_MIX·cosine."""
+        out = np.zeros((len(sentence_terms), 5))
         for i, cosines in enumerate(sentence_cosines):
             out[i, 3] = cosines.max() if len(cosines) else 0.0
         if not query_terms:
@@ -177,11 +177,7 @@ class HybridRetriever:
         total = sum(idf.values()) or 1.0
         query_set = set(query_terms)
         query_bigrams = set(zip(query_terms, query_terms[1:]))
-        spans = [sentence_spans(t) for t in texts]
-        sentences = [t[s:e] for t, sp in zip(texts, spans) for s, e in sp]
-        sentence_tokens = iter(bm25_tokens_of(sentences))
-        for i, sp in enumerate(spans):
-            per_sentence = [next(sentence_tokens) for _ in sp]
+        for i, per_sentence in enumerate(sentence_terms):
             sets = [set(tokens) & query_set for tokens in per_sentence]
             best = 0.0
             for j, found in enumerate(sets):

@@ -10,6 +10,7 @@ import pytest
 from index.chunker import sentence_spans
 from index.records import Chunk
 from index.store import FORMAT_VERSION, FolderStore, IndexCorrupt, IndexMissing, choose_index_type
+from tests.conftest import SEEDS
 from tests.fakes import HashEmbedder
 
 TEXTS = ["Mexico is the top trade partner of the United States.",
@@ -114,3 +115,17 @@ def test_older_format_is_refused_with_rebuild_advice(tmp_path):
     manifest_path.write_text(json.dumps({**manifest, "format_version": 1}))
     with pytest.raises(IndexCorrupt, match="rebuild"):
         store.load(verify=False)
+
+
+def test_fast_bm25_analysis_matches_bm25s_tokenize():
+    """bm25_tokens_of re-implements bm25s.tokenize's analysis for speed; they must agree term for term."""
+    import bm25s
+
+    from index.store import _stemmer, bm25_tokens_of
+
+    texts = ["The new battery plants opened in Monterrey, creating 2,000 jobs.", "", "the THE and",
+             "Ünïcode café naïve — U.S. tariffs' effects (2026) on workers' wages", "a b c", "Running runs ran",
+             next(SEEDS.glob("*.txt")).read_text(encoding="utf-8")[:3000]]
+    expected = bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+    assert bm25_tokens_of(texts) == [list(t) for t in expected]
+    assert bm25_tokens_of(texts[:2]) == bm25_tokens_of(texts)[:2]  # the stem cache changes nothing
