@@ -43,7 +43,7 @@ class Config:
     chunk_tokens: int = 200
     chunk_overlap: int = 40
     # store
-    ann_threshold: int = 50_000  # chunks; below it an exact flat index, above it HNSW (bench/ann.py)
+    ann_threshold: int = 10_000  # chunks; below it an exact flat index, above it IVF (bench/scale.py)
     # generation
     generator: str = "llm"  # "llm", "extractive", or an OpenAI-compatible base URL
     model_path: str = ""  # a GGUF file; empty = the packaged Qwen2.5-Coder-1.5B-Instruct

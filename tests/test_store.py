@@ -48,13 +48,20 @@ def test_round_trip_and_search(tmp_path):
     assert snap.search_lexical("the of and", 3) == []  # only stopwords: nothing to match
 
 
-def test_hnsw_is_used_above_threshold_and_finds_the_same(tmp_path):
-    store = FolderStore(tmp_path / "index")
-    emb, _ = write_sample(store, ann_threshold=2)
-    snap = store.load()
-    assert snap.manifest["index_type"] == "hnsw"
-    assert snap.search_dense(emb.encode_query(TEXTS[1]), 1)[0][0] == 1
-    assert choose_index_type(10, 50_000) == "flat" and choose_index_type(60_000, 50_000) == "hnsw"
+def test_ivf_is_used_above_threshold_and_finds_what_exact_search_finds(tmp_path):
+    texts = [f"Report {i}: shipment {i % 17} of item{i} left port{i % 5} for market{i % 11}." for i in range(400)]
+    exact_store, ivf_store = FolderStore(tmp_path / "exact"), FolderStore(tmp_path / "ivf")
+    emb, _ = write_sample(exact_store, texts=texts)
+    write_sample(ivf_store, texts=texts, ann_threshold=100)
+    exact, ivf = exact_store.load(), ivf_store.load()
+    assert (exact.manifest["index_type"], ivf.manifest["index_type"]) == ("flat", "ivf")
+    assert ivf.faiss_index.nprobe == 32 and ivf.faiss_index.nlist == 10  # sqrt(400) lists, 40 points each
+    for i in range(0, len(texts), 37):  # nprobe >= nlist here: IVF scans every list, so it is exact
+        query = emb.encode_query(texts[i])
+        found, expected = ivf.search_dense(query, 5), exact.search_dense(query, 5)
+        assert found[0][0] == expected[0][0] == i
+        assert [s for _, s in found] == pytest.approx([s for _, s in expected], abs=1e-5)  # ties may swap rows
+    assert choose_index_type(9_999, 10_000) == "flat" and choose_index_type(10_000, 10_000) == "ivf"
 
 
 def test_new_version_replaces_old_and_leftovers_are_cleaned(tmp_path):
