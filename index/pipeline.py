@@ -101,6 +101,7 @@ def _build_locked(paths: list, config: Config, store: FolderStore, rebuild: bool
                   embedder: Embedder, say: Say, on_progress=None) -> IndexReport:
     started = time.perf_counter()
     report = IndexReport()
+    wanted_second_embedder(config.second_embedder, 0, 0)  # a bad name fails now, before any work
     files, problems = find_files(paths)
     report.skipped += problems
     roots = [Path(p).expanduser().resolve() for p in paths if Path(p).expanduser().exists()]

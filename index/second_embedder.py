@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from index.embedder import EmbedderUnavailable
+
 E5_NAME = "multilingual-e5-small"
 OFF = ("", "none", "off")
 _BATCH = 32  # passages per call: progress granularity; the engine's speed barely depends on it
@@ -23,14 +25,18 @@ _models: dict[int, object] = {}
 _lock = threading.Lock()  # guards loading and every call (one engine instance is shared)
 
 
-class SecondEmbedderUnavailable(RuntimeError):
+class SecondEmbedderUnavailable(EmbedderUnavailable):  # the CLI and UI report it like any embedder error
     pass
 
 
 def wanted_second_embedder(name: str, max_chunks: int, n_chunks: int) -> str | None:
-    """The second embedder a corpus of ``n_chunks`` should have under this config, or None."""
+    """The second embedder a corpus of ``n_chunks`` should have under this config, or None.
+    An unknown name is an error even when the size limit would turn it off: a typo must not pass."""
     if (name or "").strip().lower() in OFF:
         return None
+    if name != E5_NAME:
+        raise SecondEmbedderUnavailable(f"unknown second embedder {name!r}; the one supported is {E5_NAME!r} "
+                                        "(or 'none' to turn it off)")
     if max_chunks and n_chunks > max_chunks:
         return None
     return name

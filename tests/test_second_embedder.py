@@ -34,6 +34,20 @@ def test_wanted_by_name_and_corpus_size():
         assert wanted_second_embedder(off, 5_000, 10) is None
     with pytest.raises(SecondEmbedderUnavailable, match="none"):
         E5Embedder("bge-tiny")
+    with pytest.raises(SecondEmbedderUnavailable, match="unknown second embedder 'e5-large'"):
+        wanted_second_embedder("e5-large", 5_000, 10**6)  # even where the size limit would turn it off
+
+
+def test_a_misspelt_second_embedder_is_one_clear_error_before_any_work(tmp_path, monkeypatch, capsys):
+    from cli.main import main
+
+    docs = tmp_path / "docs"
+    write_docs(docs, 1)
+    monkeypatch.setenv("RAG_SECOND_EMBEDDER", "multilingual-e5-smal")
+    assert main(["index", str(docs), "--data-dir", str(tmp_path / "data")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown second embedder 'multilingual-e5-smal'") and "Traceback" not in err
+    assert not (tmp_path / "data" / "index" / "current").exists()
 
 
 def test_incremental_builds_encode_each_chunk_once(tmp_path, on, second):
