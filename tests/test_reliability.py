@@ -184,7 +184,7 @@ def test_loading_while_builds_swap_versions_never_sees_a_false_damage_or_a_mix(t
     user asking while an upload is indexed) and never combine two versions' files."""
     docs = tmp_path / "docs"
     write_docs(docs, 5)
-    config = Config(data_dir=tmp_path / "data")
+    config = Config.from_env(data_dir=tmp_path / "data")  # RAG_SECOND_EMBEDDER=none (conftest): fast builds
     build_index([docs], config, embedder=HashEmbedder())
     store = FolderStore(config.index_dir)
     stop = threading.Event()
