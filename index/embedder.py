@@ -14,7 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from index.config import QUESTION_ENCODERS
+
 PACKAGED_ALIASES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+
+FEW_TEXTS = 8  # calls up to this many texts are latency-bound (a question, an answer's sentences)
 
 _models: dict[str, object] = {}
 _models_lock = threading.Lock()
@@ -61,9 +65,16 @@ def load_model(name: str):
 class Embedder:
     """Text -> unit-length float32 vectors (so inner product = cosine similarity)."""
 
-    def __init__(self, name: str, batch_size: int = 64):
+    def __init__(self, name: str, batch_size: int = 64, question_backend: str = "torch",
+                 cache_dir: Path | None = None):
+        """``question_backend="onnx"`` (with a ``cache_dir`` for the exported graph) runs small
+        calls (questions, answer sentences) through ONNX Runtime: 3-4x faster, same vectors."""
+        if question_backend not in QUESTION_ENCODERS:
+            raise ValueError(f"question encoder {question_backend!r} is not one of {', '.join(QUESTION_ENCODERS)}")
         self.name = name
         self.batch_size = batch_size
+        self.question_backend = question_backend if cache_dir is not None else "torch"
+        self.cache_dir = cache_dir
 
     @property
     def model(self):
@@ -93,6 +104,8 @@ class Embedder:
         batches (for the UI's progress bar); without it the texts go to the encoder in one call."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if len(texts) <= FEW_TEXTS and on_progress is None and (fast := self._fast_encoder()) is not None:
+            return _unit_rows(fast.encode(list(texts)))
         show = progress if progress is not None else len(texts) >= 256
         texts = list(texts)
         parts = []
@@ -104,6 +117,13 @@ class Embedder:
 
     def encode_query(self, text: str) -> np.ndarray:
         return self.encode([text], progress=False)[0]
+
+    def _fast_encoder(self):
+        if self.question_backend != "onnx":
+            return None
+        from index.onnx_encoder import onnx_encoder
+
+        return onnx_encoder(self.model, resolve_model_path(self.name), self.cache_dir)
 
     def encode_with_sentences(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
                               on_progress: Callable[[int, int], None] | None = None
@@ -152,6 +172,11 @@ class Embedder:
 def _unit(vector: np.ndarray) -> np.ndarray:
     norm = float(np.linalg.norm(vector))
     return (vector / norm if norm > 0 else vector).astype(np.float32)
+
+
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.ascontiguousarray(vectors / np.where(norms > 0, norms, 1), dtype=np.float32)
 
 
 def _late_sentence_vectors(tokens: np.ndarray, token_offsets, spans, fallback: np.ndarray) -> np.ndarray:

@@ -79,7 +79,8 @@ class RagEngine:
                 self._snapshot = self.store.load()
                 name = self._snapshot.embedder_name
                 if self._embedder is None or self._embedder.name != name:
-                    self._embedder = Embedder(name, self.config.embed_batch_size)
+                    self._embedder = Embedder(name, self.config.embed_batch_size, self.config.question_encoder,
+                                              self.config.cache_dir)
                     self.scorer = SupportScorer(self._embedder)
                     if isinstance(self.generator, ExtractiveGenerator):
                         self.generator.scorer = self.scorer

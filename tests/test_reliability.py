@@ -40,8 +40,8 @@ REBUILD_HINT = "rebuild with `rag index --rebuild`"
 def hash_models(monkeypatch):
     """`rag index` / `rag ask` with the hash embedder in place of the real one (nothing loads)."""
     embedder = HashEmbedder()
-    monkeypatch.setattr("index.pipeline.Embedder", lambda name, batch_size=64: embedder)
-    monkeypatch.setattr("rag.engine.Embedder", lambda name, batch_size=64: embedder)
+    monkeypatch.setattr("index.pipeline.Embedder", lambda name, *settings: embedder)
+    monkeypatch.setattr("rag.engine.Embedder", lambda name, *settings: embedder)
     return embedder
 
 
