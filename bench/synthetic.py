@@ -23,6 +23,7 @@ import numpy as np
 
 from index.records import Chunk
 from index.store import IndexSnapshot
+from index.terms import sentence_term_arrays
 
 _PLAIN = re.compile(r"^[A-Za-z]+$")  # swapping only these keeps every sentence boundary in place
 
@@ -87,14 +88,18 @@ def vary(text: str, donor: str, rng: np.random.Generator, share: float = 0.25) -
     return " ".join(words)
 
 
-def snapshot_of(corpus: SyntheticCorpus, faiss_index, bm25, index_type: str) -> IndexSnapshot:
-    """An in-memory IndexSnapshot over a synthetic corpus (one document per 1,000 chunks)."""
+def snapshot_of(corpus: SyntheticCorpus, faiss_index, bm25, index_type: str, per_sentence) -> IndexSnapshot:
+    """An in-memory IndexSnapshot over a synthetic corpus (one document per 1,000 chunks);
+    ``per_sentence`` is ``index.terms.analyse_chunks(corpus.texts)[1]`` (BM25 built from its [0])."""
     chunks = [Chunk(id=f"d{i // 1000}:{i % 1000}", doc_id=f"d{i // 1000}", ordinal=i % 1000, char_start=0,
                     char_end=len(t), text=t) for i, t in enumerate(corpus.texts)]
     documents = {f"d{j}": {"title": f"synthetic {j}", "source": f"/synthetic/d{j}.txt"}
                  for j in range((len(chunks) + 999) // 1000)}
+    term_ids, term_rows = sentence_term_arrays(per_sentence, bm25.vocab_dict)
+    if len(term_rows) != len(corpus.sentence_vectors) + 1:
+        raise ValueError("the synthetic texts' sentences no longer match their sentence vectors")
     manifest = {"embedder": {"name": "synthetic", "dimension": corpus.vectors.shape[1]}, "index_type": index_type,
                 "built_at": "", "second_embedder": None}
     return IndexSnapshot(path=None, manifest=manifest, documents=documents, chunks=chunks, vectors=corpus.vectors,
                          faiss_index=faiss_index, bm25=bm25, sentence_vectors=corpus.sentence_vectors,
-                         sentence_rows=corpus.sentence_rows)
+                         sentence_rows=corpus.sentence_rows, sentence_term_ids=term_ids, sentence_term_rows=term_rows)

@@ -16,7 +16,7 @@ from index.embedder import Embedder
 from index.second_embedder import E5Embedder, wanted_second_embedder
 from index.loaders import LoaderError, find_files, load_document
 from index.records import Chunk, Document
-from index.store import FolderStore, IndexCorrupt
+from index.store import FORMAT_VERSION, FolderStore, IndexCorrupt
 
 Say = Callable[[str], None]
 
@@ -195,7 +195,10 @@ def _build_locked(paths: list, config: Config, store: FolderStore, rebuild: bool
     old_chunk_count = len(old.chunks) if old else 0
     second_outdated = old is not None and old.second_embedder_name != wanted_second_embedder(
         config.second_embedder, config.second_embedder_max_chunks, old_chunk_count)
-    if not report.changed and not report.full_rebuild_reason and not second_outdated:
+    format_outdated = old is not None and old.manifest.get("format_version") != FORMAT_VERSION
+    if format_outdated and not report.changed:
+        say(f"Rewriting the index in format {FORMAT_VERSION} (stored sentence terms); nothing is re-embedded.")
+    if not report.changed and not report.full_rebuild_reason and not second_outdated and not format_outdated:
         report.documents_total = len(keep)
         report.chunks_total = len(old.chunks) if old else 0
         report.seconds = time.perf_counter() - started

@@ -11,6 +11,8 @@ Layout of ``<index_dir>`` (``Config.index_dir``)::
         vectors.npy      float32 unit vectors (kept so unchanged documents are never re-embedded)
         sentences.npy    float16 unit vectors, one per sentence of each chunk (late chunking)
         sentence_rows.npy  int64 offsets: chunk i's sentences are rows [i] to [i+1] of sentences.npy
+        sentence_terms.npy  int32 BM25 vocabulary ids of every sentence's terms, in order
+        sentence_term_rows.npy  int64 offsets: sentence s's terms are [s] to [s+1] of sentence_terms.npy
         second_vectors.npy  float32 unit vectors of the second embedder (only when it is on)
         faiss.index      exact flat index, or IVF above ``ann_threshold`` chunks
         bm25/            bm25s sparse index over the same chunks
@@ -23,13 +25,11 @@ at any moment leaves ``current`` pointing at a complete index.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
+import logging
 import os
-import re
 import shutil
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -37,14 +37,15 @@ from pathlib import Path
 
 import numpy as np
 
-from index.chunker import sentence_spans
 from index.records import Chunk
+from index.terms import analyse_chunks, bm25_query_tokens, sentence_term_arrays
 
-FORMAT_VERSION = 2  # 2: sentence vectors
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 3  # 2: sentence vectors; 3: sentences' analysed terms
+READABLE_FORMATS = (2, 3)  # a format-2 index is analysed at load, and rewritten by the next `rag index`
 CURRENT = "current"
 _READ_ATTEMPTS = 3  # reads of the current version, when builds swap it meanwhile
-_BM25_STOPWORDS = "en"
-_SENTENCE_TERMS_CACHED = 200_000  # chunks whose analysed sentences a loaded index keeps (~2 KB each)
 
 
 class IndexMissing(FileNotFoundError):
@@ -53,60 +54,6 @@ class IndexMissing(FileNotFoundError):
 
 class IndexCorrupt(RuntimeError):
     pass
-
-
-def _stemmer():
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-def bm25_tokens(texts: list[str]):
-    import bm25s
-
-    return bm25s.tokenize(texts, stopwords=_BM25_STOPWORDS, stemmer=_stemmer(), show_progress=False)
-
-
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's (and scikit-learn's) default token pattern
-_STEM_CACHE_LIMIT = 500_000
-_stems: dict[str, str] = {}
-_stem_lock = threading.Lock()
-
-
-@functools.lru_cache(maxsize=1)
-def _stopword_set() -> frozenset[str]:
-    from bm25s.tokenization import _infer_stopwords
-
-    return frozenset(_infer_stopwords(_BM25_STOPWORDS))
-
-
-@functools.lru_cache(maxsize=1)
-def _shared_stemmer():
-    return _stemmer()
-
-
-def _stem_all(words: list[str]) -> list[str]:
-    missing = [w for w in set(words) if w not in _stems]
-    if missing:
-        with _stem_lock:  # one PyStemmer object, not thread-safe
-            if len(_stems) > _STEM_CACHE_LIMIT:
-                _stems.clear()
-            _stems.update(zip(missing, _shared_stemmer().stemWords(missing)))
-    return [_stems[w] for w in words]
-
-
-def bm25_tokens_of(texts: list[str]) -> list[list[str]]:
-    """Each text as the stemmed, stopword-free terms BM25 indexes: the same analysis as
-    ``bm25s.tokenize`` (lower-case, its token pattern, its English stopwords, then PyStemmer),
-    without its per-call set-up, which made it most of a query's time (tests check they agree)."""
-    stop = _stopword_set()
-    words = [[w for w in _TOKEN.findall(text.lower()) if w not in stop] for text in texts]
-    stems = iter(_stem_all([w for ws in words for w in ws]))
-    return [[next(stems) for _ in ws] for ws in words]
-
-
-def bm25_query_tokens(text: str) -> list[str]:
-    return bm25_tokens_of([text])[0]
 
 
 IVF_NPROBE = 32  # lists searched per query (bench/scale.py: recall@10 0.99 at 1M chunks)
@@ -165,9 +112,10 @@ class IndexSnapshot:
     bm25: object | None
     sentence_vectors: np.ndarray  # memory-mapped: only the candidates' rows are ever read
     sentence_rows: np.ndarray
+    sentence_term_ids: np.ndarray  # memory-mapped, BM25 vocabulary ids (see index/terms.py)
+    sentence_term_rows: np.ndarray
     second_vectors: np.ndarray | None = None  # row i = chunk i, from manifest["second_embedder"]
     _rows_by_doc: dict[str, list[int]] = field(default_factory=dict, repr=False)
-    _sentence_terms: dict[int, list[list[str]]] = field(default_factory=dict, repr=False)
 
     @property
     def embedder_name(self) -> str:
@@ -186,17 +134,6 @@ class IndexSnapshot:
     def sentences_of(self, row: int) -> np.ndarray:
         """The late-chunking vectors of chunk ``row``'s sentences (float16, unit length)."""
         return self.sentence_vectors[self.sentence_rows[row]:self.sentence_rows[row + 1]]
-
-    def sentence_terms(self, row: int) -> list[list[str]]:
-        """Chunk ``row``'s sentences as BM25 terms, for the retriever's lexical signals. Cached: a
-        chat asks about the same passages again and again, and analysing them was most of a query."""
-        terms = self._sentence_terms.get(row)
-        if terms is None:
-            if len(self._sentence_terms) >= _SENTENCE_TERMS_CACHED:
-                self._sentence_terms.clear()
-            text = self.chunks[row].text
-            terms = self._sentence_terms[row] = bm25_tokens_of([text[s:e] for s, e in sentence_spans(text)])
-        return terms
 
     def search_dense(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         if not self.chunks:
@@ -217,14 +154,20 @@ class IndexSnapshot:
     def search_lexical(self, query: str, k: int) -> list[tuple[int, float]]:
         return top_rows(self.bm25_scores(query), k)
 
-    def document_frequencies(self) -> tuple[dict[str, int], int]:
-        """How many chunks contain each BM25 term (read off the sparse index), and the chunk count."""
+    def term_ids(self, terms: list[str]) -> np.ndarray:
+        """BM25 vocabulary id of each term, -1 for terms no chunk contains."""
+        vocabulary = self.bm25.vocab_dict if self.bm25 is not None else {}
+        return np.array([vocabulary.get(t, -1) for t in terms], dtype=np.int64)
+
+    def document_frequencies(self, ids: np.ndarray) -> np.ndarray:
+        """How many chunks contain each term id (0 for -1), read off the sparse index."""
         if self.bm25 is None:
-            return {}, 0
-        if not hasattr(self, "_df"):
-            df = np.diff(np.asarray(self.bm25.scores["indptr"]))
-            self._df = {term: int(df[i]) for term, i in self.bm25.vocab_dict.items() if i < len(df)}
-        return self._df, len(self.chunks)
+            return np.zeros(len(ids))
+        indptr = np.asarray(self.bm25.scores["indptr"])
+        ids = np.asarray(ids)
+        known = (ids >= 0) & (ids + 1 < len(indptr))
+        safe = np.where(known, ids, 0)
+        return np.where(known, indptr[safe + 1] - indptr[safe], 0)
 
     def stats(self) -> dict:
         return {
@@ -294,7 +237,7 @@ class FolderStore:
 
     def _load(self, path: Path, verify: bool) -> IndexSnapshot:
         manifest = self.read_manifest(path)
-        if manifest.get("format_version") != FORMAT_VERSION:
+        if manifest.get("format_version") not in READABLE_FORMATS:
             raise IndexCorrupt(f"index at {path} has format {manifest.get('format_version')}, this version reads "
                                f"{FORMAT_VERSION}; rebuild with `rag index --rebuild`")
         if verify:
@@ -326,15 +269,23 @@ class FolderStore:
                 import bm25s
 
                 bm25 = bm25s.BM25.load(str(path / "bm25"))
+            if manifest["format_version"] >= 3:
+                term_ids = np.load(path / "sentence_terms.npy", mmap_mode="r")
+                term_rows = np.load(path / "sentence_term_rows.npy")
+            else:
+                log.info("index %s predates stored sentence terms; analysing them now (`rag index` stores them)", path)
+                term_ids, term_rows = sentence_term_arrays(analyse_chunks([c.text for c in chunks])[1],
+                                                           bm25.vocab_dict if bm25 is not None else {})
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise IndexCorrupt(f"index at {path} cannot be loaded ({exc}); rebuild with `rag index --rebuild`") from None
         if len(chunks) != len(vectors) or faiss_index.ntotal != len(chunks) or len(sentence_rows) != len(chunks) + 1 \
                 or sentence_rows[-1] != len(sentence_vectors) \
+                or len(term_rows) != len(sentence_vectors) + 1 or term_rows[-1] != len(term_ids) \
                 or (second_vectors is not None and len(second_vectors) != len(chunks)):
             raise IndexCorrupt(f"index at {path} is inconsistent ({len(chunks)} chunks, {len(vectors)} vectors); "
                                "rebuild with `rag index --rebuild`")
         return IndexSnapshot(path, manifest, documents, chunks, vectors, faiss_index, bm25, sentence_vectors,
-                             sentence_rows, second_vectors)
+                             sentence_rows, term_ids, term_rows, second_vectors)
 
     def write(self, *, documents: dict[str, dict], chunks: list[Chunk], vectors: np.ndarray,
               sentence_vectors: list[np.ndarray], embedder: dict, chunker: dict, ann_threshold: int,
@@ -366,12 +317,20 @@ class FolderStore:
             if second_vectors is not None:
                 np.save(tmp / "second_vectors.npy", np.ascontiguousarray(second_vectors, dtype=np.float32))
             faiss.write_index(build_faiss(vectors, index_type), str(tmp / "faiss.index"))
+            chunk_terms, per_sentence = analyse_chunks([c.text for c in chunks])
+            vocabulary: dict[str, int] = {}
             if chunks:
                 import bm25s
 
                 bm25 = bm25s.BM25()
-                bm25.index(bm25_tokens([c.text for c in chunks]), show_progress=False)
+                bm25.index(chunk_terms, show_progress=False)
                 bm25.save(str(tmp / "bm25"))
+                vocabulary = bm25.vocab_dict
+            term_ids, term_rows = sentence_term_arrays(per_sentence, vocabulary)
+            if len(term_rows) != sum(map(len, sentences)) + 1:
+                raise ValueError("sentence vectors and the chunks' sentences differ in number")
+            np.save(tmp / "sentence_terms.npy", term_ids)
+            np.save(tmp / "sentence_term_rows.npy", term_rows)
             files = {str(p.relative_to(tmp)): _sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
             manifest = {
                 "format_version": FORMAT_VERSION,

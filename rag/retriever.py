@@ -22,13 +22,13 @@ one of (``RetrievalSettings.fusion``):
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from index.second_embedder import E5Embedder, SecondEmbedderUnavailable
-from index.store import IndexSnapshot, bm25_query_tokens, top_rows
+from index.store import IndexSnapshot, top_rows
+from index.terms import bm25_query_tokens
 from rag.records import Passage
 
 log = logging.getLogger(__name__)
@@ -141,8 +141,7 @@ class HybridRetriever:
         cosine = snap.vectors[rows] @ query_vector  # exact, also for BM25-only candidates
         bm25 = bm25_all[rows] if bm25_all is not None else np.zeros(len(rows))
         query_terms = list(dict.fromkeys(bm25_query_tokens(query)))
-        sentence_cosines = [np.asarray(snap.sentences_of(r), dtype=np.float32) @ query_vector for r in rows]
-        text_features = self._text_features(query_terms, [snap.sentence_terms(r) for r in rows], sentence_cosines)
+        text_features = self._text_features(rows, query_terms, query_vector)
         columns = [cosine, bm25, text_features]
         if second is not None:
             columns.append(second_all[rows])
@@ -161,41 +160,72 @@ class HybridRetriever:
         order = np.lexsort((np.asarray(rows), -scores))
         return [(rows[i], float(scores[i])) for i in order]
 
-    def _text_features(self, query_terms: list[str], sentence_terms: list[list[list[str]]],
-                       sentence_cosines: list[np.ndarray]) -> np.ndarray:
-        """Per candidate (given as its sentences' terms): best-sentence idf coverage, query-bigram share,
-        whole-text idf coverage, best sentence cosine, best sentence (1 - SENTENCE_MIX)·coverage +
-        SENTENCE_MIX·cosine."""
-        out = np.zeros((len(sentence_terms), 5))
-        for i, cosines in enumerate(sentence_cosines):
-            out[i, 3] = cosines.max() if len(cosines) else 0.0
+    def _text_features(self, rows: list[int], query_terms: list[str], query_vector) -> np.ndarray:
+        """Per candidate row: best-sentence idf coverage (a sentence, or 0.9 x two neighbours), query-bigram
+        share, whole-text idf coverage, best sentence cosine, best sentence (1 - SENTENCE_MIX)·coverage +
+        SENTENCE_MIX·cosine. Read off the index's analysed sentences, all candidates at once."""
+        snap = self.snapshot
+        n = len(rows)
+        out = np.zeros((n, 5))
+        rows_array = np.asarray(rows, dtype=np.int64)
+        first, last = snap.sentence_rows[rows_array], snap.sentence_rows[rows_array + 1]
+        sentences, owner = _ranges(first, last)  # every candidate sentence, and whose it is
+        cosines = np.asarray(snap.sentence_vectors[sentences], dtype=np.float32) @ np.asarray(query_vector, np.float32)
+        out[:, 3] = _group_max(cosines, owner, n)
         if not query_terms:
             out[:, 4] = SENTENCE_MIX * out[:, 3]
             return out
-        df, n_docs = self.snapshot.document_frequencies()
-        idf = {t: math.log(1 + (n_docs - df.get(t, 0) + 0.5) / (df.get(t, 0) + 0.5)) for t in query_terms}
-        total = sum(idf.values()) or 1.0
-        query_set = set(query_terms)
-        query_bigrams = set(zip(query_terms, query_terms[1:]))
-        for i, per_sentence in enumerate(sentence_terms):
-            sets = [set(tokens) & query_set for tokens in per_sentence]
-            best = 0.0
-            for j, found in enumerate(sets):
-                best = max(best, sum(idf[t] for t in found) / total)
-                if j + 1 < len(sets):
-                    best = max(best, 0.9 * sum(idf[t] for t in found | sets[j + 1]) / total)
-            all_tokens = [t for tokens in per_sentence for t in tokens]
-            bigrams = set(zip(all_tokens, all_tokens[1:]))
-            out[i, 0] = best
-            out[i, 1] = len(query_bigrams & bigrams) / len(query_bigrams) if query_bigrams else 0.0
-            out[i, 2] = sum(idf[t] for t in query_set & set(all_tokens)) / total
-            cosines = sentence_cosines[i]
-            if len(cosines) == len(sets):
-                coverage = np.array([sum(idf[t] for t in found) / total for found in sets])
-                out[i, 4] = float(((1 - SENTENCE_MIX) * coverage + SENTENCE_MIX * cosines).max())
-            else:  # sentence split differs from the index's (should not happen): cosine alone
-                out[i, 4] = SENTENCE_MIX * out[i, 3]
+        ids = snap.term_ids(query_terms)
+        df = snap.document_frequencies(ids)
+        n_docs = len(snap.chunks)
+        idf = np.log(1 + (n_docs - df + 0.5) / (df + 0.5))
+        total = idf.sum() or 1.0
+        positions, token_sentence = _ranges(snap.sentence_term_rows[sentences], snap.sentence_term_rows[sentences + 1])
+        tokens = np.asarray(snap.sentence_term_ids[positions], dtype=np.int64)
+        query_index = _index_in(tokens, ids)  # which query term each token is, -1 for none
+        hit = query_index >= 0
+        found = np.zeros((len(sentences), len(query_terms)), dtype=bool)
+        found[token_sentence[hit], query_index[hit]] = True
+        coverage = found @ idf / total
+        best = _group_max(coverage, owner, n)
+        same_chunk = owner[1:] == owner[:-1]  # neighbouring sentences of one candidate
+        pairs = 0.9 * ((found[1:] | found[:-1])[same_chunk] @ idf) / total
+        out[:, 0] = np.maximum(np.maximum(best, _group_max(pairs, owner[1:][same_chunk], n)), 0.0)
+        in_chunk = np.zeros((n, len(query_terms)), dtype=bool)
+        token_owner = owner[token_sentence]
+        in_chunk[token_owner[hit], query_index[hit]] = True
+        out[:, 2] = in_chunk @ idf / total
+        if len(query_terms) > 1:  # query bigram i is (term i, term i + 1): a token pair (i, i + 1) in one chunk
+            follows = (query_index[1:] == query_index[:-1] + 1) & hit[:-1] & (token_owner[1:] == token_owner[:-1])
+            pairs_found = np.unique(np.stack([token_owner[:-1][follows], query_index[:-1][follows]]), axis=1)
+            out[:, 1] = np.bincount(pairs_found[0], minlength=n) / (len(query_terms) - 1)
+        mix = (1 - SENTENCE_MIX) * coverage + SENTENCE_MIX * cosines
+        out[:, 4] = _group_max(mix, owner, n)
         return out
+
+
+def _ranges(starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The concatenated aranges [starts[i], stops[i]), and for each element the i it came from."""
+    counts = np.asarray(stops - starts, dtype=np.int64)
+    owner = np.repeat(np.arange(len(counts)), counts)
+    offsets = np.cumsum(counts) - counts
+    return np.repeat(np.asarray(starts, dtype=np.int64), counts) + np.arange(counts.sum()) - offsets[owner], owner
+
+
+def _group_max(values: np.ndarray, groups: np.ndarray, n: int) -> np.ndarray:
+    """Largest value of each group 0..n-1; 0 for a group with none."""
+    out = np.full(n, -np.inf)
+    np.maximum.at(out, groups, values)
+    return np.where(np.isinf(out), 0.0, out)
+
+
+def _index_in(tokens: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """For each token, the position of its id in ``ids`` (distinct; -1 entries never match), else -1."""
+    order = np.argsort(ids, kind="stable")
+    ordered = ids[order]
+    at = np.clip(np.searchsorted(ordered, tokens), 0, max(len(ordered) - 1, 0))
+    match = (ordered[at] == tokens) & (tokens >= 0) if len(ordered) else np.zeros(len(tokens), bool)
+    return np.where(match, order[at] if len(ordered) else -1, -1)
 
 
 def fuse(dense: list[tuple[int, float]], lexical: list[tuple[int, float]],

@@ -10,11 +10,13 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from index.pipeline import IndexBusy, NothingToIndex, build_index
-from index.store import FolderStore
+from index.store import FORMAT_VERSION, FolderStore
 from tests.conftest import ROOT, SEEDS
+from tests.test_store import as_format_2
 from tests.fakes import HashEmbedder
 
 
@@ -212,10 +214,32 @@ def test_index_of_an_older_format_is_rebuilt_with_all_its_documents(tmp_path, co
     build_index([second], config, embedder=emb)
     store = FolderStore(config.index_dir)
     manifest_path = store.current_path() / "manifest.json"
-    manifest_path.write_text(manifest_path.read_text().replace('"format_version": 2', '"format_version": 1'))
+    manifest_path.write_text(manifest_path.read_text().replace(f'"format_version": {FORMAT_VERSION}',
+                                                               '"format_version": 1'))
 
     report = build_index([second], config, embedder=emb)  # names only one folder
     assert "unusable" in report.full_rebuild_reason and "format 1" in report.full_rebuild_reason
     snap = store.load()
     assert sorted(Path(d["source"]).name for d in snap.documents.values()) == ["doc000.txt", "doc000.txt", "doc001.txt"]
     assert len(snap.sentence_rows) == len(snap.chunks) + 1
+
+
+def test_a_format_2_index_is_rewritten_without_re_embedding(tmp_path, config):
+    """Format 3 added the sentences' analysed terms; a format-2 index still answers (analysed at
+    load) and the next `rag index` stores them, embedding nothing."""
+    docs = tmp_path / "docs"
+    write_docs(docs, 3)
+    emb = HashEmbedder()
+    build_index([docs], config, embedder=emb)
+    store = FolderStore(config.index_dir)
+    before = store.load()
+    as_format_2(store.current_path())
+    embedded = emb.embedded
+    messages = []
+    report = build_index([docs], config, embedder=emb, say=messages.append)
+    assert report.wrote and emb.embedded == embedded and report.chunks_embedded == 0
+    assert any("format" in m for m in messages)
+    after = store.load()
+    assert after.manifest["format_version"] == FORMAT_VERSION
+    assert np.array_equal(after.sentence_term_ids, before.sentence_term_ids)
+    assert build_index([docs], config, embedder=emb).wrote is False  # and then it is current

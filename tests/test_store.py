@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from index.chunker import sentence_spans
 from index.records import Chunk
-from index.store import FORMAT_VERSION, FolderStore, IndexCorrupt, IndexMissing, choose_index_type
+from index.store import FORMAT_VERSION, FolderStore, IndexCorrupt, IndexMissing, _manifest_digest, choose_index_type
 from tests.conftest import SEEDS
 from tests.fakes import HashEmbedder
 
@@ -31,6 +32,18 @@ def write_sample(store: FolderStore, texts=TEXTS, ann_threshold=1000):
                 chunker={"chunk_tokens": 200, "chunk_overlap": 40, "tokenizer": "cl100k_base"},
                 ann_threshold=ann_threshold)
     return emb, chunks
+
+
+def as_format_2(version: Path) -> None:
+    """Turn an index version into what format 2 wrote: no stored sentence terms."""
+    manifest = json.loads((version / "manifest.json").read_text())
+    for name in ("sentence_terms.npy", "sentence_term_rows.npy"):
+        (version / name).unlink()
+        del manifest["files"][name]
+    manifest["format_version"] = 2
+    manifest.pop("checksum")
+    manifest["checksum"] = _manifest_digest(manifest)
+    (version / "manifest.json").write_text(json.dumps(manifest))
 
 
 def test_round_trip_and_search(tmp_path):
@@ -128,7 +141,7 @@ def test_fast_bm25_analysis_matches_bm25s_tokenize():
     """bm25_tokens_of re-implements bm25s.tokenize's analysis for speed; they must agree term for term."""
     import bm25s
 
-    from index.store import _stemmer, bm25_tokens_of
+    from index.terms import _stemmer, bm25_tokens_of
 
     texts = ["The new battery plants opened in Monterrey, creating 2,000 jobs.", "", "the THE and",
              "Ünïcode café naïve — U.S. tariffs' effects (2026) on workers' wages", "a b c", "Running runs ran",
@@ -136,3 +149,40 @@ def test_fast_bm25_analysis_matches_bm25s_tokenize():
     expected = bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
     assert bm25_tokens_of(texts) == [list(t) for t in expected]
     assert bm25_tokens_of(texts[:2]) == bm25_tokens_of(texts)[:2]  # the stem cache changes nothing
+
+
+def test_sentence_terms_are_stored_and_bm25_is_the_same_as_bm25s_own_analysis(tmp_path):
+    """BM25 is built from the concatenated sentence terms: it must score exactly as an index
+    built with bm25s.tokenize on the whole texts; the stored terms are each sentence's, in order."""
+    import bm25s
+
+    from index.terms import _stemmer, bm25_query_tokens, bm25_tokens_of
+
+    texts = TEXTS + [next(SEEDS.glob("*.txt")).read_text(encoding="utf-8")[i:i + 900] for i in range(0, 9000, 900)]
+    store = FolderStore(tmp_path / "index")
+    write_sample(store, texts=texts)
+    snap = store.load()
+    reference = bm25s.BM25()
+    reference.index(bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), show_progress=False), show_progress=False)
+    for query in ("tariffs on steel and aluminum", "Mexico trade partner", "workers US$16 hour", "USMCA review 2026"):
+        expected = reference.get_scores(bm25_query_tokens(query))
+        assert np.allclose(snap.bm25_scores(query), expected)
+    vocabulary = {i: t for t, i in snap.bm25.vocab_dict.items()}
+    for row in (0, 5, len(texts) - 1):
+        text = texts[row]
+        expected = bm25_tokens_of([text[s:e] for s, e in sentence_spans(text)])
+        first, last = snap.sentence_rows[row], snap.sentence_rows[row + 1]
+        got = [[vocabulary[int(i)] for i in snap.sentence_term_ids[snap.sentence_term_rows[s]:snap.sentence_term_rows[s + 1]]]
+               for s in range(first, last)]
+        assert got == expected
+
+
+def test_a_format_2_index_still_loads_with_its_terms_analysed_at_load(tmp_path):
+    store = FolderStore(tmp_path / "index")
+    write_sample(store)
+    current = store.load()
+    as_format_2(store.current_path())
+    older = store.load()
+    assert older.manifest["format_version"] == 2
+    assert np.array_equal(older.sentence_term_ids, current.sentence_term_ids)
+    assert np.array_equal(older.sentence_term_rows, current.sentence_term_rows)
