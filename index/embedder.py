@@ -135,27 +135,44 @@ class Embedder:
         encoder cost. Questions are usually written about one sentence; the retriever scores
         candidates by their best sentence too (bench/RESULTS.md). ``spans`` are (start, end)
         character offsets per text. A sentence past the encoder's window gets the chunk vector.
+
+        This is ``SentenceTransformer.encode``'s loop (longest texts first, the model's own
+        preprocessing and modules), with the tokenizer's character offsets kept from the same
+        tokenization and the sentences pooled for the whole batch in one matrix product.
         """
+        import torch
+
         dim = self.dimension
         if not texts:
             return np.zeros((0, dim), dtype=np.float32), []
         texts = list(texts)
-        tokenizer = self.model.tokenizer
-        show = len(texts) >= 256 and on_progress is None
+        model = self.model
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # as encode() sorts
         vectors = np.zeros((len(texts), dim), dtype=np.float32)
-        sentence_vectors: list[np.ndarray] = []
-        for start, stop in self._slices(len(texts), on_progress):
-            batch = texts[start:stop]
-            outputs = self.model.encode(batch, batch_size=self.batch_size, output_value=None,
-                                        convert_to_numpy=False, show_progress_bar=show)
-            offsets = tokenizer(batch, return_offsets_mapping=True, truncation=True, max_length=self.max_tokens,
-                                return_attention_mask=False, return_token_type_ids=False)["offset_mapping"]
-            for i, (output, token_offsets) in enumerate(zip(outputs, offsets)):
-                chunk_vector = _unit(output["sentence_embedding"].float().cpu().numpy())
-                vectors[start + i] = chunk_vector
-                mask = output["attention_mask"].cpu().numpy().astype(bool)
-                tokens = output["token_embeddings"].float().cpu().numpy()[mask]
-                sentence_vectors.append(_late_sentence_vectors(tokens, token_offsets, spans[start + i], chunk_vector))
+        sentence_vectors: list[np.ndarray] = [np.zeros((0, dim), np.float16)] * len(texts)
+        bar = _progress_bar(len(texts), disable=on_progress is not None or len(texts) < 256)
+        done = 0
+        for start in range(0, len(texts), self.batch_size):
+            batch = order[start:start + self.batch_size]
+            features = model.preprocess([texts[i] for i in batch],
+                                        processing_kwargs={"text": {"return_offsets_mapping": True}})
+            offsets = features.pop("offset_mapping")
+            with torch.inference_mode():
+                output = model.forward(features)
+            chunk_vectors = _unit_rows(output["sentence_embedding"].float().numpy())
+            pooled = _late_sentence_vectors(output["token_embeddings"].float(), features["attention_mask"], offsets,
+                                            [spans[i] for i in batch])
+            for row, i in enumerate(batch):
+                vectors[i] = chunk_vectors[row]
+                mine = pooled[row, :len(spans[i])]
+                empty = ~np.isfinite(mine).all(axis=1)  # no token inside: past the window
+                mine[empty] = chunk_vectors[row]
+                sentence_vectors[i] = mine.astype(np.float16)
+            done += len(batch)
+            bar.update(len(batch))
+            if on_progress is not None and (done % (self.batch_size * 4) == 0 or done == len(texts)):
+                on_progress(done, len(texts))
+        bar.close()
         return vectors, sentence_vectors
 
     def _slices(self, n: int, on_progress: Callable[[int, int], None] | None):
@@ -179,16 +196,26 @@ def _unit_rows(vectors: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(vectors / np.where(norms > 0, norms, 1), dtype=np.float32)
 
 
-def _late_sentence_vectors(tokens: np.ndarray, token_offsets, spans, fallback: np.ndarray) -> np.ndarray:
-    """Mean of the token vectors inside each (start, end) span, unit length; float16 to halve the file."""
-    out = np.empty((len(spans), fallback.shape[0]), dtype=np.float16)
-    if len(tokens) != len(token_offsets):  # a tokenizer that disagrees with the model: no sentence signal
-        out[:] = fallback
-        return out
-    starts = np.array([s for s, _ in token_offsets])
-    ends = np.array([e for _, e in token_offsets])
-    real = ends > starts  # special tokens have empty offsets
-    for j, (s, e) in enumerate(spans):
-        inside = real & (starts < e) & (ends > s)
-        out[j] = _unit(tokens[inside].mean(axis=0)) if inside.any() else fallback
-    return out
+def _late_sentence_vectors(tokens, attention_mask, offsets, spans) -> np.ndarray:
+    """(batch, most sentences, dim) unit means of the token vectors inside each (start, end) span;
+    NaN rows for sentences with no token inside (the caller gives them the chunk vector)."""
+    import torch
+
+    most = max(1, max(len(s) for s in spans))
+    bounds = torch.zeros((len(spans), most, 2), dtype=offsets.dtype)
+    for row, sentence_spans in enumerate(spans):
+        if sentence_spans:
+            bounds[row, :len(sentence_spans)] = torch.tensor(sentence_spans, dtype=offsets.dtype)
+    starts, ends = offsets[..., 0], offsets[..., 1]  # (batch, tokens)
+    real = (ends > starts) & attention_mask.bool()  # special and padding tokens have empty offsets
+    inside = real[:, None, :] & (starts[:, None, :] < bounds[..., 1:2]) & (ends[:, None, :] > bounds[..., 0:1])
+    weights = inside.to(tokens.dtype)
+    sums = torch.bmm(weights, tokens)  # (batch, sentences, dim)
+    means = sums / weights.sum(dim=-1, keepdim=True)  # 0/0 = NaN where no token is inside
+    return torch.nn.functional.normalize(means, dim=-1).numpy()
+
+
+def _progress_bar(total: int, disable: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="Embedding", unit="chunk", disable=disable)

@@ -14,9 +14,14 @@ TEXT = ("The factory in Monterrey builds electric car batteries. It opened in 20
 
 
 def test_chunk_vector_is_the_plain_embedding(real_embedder):
-    vectors, _ = real_embedder.encode_with_sentences([TEXT, "Short text."], [sentence_spans(TEXT), [(0, 11)]])
-    plain = real_embedder.encode([TEXT, "Short text."], progress=False)
+    texts = ["Short text.", TEXT, "A middle-sized text. It has two sentences."] * 3  # encoded longest first
+    progress = []
+    vectors, sentences = real_embedder.encode_with_sentences(texts, [sentence_spans(t) for t in texts],
+                                                             on_progress=lambda done, total: progress.append((done, total)))
+    plain = real_embedder.encode(texts, progress=False)
     assert np.allclose(vectors, plain, atol=1e-4)
+    assert [len(s) for s in sentences] == [1, 3, 2] * 3
+    assert progress and progress[-1] == (9, 9)
 
 
 def test_each_sentence_vector_is_closest_to_its_own_sentence(real_embedder):
