@@ -51,14 +51,16 @@ def main() -> None:
     config = Config.from_env(data_dir=args.data_dir)
     docs = args.data_dir / "docs"
     write_paragraph_files(paragraphs, docs)
-    embedder = Embedder(config.embedder, config.embed_batch_size)
+    embedder = Embedder(config.embedder, config.embed_batch_size, config.question_encoder, config.cache_dir)
     report = build_index([docs], config, embedder=embedder, say=print)
     print(report.summary())
     snap = FolderStore(config.index_dir).load()
 
     start = time.perf_counter()
-    query_vectors = embedder.encode([q.text for q in questions], progress=True)
-    print(f"encoded {len(questions)} questions in {time.perf_counter() - start:.1f} s")
+    # one at a time, as the engine does, so the configured question encoder (RAG_QUESTION_ENCODER) is the one scored
+    query_vectors = np.stack([embedder.encode_query(q.text) for q in questions])
+    print(f"encoded {len(questions)} questions one by one with the {embedder.question_backend} question encoder "
+          f"in {time.perf_counter() - start:.1f} s")
     second = HybridRetriever(snap, embedder).second_embedder if snap.second_vectors is not None else None
     second_vectors = [None] * len(questions)
     if second is not None:

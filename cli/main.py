@@ -242,17 +242,11 @@ def _maybe(value) -> str:
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
-    from index.embedder import EmbedderUnavailable
     from index.loaders import LoaderError
     from index.pipeline import IndexBusy, NothingToIndex
-    from index.store import IndexCorrupt, IndexMissing
-    from index.tokens import TokenizerUnavailable
-    from rag.engine import EmptyQuestion
-    from rag.generation.base import GeneratorUnavailable
-    from rag.weights import ModelIntegrityError, ModelUnavailable
+    from rag.api import user_errors
 
-    return (EmptyQuestion, GeneratorUnavailable, EmbedderUnavailable, LoaderError, IndexBusy, NothingToIndex, IndexCorrupt, IndexMissing,
-            TokenizerUnavailable, ModelIntegrityError, ModelUnavailable, ValueError)
+    return (*user_errors(), LoaderError, IndexBusy, NothingToIndex, ValueError)
 
 
 def main(argv: list[str] | None = None) -> int:

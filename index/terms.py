@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+from array import array
 import threading
 from collections.abc import Sequence
 
@@ -103,11 +104,11 @@ def sentence_term_arrays(per_sentence: Sequence[Sequence[Sequence[str]]], vocabu
                          ) -> tuple[np.ndarray, np.ndarray]:
     """(term ids of every sentence in order, int32; offsets, int64: sentence s has ids[rows[s]:rows[s + 1]]).
     Terms missing from ``vocabulary`` are dropped (none are, when it was built from the same analysis)."""
-    ids: list[int] = []
-    rows = [0]
+    ids = array("i")  # 4 bytes a term while collecting, not a Python int each (1M chunks: ~80M terms)
+    rows = array("q", [0])
     get = vocabulary.get
     for sentences in per_sentence:
         for terms in sentences:
             ids.extend(i for i in map(get, terms) if i is not None)
             rows.append(len(ids))
-    return np.asarray(ids, dtype=np.int32), np.asarray(rows, dtype=np.int64)
+    return np.frombuffer(ids, dtype=np.int32).copy(), np.frombuffer(rows, dtype=np.int64).copy()

@@ -26,6 +26,20 @@ _engines: dict[tuple, RagEngine] = {}
 _engines_lock = threading.Lock()
 
 
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean "the user can fix this" (missing or damaged index or model, a bad setting):
+    the CLI prints them as one `error:` line and the chat shows them, neither as a traceback."""
+    from index.embedder import EmbedderUnavailable
+    from index.store import IndexCorrupt, IndexMissing
+    from index.tokens import TokenizerUnavailable
+    from rag.engine import EmptyQuestion
+    from rag.generation.base import GeneratorUnavailable
+    from rag.weights import ModelIntegrityError, ModelUnavailable
+
+    return (IndexMissing, IndexCorrupt, EmbedderUnavailable, TokenizerUnavailable, GeneratorUnavailable,
+            ModelIntegrityError, ModelUnavailable, EmptyQuestion)
+
+
 def make_generator(spec: str, config: Config) -> Generator:
     """``"llm"`` (in-process llama.cpp), ``"extractive"``, or an OpenAI-compatible base URL."""
     spec = (spec or "llm").strip()

@@ -21,8 +21,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import gradio as gr  # noqa: E402
 
 from rag import library  # noqa: E402
-from rag.api import get_engine  # noqa: E402
-from rag.engine import EmptyQuestion  # noqa: E402
+from rag.api import get_engine, user_errors  # noqa: E402
 from rag.records import Answer  # noqa: E402
 from ui.render import render_answer, render_error, render_pending, render_status  # noqa: E402
 
@@ -30,14 +29,6 @@ log = logging.getLogger("rag.ui")
 CSS_PATH = Path(__file__).with_name("style.css")
 ANSWER_SLOT = "answer"  # the queue slot all answering events share
 UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm", ".pdf"]
-
-
-def _user_facing_errors() -> tuple[type[BaseException], ...]:
-    from index.store import IndexCorrupt, IndexMissing
-    from rag.generation.base import GeneratorUnavailable
-    from rag.weights import ModelIntegrityError, ModelUnavailable
-
-    return (IndexMissing, IndexCorrupt, GeneratorUnavailable, ModelIntegrityError, ModelUnavailable)
 
 
 class ChatApp:
@@ -85,10 +76,7 @@ class ChatApp:
                     streamed += item
                     chat[-1] = {"role": "assistant", "content": render_pending(streamed)}
                 yield chat, history, ""
-        except EmptyQuestion as exc:
-            chat[-1] = {"role": "assistant", "content": render_error(str(exc))}
-            yield chat, history, ""
-        except _user_facing_errors() as exc:
+        except user_errors() as exc:  # an empty question, a missing index or model...
             chat[-1] = {"role": "assistant", "content": render_error(str(exc))}
             yield chat, history, ""
         except Exception as exc:  # keep the session alive; the log has the details
@@ -104,7 +92,7 @@ class ChatApp:
             raise gr.Error("message is empty: send a question")
         try:
             answer = get_engine(self.config, self.generator).answer(message, history)
-        except _user_facing_errors() as exc:
+        except user_errors() as exc:
             raise gr.Error(str(exc)) from None
         history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": answer.text}]
         return api_payload(answer), history
