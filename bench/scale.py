@@ -33,7 +33,7 @@ from bench.synthetic import grow, snapshot_of  # noqa: E402
 from index.config import Config  # noqa: E402
 from index.embedder import Embedder  # noqa: E402
 from index.pipeline import build_index  # noqa: E402
-from index.store import FolderStore, build_faiss, choose_index_type, top_rows  # noqa: E402
+from index.store import FolderStore, build_faiss, choose_index_type  # noqa: E402
 from index.terms import analyse_chunks  # noqa: E402
 from rag.retriever import HybridRetriever, RetrievalSettings  # noqa: E402
 
@@ -148,10 +148,9 @@ def end_to_end(snap, embedder, questions: list[str], torch_embedder=None) -> Non
         t2 = time.perf_counter()
         dense = snap.search_dense(vector, n)
         t3 = time.perf_counter()
-        bm25_all = snap.bm25_scores(q)
-        lexical = top_rows(bm25_all, n)
+        lexical = snap.search_lexical(q, n)
         t4 = time.perf_counter()
-        retriever._feature_rank(q, vector, bm25_all, dense, lexical)
+        retriever._feature_rank(q, vector, dense, lexical)
         t5 = time.perf_counter()
         for key, value in zip(stages, (t2 - t1, t3 - t2, t4 - t3, t5 - t4, t1 - t0)):
             stages[key].append(value * 1000)

@@ -28,7 +28,7 @@ from bench.squad import SQUAD_DEV, load_squad, write_paragraph_files  # noqa: E4
 from index.config import Config  # noqa: E402
 from index.embedder import Embedder  # noqa: E402
 from index.pipeline import build_index  # noqa: E402
-from index.store import FolderStore, top_rows  # noqa: E402
+from index.store import FolderStore  # noqa: E402
 from rag.retriever import FEATURES, SECOND_FEATURE, HybridRetriever, RetrievalSettings  # noqa: E402
 
 NAMES = FEATURES
@@ -39,9 +39,9 @@ def candidate_features(retriever: HybridRetriever, question: str, vector, second
     """The retriever's own candidates and normalised signals, exactly as at query time."""
     snap = retriever.snapshot
     n = retriever.settings.candidates
-    bm25_all = snap.bm25_scores(question)
-    return retriever.candidate_features(question, vector, bm25_all, snap.search_dense(vector, n), top_rows(bm25_all, n),
-                                        second_vector)
+    candidates, features = retriever.candidate_features(question, vector, snap.search_dense(vector, n),
+                                                        snap.search_lexical(question, n), second_vector)
+    return ([] if candidates is None else candidates.keys), features
 
 
 def _scaled(weights: np.ndarray) -> np.ndarray:

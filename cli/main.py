@@ -18,6 +18,9 @@ DEFAULT_PATHS = ["seeds"]
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, help="where the index lives (default: ./data in a checkout; "
                                                       "env RAG_DATA_DIR)")
+    parser.add_argument("--store", metavar="URL", help="keep the index in PostgreSQL + pgvector instead of the "
+                                                       "local folder: postgresql://user:pass@host/db[?schema=NAME] "
+                                                       "(env RAG_STORE)")
     parser.add_argument("--embedder", help="sentence-transformers model name or folder (default: the packaged "
                                            "all-MiniLM-L6-v2; env RAG_EMBEDDER)")
 
@@ -77,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args) -> Config:
-    return Config.from_env(data_dir=args.data_dir, embedder=args.embedder,
+    return Config.from_env(data_dir=args.data_dir, embedder=args.embedder, store=args.store,
                            chunk_tokens=getattr(args, "chunk_tokens", None),
                            chunk_overlap=getattr(args, "chunk_overlap", None))
 
@@ -90,7 +93,7 @@ def cmd_index(args) -> int:
     report = build_index(paths, config, rebuild=args.rebuild, remove=args.remove, lock_timeout=args.wait,
                          say=lambda message: print(message, file=sys.stderr))
     print(report.summary())
-    print(f"Index: {config.index_dir}")
+    print(f"Index: {config.store_location}")
     return 0
 
 

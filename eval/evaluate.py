@@ -59,7 +59,8 @@ def evaluate(set_path: Path, settings: RunSettings, out: Path, base: Config, *, 
     results, facts = run(eval_set, settings, base, progress=progress, say=say, checkpoint=checkpoint,
                          resumed=resumed)
     summary = summarise(results)
-    facts["index_dir"] = os.path.relpath(facts["index_dir"])
+    if "://" not in facts["index_dir"]:
+        facts["index_dir"] = os.path.relpath(facts["index_dir"])
     record = {"command": command, "date": date, "commit": commit,
               "set": {"name": eval_set.name, "path": str(set_path), "format": eval_set.format,
                       "items": len(eval_set.items)},

@@ -171,8 +171,8 @@ def run(eval_set: EvalSet, settings: RunSettings, base: Config, progress: bool =
     items = sample(eval_set.items, settings.limit, settings.seed)
     engine = get_engine(config, settings.generator if settings.answers else "extractive")
     snapshot, embedder = engine.snapshot(), engine.embedder
-    facts = {"index_dir": str(config.index_dir), "documents": len(snapshot.documents),
-             "chunks": len(snapshot.chunks), "embedder": snapshot.embedder_name,
+    facts = {"index_dir": config.store_location, "documents": len(snapshot.documents),
+             "chunks": snapshot.chunk_count(), "embedder": snapshot.embedder_name,
              "index_seconds": round(time.perf_counter() - started, 1)}
 
     t = time.perf_counter()

@@ -45,6 +45,10 @@ def prepare_index(eval_set: EvalSet, base: Config, say=lambda message: None) -> 
     """Build (or bring up to date) the set's own index; returns the config that points at it."""
     root = workspace_for(eval_set, base)
     config = base.with_(data_dir=root)
+    if base.store:  # a database store: the set's index goes into its own schema of the same database
+        from index.pg_store import with_schema
+
+        config = config.with_(store=with_schema(base.store, f"eval_{root.name}"))
     folder = eval_set.docs_folder or write_documents(eval_set, root / "docs")
     report = build_index([folder], config, say=say)
     say(report.summary())

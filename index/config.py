@@ -46,7 +46,9 @@ class Config:
     # chunking (sizes in cl100k_base tokens; see bench/chunking.py for how they were chosen)
     chunk_tokens: int = 200
     chunk_overlap: int = 40
-    # store
+    # store: "" = the folder data_dir/index (FAISS + BM25 files); a postgresql://user:pass@host/db URL =
+    # PostgreSQL + pgvector (index/pg_store.py; "?schema=NAME" picks a schema, default "rag")
+    store: str = ""
     ann_threshold: int = 10_000  # chunks; below it an exact flat index, above it IVF (bench/scale.py)
     # generation
     generator: str = "llm"  # "llm", "extractive", or an OpenAI-compatible base URL
@@ -55,6 +57,9 @@ class Config:
     top_k: int = 5
 
     def __post_init__(self):
+        if self.store and not str(self.store).startswith(("postgresql://", "postgres://")):
+            raise ValueError(f"store {self.store!r} (--store / RAG_STORE) is not a postgresql:// URL; leave it empty "
+                             "for the local folder index")
         if self.question_encoder not in QUESTION_ENCODERS:
             raise ValueError(f"question encoder {self.question_encoder!r} (RAG_QUESTION_ENCODER) is not one of "
                              f"{', '.join(QUESTION_ENCODERS)}")
@@ -62,6 +67,15 @@ class Config:
     @property
     def index_dir(self) -> Path:
         return Path(self.data_dir) / "index"
+
+    @property
+    def store_location(self) -> str:
+        """Where the index lives, for messages (a URL's password is hidden)."""
+        if not self.store:
+            return str(self.index_dir)
+        import re
+
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", self.store)
 
     def with_(self, **changes) -> "Config":
         """A copy with some values changed; ``None`` values are ignored (handy for CLI options)."""

@@ -16,13 +16,12 @@ from index.embedder import Embedder
 from index.second_embedder import E5Embedder, wanted_second_embedder
 from index.loaders import LoaderError, find_files, load_document
 from index.records import Chunk, Document
-from index.store import FORMAT_VERSION, FolderStore, IndexCorrupt
+from index.store import FORMAT_VERSION
+from index.store_api import IndexBusy, IndexCorrupt, Store, open_store
+
+__all__ = ["IndexBusy", "IndexReport", "NothingToIndex", "build_index"]
 
 Say = Callable[[str], None]
-
-
-class IndexBusy(RuntimeError):
-    pass
 
 
 class NothingToIndex(ValueError):
@@ -73,31 +72,22 @@ def build_index(paths: Iterable[Path | str], config: Config | None = None, *, re
                 remove: Iterable[Path | str] = (), embedder: Embedder | None = None,
                 say: Say = lambda message: None, lock_timeout: float = 0,
                 on_progress: Callable[[int, int], None] | None = None) -> IndexReport:
-    """Add new files, re-embed changed ones, drop deleted ones; write a new version atomically.
+    """Add new files, re-embed changed ones, drop deleted ones; commit the change atomically.
 
     ``paths`` are files or folders to (re)scan. A document previously indexed from under one
     of them that is no longer there is removed, as is any document whose file is gone.
     ``remove`` names documents (by source path) to drop explicitly. ``on_progress(done, total)``
-    follows the embedding, chunk by chunk (the slow part), for progress bars.
+    follows the embedding, chunk by chunk (the slow part), for progress bars. The store is the
+    one ``config`` names (a folder, or a PostgreSQL URL: index/store_api.py).
     """
-    from filelock import FileLock, Timeout
-
     config = config or Config.from_env()
-    store = FolderStore(config.index_dir)
-    store.root.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(store.lock_path))
-    try:
-        lock.acquire(timeout=lock_timeout)
-    except Timeout:
-        raise IndexBusy(f"another `rag index` is updating {store.root}; try again when it finishes") from None
-    try:
+    store = open_store(config)
+    with store.lock(lock_timeout):
         return _build_locked(list(paths), config, store, rebuild, [Path(p).resolve() for p in remove],
                              embedder or Embedder(config.embedder, config.embed_batch_size), say, on_progress)
-    finally:
-        lock.release()
 
 
-def _build_locked(paths: list, config: Config, store: FolderStore, rebuild: bool, remove: list[Path],
+def _build_locked(paths: list, config: Config, store: Store, rebuild: bool, remove: list[Path],
                   embedder: Embedder, say: Say, on_progress=None) -> IndexReport:
     started = time.perf_counter()
     report = IndexReport()
@@ -192,22 +182,22 @@ def _build_locked(paths: list, config: Config, store: FolderStore, rebuild: bool
                             not in report.updated)
     report.unchanged = len(keep)
 
-    old_chunk_count = len(old.chunks) if old else 0
+    old_chunk_count = old.chunk_count() if old else 0
     second_outdated = old is not None and old.second_embedder_name != wanted_second_embedder(
         config.second_embedder, config.second_embedder_max_chunks, old_chunk_count)
-    format_outdated = old is not None and old.manifest.get("format_version") != FORMAT_VERSION
+    format_outdated = old is not None and old.outdated
     if format_outdated and not report.changed:
         say(f"Rewriting the index in format {FORMAT_VERSION} (stored sentence terms); nothing is re-embedded.")
     if not report.changed and not report.full_rebuild_reason and not second_outdated and not format_outdated:
         report.documents_total = len(keep)
-        report.chunks_total = len(old.chunks) if old else 0
+        report.chunks_total = old_chunk_count
         report.seconds = time.perf_counter() - started
         if old is None and not new_docs:
             raise NothingToIndex(_nothing_message(paths, report))
         return report
 
     # Chunk the new/changed documents, then embed them (and, for the second embedder, every
-    # chunk that has no vector of it yet); ``on_progress`` follows both as one count.
+    # kept chunk that has no vector of it yet); ``on_progress`` follows both as one count.
     fresh_chunks: list[Chunk] = []
     if new_docs:
         say(f"Chunking {len(new_docs)} document(s)...")
@@ -215,69 +205,60 @@ def _build_locked(paths: list, config: Config, store: FolderStore, rebuild: bool
         per_doc = chunker.split_many(new_docs)
         fresh_chunks = [c for doc in new_docs for c in per_doc[doc.id]]
     report.chunks_embedded = len(fresh_chunks)
-    kept_rows = [row for doc_id in keep for row in old.rows_of(doc_id)] if old is not None else []
+    kept_count = sum(int(meta.get("chunks", 0)) for meta in keep.values())
     second_name = wanted_second_embedder(config.second_embedder, config.second_embedder_max_chunks,
-                                         len(kept_rows) + len(fresh_chunks))
-    old_second = old.second_vectors if old is not None and old.second_embedder_name == second_name else None
-    second_missing = len(fresh_chunks) + (len(kept_rows) if old_second is None else 0) if second_name else 0
-    total_work = len(fresh_chunks) + second_missing
+                                         kept_count + len(fresh_chunks))
+    kept_need_second = bool(second_name) and old is not None and old.second_embedder_name != second_name
+    kept_chunks = old.chunks_of(list(keep)) if kept_need_second else []
+    total_work = len(fresh_chunks) + (len(fresh_chunks) + len(kept_chunks) if second_name else 0)
 
     def progress(offset: int):
         return None if on_progress is None else (lambda done, _total: on_progress(offset + done, total_work))
 
-    fresh_vectors = np.zeros((0, 0), dtype=np.float32)
+    dim = embedder.dimension if new_docs or old is None else int(old.manifest["embedder"]["dimension"])
+    fresh_vectors = np.zeros((0, dim), dtype=np.float32)
     fresh_sentences: list[np.ndarray] = []
     if fresh_chunks:
         say(f"Embedding {len(fresh_chunks)} chunk(s) with {embedder.name}...")
         fresh_vectors, fresh_sentences = embedder.encode_with_sentences(
             [c.text for c in fresh_chunks], [sentence_spans(c.text) for c in fresh_chunks], on_progress=progress(0))
 
-    documents: dict[str, dict] = dict(keep)
     chunk_counts = Counter(c.doc_id for c in fresh_chunks)  # one pass, not one per document
-    for doc in new_docs:
-        documents[doc.id] = {**doc.meta(), "stamp": _file_stamp(Path(doc.source)), "chunks": chunk_counts[doc.id]}
-    if not documents:
-        if old is None:
-            raise NothingToIndex(_nothing_message(paths, report))
+    added = {doc.id: {**doc.meta(), "stamp": _file_stamp(Path(doc.source)), "chunks": chunk_counts[doc.id]}
+             for doc in new_docs}
+    if not keep and not added and old is None:
+        raise NothingToIndex(_nothing_message(paths, report))
 
-    # Assemble rows: kept documents' chunks+vectors from the old version, then the fresh ones,
-    # all ordered by source path and position so row order is stable between builds.
-    rows: list[tuple[str, int, Chunk, np.ndarray, np.ndarray, np.ndarray | None]] = []
-    for row in kept_rows:
-        chunk = old.chunks[row]
-        rows.append((documents[chunk.doc_id]["source"], chunk.ordinal, chunk, old.vectors[row],
-                     np.asarray(old.sentences_of(row)), old_second[row] if old_second is not None else None))
-    for chunk, vector, sentences in zip(fresh_chunks, fresh_vectors, fresh_sentences):
-        rows.append((documents[chunk.doc_id]["source"], chunk.ordinal, chunk, vector, sentences, None))
-    rows.sort(key=lambda r: (r[0], r[1]))
-    dim = embedder.dimension if new_docs or old is None else old.vectors.shape[1]
-    vectors = np.stack([r[3] for r in rows]).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
-
-    second_vectors, second_meta = None, None
+    fresh_second, kept_second, second_meta = None, None, None
     if second_name:
         second = E5Embedder(second_name)
-        missing = [i for i, r in enumerate(rows) if r[5] is None]
-        if missing:
-            say(f"Embedding {len(missing)} chunk(s) with {second_name} (second retrieval signal)...")
-        encoded = second.encode_passages([rows[i][2].text for i in missing],
-                                         on_progress=progress(len(fresh_chunks)))
-        report.second_embedded = len(missing)
-        filled = dict(zip(missing, encoded))
-        second_vectors = np.stack([filled[i] if r[5] is None else r[5] for i, r in enumerate(rows)]) if rows \
-            else np.zeros((0, 384), np.float32)
-        second_meta = {"name": second_name, "dimension": int(second_vectors.shape[1])}
-    store.write(documents=documents, chunks=[r[2] for r in rows], vectors=vectors, sentence_vectors=[r[4] for r in rows],
-                embedder={"name": embedder.name, "dimension": int(dim)},
-                chunker=chunker_settings, ann_threshold=config.ann_threshold,
-                second_vectors=second_vectors, second_embedder=second_meta)
+        work = [c.text for c in fresh_chunks] + [c.text for c in kept_chunks]
+        if work:
+            say(f"Embedding {len(work)} chunk(s) with {second_name} (second retrieval signal)...")
+        encoded = second.encode_passages(work, on_progress=progress(len(fresh_chunks)))
+        report.second_embedded = len(work)
+        fresh_second, kept_second = encoded[:len(fresh_chunks)], encoded[len(fresh_chunks):]
+        second_meta = {"name": second_name, "dimension": int(encoded.shape[1])}
+
+    base = old  # None: the writer starts from an empty index (first build or full rebuild)
+    with store.writer(base, embedder={"name": embedder.name, "dimension": int(dim)}, chunker=chunker_settings,
+                      second_embedder=second_meta, ann_threshold=config.ann_threshold) as writer:
+        if base is not None:
+            writer.delete_documents(sorted(set(base.documents) - set(keep)))
+            writer.update_documents(keep)
+            if kept_chunks:
+                writer.set_second_vectors([c.id for c in kept_chunks], kept_second)
+        elif keep:  # a full rebuild keeps no rows: the kept documents were re-read into new_docs
+            raise AssertionError("documents kept without a base index")
+        writer.add_documents(added, fresh_chunks, fresh_vectors, fresh_sentences, fresh_second)
     report.wrote = True
-    report.documents_total = len(documents)
-    report.chunks_total = len(rows)
+    report.documents_total = len(keep) + len(added)
+    report.chunks_total = kept_count + len(fresh_chunks)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _sources_named_by(store: FolderStore) -> set[Path]:
+def _sources_named_by(store: Store) -> set[Path]:
     """Documents an unusable (damaged or older-format) index still names, so a rebuild keeps them."""
     try:
         manifest = store.read_manifest() or {}

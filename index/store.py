@@ -25,6 +25,7 @@ at any moment leaves ``current`` pointing at a complete index.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -38,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from index.records import Chunk
+from index.store_api import Candidates, IndexBusy, IndexCorrupt, IndexMissing, ManifestNames, top_rows
 from index.terms import analyse_chunks, bm25_query_tokens, sentence_term_arrays
 
 log = logging.getLogger(__name__)
@@ -46,14 +48,6 @@ FORMAT_VERSION = 3  # 2: sentence vectors; 3: sentences' analysed terms
 READABLE_FORMATS = (2, 3)  # a format-2 index is analysed at load, and rewritten by the next `rag index`
 CURRENT = "current"
 _READ_ATTEMPTS = 3  # reads of the current version, when builds swap it meanwhile
-
-
-class IndexMissing(FileNotFoundError):
-    pass
-
-
-class IndexCorrupt(RuntimeError):
-    pass
 
 
 IVF_NPROBE = 32  # lists searched per query (bench/scale.py: recall@10 0.99 at 1M chunks)
@@ -89,18 +83,8 @@ def build_faiss(vectors: np.ndarray, index_type: str):
     return index
 
 
-def top_rows(scores: np.ndarray | None, k: int) -> list[tuple[int, float]]:
-    """The ``k`` best (row, score) pairs with a positive score, best first."""
-    if scores is None or not len(scores) or k <= 0:
-        return []
-    k = min(k, len(scores))
-    top = np.argpartition(-scores, k - 1)[:k]
-    top = top[np.argsort(-scores[top], kind="stable")]
-    return [(int(r), float(scores[r])) for r in top if scores[r] > 0]
-
-
 @dataclass
-class IndexSnapshot:
+class IndexSnapshot(ManifestNames):
     """A loaded, read-only index version. Searching it never touches the disk."""
 
     path: Path
@@ -117,13 +101,65 @@ class IndexSnapshot:
     second_vectors: np.ndarray | None = None  # row i = chunk i, from manifest["second_embedder"]
     _rows_by_doc: dict[str, list[int]] = field(default_factory=dict, repr=False)
 
-    @property
-    def embedder_name(self) -> str:
-        return self.manifest["embedder"]["name"]
+    _last_bm25: tuple[str, np.ndarray | None] | None = field(default=None, repr=False)
+
+    # -- the IndexView interface (index/store_api.py) ------------------------------------
 
     @property
-    def second_embedder_name(self) -> str | None:
-        return (self.manifest.get("second_embedder") or {}).get("name")
+    def version(self) -> str:
+        return str(self.path)
+
+    @property
+    def outdated(self) -> bool:
+        return self.manifest.get("format_version") != FORMAT_VERSION
+
+    def chunk_count(self) -> int:
+        return len(self.chunks)
+
+    def reading(self):
+        return contextlib.nullcontext()  # a loaded version never changes
+
+    def search_second(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Exact cosine search over the second embedder's vectors (they are few: see Config)."""
+        if self.second_vectors is None or not len(self.second_vectors) or k <= 0:
+            return []
+        scores = self.second_vectors @ np.asarray(query_vector, dtype=np.float32)
+        return [(row, float(scores[row])) for row, _ in top_rows(scores + 2.0, k)]  # cosines > -2
+
+    def lexical_scores(self, query: str, keys: list[int]) -> np.ndarray:
+        scores = self._bm25_of(query)
+        return scores[np.asarray(keys, dtype=np.int64)] if scores is not None else np.zeros(len(keys))
+
+    def _bm25_of(self, query: str) -> np.ndarray | None:
+        last = self._last_bm25  # a retrieval asks for the top rows, then for its candidates' scores
+        if last is None or last[0] != query:
+            last = (query, self.bm25_scores(query))
+            self._last_bm25 = last
+        return last[1]
+
+    def candidates(self, keys: list[int]) -> Candidates:
+        rows = np.asarray(keys, dtype=np.int64)
+        first, last = self.sentence_rows[rows], self.sentence_rows[rows + 1]
+        sentences = np.concatenate([np.arange(a, b) for a, b in zip(first, last)]) if len(rows) else \
+            np.zeros(0, np.int64)
+        term_first, term_last = self.sentence_term_rows[sentences], self.sentence_term_rows[sentences + 1]
+        positions = np.concatenate([np.arange(a, b) for a, b in zip(term_first, term_last)]) if len(sentences) \
+            else np.zeros(0, np.int64)
+        chunks = [self.chunks[r] for r in keys]
+        metas = [self.documents.get(c.doc_id, {}) for c in chunks]
+        return Candidates(
+            keys=[int(k) for k in keys], chunks=chunks, titles=[m.get("title", "") for m in metas],
+            sources=[m.get("source", "") for m in metas], vectors=np.asarray(self.vectors[rows], dtype=np.float32),
+            sentence_vectors=np.asarray(self.sentence_vectors[sentences]),
+            sentence_rows=np.concatenate([[0], np.cumsum(last - first)]).astype(np.int64),
+            sentence_term_ids=np.asarray(self.sentence_term_ids[positions]),
+            sentence_term_rows=np.concatenate([[0], np.cumsum(term_last - term_first)]).astype(np.int64),
+            second_vectors=None if self.second_vectors is None else np.asarray(self.second_vectors[rows]))
+
+    def chunks_of(self, doc_ids: list[str]) -> list[Chunk]:
+        return [self.chunks[row] for doc_id in doc_ids for row in self.rows_of(doc_id)]
+
+    # -----------------------------------------------------------------------------------
 
     def rows_of(self, doc_id: str) -> list[int]:
         if not self._rows_by_doc:
@@ -152,7 +188,7 @@ class IndexSnapshot:
         return np.asarray(self.bm25.get_scores(tokens), dtype=np.float64)
 
     def search_lexical(self, query: str, k: int) -> list[tuple[int, float]]:
-        return top_rows(self.bm25_scores(query), k)
+        return top_rows(self._bm25_of(query), k)
 
     def term_ids(self, terms: list[str]) -> np.ndarray:
         """BM25 vocabulary id of each term, -1 for terms no chunk contains."""
@@ -189,8 +225,41 @@ class FolderStore:
         self.root = Path(root)
 
     @property
+    def location(self) -> str:
+        return str(self.root)
+
+    @property
     def lock_path(self) -> Path:
         return self.root / ".lock"
+
+    def version(self) -> str | None:
+        path = self.current_path()
+        return None if path is None else str(path)
+
+    @contextlib.contextmanager
+    def lock(self, timeout: float = 0):
+        """One writer at a time (a file lock beside the versions); readers never wait."""
+        from filelock import FileLock, Timeout
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.lock_path))
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout:
+            raise IndexBusy(f"another `rag index` is updating {self.root}; try again when it finishes") from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    @contextlib.contextmanager
+    def writer(self, base: IndexSnapshot | None, *, embedder: dict, chunker: dict, second_embedder: dict | None,
+               ann_threshold: int):
+        """Collect a change against ``base`` (None: start empty); on leaving the block without an error,
+        write the resulting version (kept documents' rows are carried over, never re-embedded)."""
+        change = _FolderChange(base)
+        yield change
+        change.commit(self, embedder, chunker, second_embedder, ann_threshold)
 
     def current_path(self) -> Path | None:
         link = self.root / CURRENT
@@ -369,6 +438,70 @@ class FolderStore:
             elif entry.is_dir() and (entry.name.startswith("tmp-") or entry.name.startswith("v-")) \
                     and (keep is None or entry.resolve() != keep):
                 shutil.rmtree(entry, ignore_errors=True)
+
+
+class _FolderChange:
+    """The ``IndexWriter`` of a folder store: a new version is the base's kept rows plus the added ones."""
+
+    def __init__(self, base: IndexSnapshot | None):
+        self.base = base
+        self.documents: dict[str, dict] = dict(base.documents) if base is not None else {}
+        self.added: list[tuple[Chunk, np.ndarray, np.ndarray, np.ndarray | None]] = []
+        self.second: dict[str, np.ndarray] = {}
+
+    def delete_documents(self, doc_ids: list[str]) -> None:
+        for doc_id in doc_ids:
+            self.documents.pop(doc_id, None)
+        gone = set(doc_ids)
+        self.added = [row for row in self.added if row[0].doc_id not in gone]
+
+    def add_documents(self, documents: dict[str, dict], chunks: list[Chunk], vectors: np.ndarray,
+                      sentence_vectors: list[np.ndarray], second_vectors: np.ndarray | None = None) -> None:
+        if not len(chunks) == len(vectors) == len(sentence_vectors) or \
+                (second_vectors is not None and len(second_vectors) != len(chunks)):
+            raise ValueError("chunks, vectors and sentence vectors differ in length")
+        self.documents.update(documents)
+        for i, chunk in enumerate(chunks):
+            self.added.append((chunk, vectors[i], sentence_vectors[i],
+                               None if second_vectors is None else second_vectors[i]))
+
+    def update_documents(self, documents: dict[str, dict]) -> None:
+        self.documents.update({k: v for k, v in documents.items() if k in self.documents})
+
+    def set_second_vectors(self, chunk_ids: list[str], vectors: np.ndarray) -> None:
+        self.second.update(zip(chunk_ids, vectors))
+
+    def commit(self, store: "FolderStore", embedder: dict, chunker: dict, second_embedder: dict | None,
+               ann_threshold: int) -> None:
+        base, documents = self.base, self.documents
+        new_ids = {chunk.doc_id for chunk, *_ in self.added}
+        same_second = base is not None and second_embedder is not None and \
+            base.second_embedder_name == second_embedder["name"]
+        rows = []  # (source, ordinal, chunk, vector, sentence vectors, second vector)
+        if base is not None:
+            for doc_id in documents:
+                if doc_id in new_ids:
+                    continue
+                for row in base.rows_of(doc_id):
+                    chunk = base.chunks[row]
+                    second = base.second_vectors[row] if same_second else self.second.get(chunk.id)
+                    rows.append((documents[doc_id]["source"], chunk.ordinal, chunk, base.vectors[row],
+                                 np.asarray(base.sentences_of(row)), second))
+        for chunk, vector, sentences, second in self.added:
+            rows.append((documents[chunk.doc_id]["source"], chunk.ordinal, chunk, vector, sentences,
+                         second if second is not None else self.second.get(chunk.id)))
+        rows.sort(key=lambda r: (r[0], r[1]))  # stable row order between builds
+        dim = int(embedder["dimension"])
+        vectors = np.stack([r[3] for r in rows]).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
+        second_vectors = None
+        if second_embedder is not None:
+            if any(r[5] is None for r in rows):
+                raise ValueError(f"{sum(r[5] is None for r in rows)} chunk(s) lack a {second_embedder['name']} vector")
+            second_vectors = np.stack([r[5] for r in rows]).astype(np.float32) if rows \
+                else np.zeros((0, int(second_embedder["dimension"])), np.float32)
+        store.write(documents=documents, chunks=[r[2] for r in rows], vectors=vectors,
+                    sentence_vectors=[r[4] for r in rows], embedder=embedder, chunker=chunker,
+                    ann_threshold=ann_threshold, second_vectors=second_vectors, second_embedder=second_embedder)
 
 
 def _manifest_digest(manifest: dict) -> str:

@@ -30,13 +30,13 @@ def user_errors() -> tuple[type[BaseException], ...]:
     """Errors that mean "the user can fix this" (missing or damaged index or model, a bad setting):
     the CLI prints them as one `error:` line and the chat shows them, neither as a traceback."""
     from index.embedder import EmbedderUnavailable
-    from index.store import IndexCorrupt, IndexMissing
+    from index.store_api import IndexBusy, IndexCorrupt, IndexMissing, StoreUnavailable
     from index.tokens import TokenizerUnavailable
     from rag.engine import EmptyQuestion
     from rag.generation.base import GeneratorUnavailable
     from rag.weights import ModelIntegrityError, ModelUnavailable
 
-    return (IndexMissing, IndexCorrupt, EmbedderUnavailable, TokenizerUnavailable, GeneratorUnavailable,
+    return (IndexMissing, IndexCorrupt, IndexBusy, StoreUnavailable, EmbedderUnavailable, TokenizerUnavailable, GeneratorUnavailable,
             ModelIntegrityError, ModelUnavailable, EmptyQuestion)
 
 

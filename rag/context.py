@@ -14,12 +14,15 @@ import threading
 from dataclasses import replace
 
 from index.records import Chunk
-from index.store import IndexSnapshot
+from index.store_api import IndexView
 from index.tokens import cl100k
 from rag.records import Passage
 
 _corpus_tokens: dict[str, int] = {}
 _lock = threading.Lock()
+# Above this many chunks the corpus is never put in whole (nor read to find out): with the default
+# 1,200-token budget and 200-token chunks about eight fit.
+WHOLE_CORPUS_MAX_CHUNKS = 200
 
 
 def count_tokens(text: str) -> int:
@@ -45,8 +48,8 @@ def _order_and_trim(passages: list[Passage]) -> list[Passage]:
     return out
 
 
-def corpus_tokens(snapshot: IndexSnapshot) -> int:
-    key = str(snapshot.path)
+def corpus_tokens(snapshot: IndexView) -> int:
+    key = snapshot.version
     with _lock:
         if key in _corpus_tokens:
             return _corpus_tokens[key]
@@ -57,20 +60,21 @@ def corpus_tokens(snapshot: IndexSnapshot) -> int:
     return total
 
 
-def all_passages(snapshot: IndexSnapshot) -> list[Passage]:
+def all_passages(snapshot: IndexView) -> list[Passage]:
     out = []
-    for chunk in snapshot.chunks:
+    for chunk in snapshot.chunks_of(list(snapshot.documents)):
         meta = snapshot.documents.get(chunk.doc_id, {})
         out.append(Passage(chunk=chunk, title=meta.get("title", ""), source=meta.get("source", ""), rank=0,
                            fused_score=0.0))
     return out
 
 
-def whole_corpus_fits(snapshot: IndexSnapshot, budget_tokens: int) -> bool:
-    return bool(snapshot.chunks) and corpus_tokens(snapshot) <= budget_tokens
+def whole_corpus_fits(snapshot: IndexView, budget_tokens: int) -> bool:
+    count = snapshot.chunk_count()
+    return 0 < count <= WHOLE_CORPUS_MAX_CHUNKS and corpus_tokens(snapshot) <= budget_tokens
 
 
-def build_context(snapshot: IndexSnapshot, retrieved: list[Passage], budget_tokens: int) -> list[Passage]:
+def build_context(snapshot: IndexView, retrieved: list[Passage], budget_tokens: int) -> list[Passage]:
     if whole_corpus_fits(snapshot, budget_tokens):
         by_id = {p.chunk.id: p for p in retrieved}
         return _order_and_trim([by_id.get(p.chunk.id, p) for p in all_passages(snapshot)])

@@ -2,7 +2,7 @@
 
 One ``RagEngine`` per (config, generator); ``rag.api`` keeps them in a small thread-safe
 cache so the embedder, the index and the LLM are loaded once per process. The engine
-picks up a rebuilt index automatically (it checks the ``current`` link before each question).
+picks up a rebuilt index automatically (it checks the store's version before each question).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from index.config import Config
 from index.embedder import Embedder
-from index.store import FolderStore, IndexSnapshot
+from index.store_api import IndexView, open_store
 from rag.citations import SUPPORT_THRESHOLD, SUPPORT_THRESHOLD_OTHER_LANGUAGE, is_only_markers, parse_answer, verify
 from rag.context import build_context, whole_corpus_fits
 from rag.generation.base import GenerationRequest, Generator
@@ -61,8 +61,8 @@ class RagEngine:
         self.config = config
         self.generator = generator
         self.options = options or EngineOptions(top_k=config.top_k)
-        self.store = FolderStore(config.index_dir)
-        self._snapshot: IndexSnapshot | None = None
+        self.store = open_store(config)
+        self._snapshot: IndexView | None = None
         self._lock = threading.Lock()
         self._embedder = embedder  # normally built from the index's manifest; tests pass a fake
         self.scorer: SupportScorer | None = SupportScorer(embedder) if embedder is not None else None
@@ -71,11 +71,11 @@ class RagEngine:
 
     # -- loading ----------------------------------------------------------------------
 
-    def snapshot(self) -> IndexSnapshot:
-        """The current index version, reloaded if `rag index` swapped in a new one."""
+    def snapshot(self) -> IndexView:
+        """The current index version, reloaded if `rag index` committed a new one."""
         with self._lock:
-            current = self.store.current_path()
-            if self._snapshot is None or current != self._snapshot.path:
+            current = self.store.version()
+            if self._snapshot is None or current != self._snapshot.version:
                 self._snapshot = self.store.load()
                 name = self._snapshot.embedder_name
                 if self._embedder is None or self._embedder.name != name:

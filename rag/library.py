@@ -21,7 +21,7 @@ from pathlib import Path
 from index.config import Config
 from index.loaders import SUPPORTED_SUFFIXES, LoaderError, load_document
 from index.pipeline import IndexReport, build_index
-from index.store import FolderStore, IndexCorrupt
+from index.store_api import IndexCorrupt, StoreUnavailable, open_store
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # per file; documented in the README
 INDEX_WAIT_SECONDS = 120  # an upload waits this long for a running `rag index` before giving up
@@ -63,10 +63,10 @@ def uploads_dir(config: Config) -> Path:
 
 def status(config: Config) -> LibraryStatus:
     """What the index holds, read from its manifest (cheap: no vectors or models are loaded)."""
-    store = FolderStore(config.index_dir)
+    store = open_store(config)
     try:
         manifest = store.read_manifest()
-    except IndexCorrupt as exc:
+    except (IndexCorrupt, StoreUnavailable) as exc:
         return LibraryStatus(problem=str(exc))
     if manifest is None:
         return LibraryStatus(problem="No index yet: upload documents here, or run `rag index PATH`.")
@@ -79,7 +79,7 @@ def status(config: Config) -> LibraryStatus:
     return LibraryStatus(documents=documents, chunks=int(manifest.get("counts", {}).get("chunks", 0)),
                          embedder=manifest.get("embedder", {}).get("name", ""),
                          index_type=manifest.get("index_type", ""), built_at=manifest.get("built_at", ""),
-                         path=str(store.current_path() or ""))
+                         path=config.store_location if config.store else str(store.current_path() or ""))
 
 
 def safe_upload_name(name: str) -> str:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from index.second_embedder import E5Embedder, SecondEmbedderUnavailable
-from index.store import IndexSnapshot, top_rows
+from index.store_api import Candidates, IndexView
 from index.terms import bm25_query_tokens
 from rag.records import Passage
 
@@ -59,14 +59,17 @@ class RetrievalSettings:
 
 
 class HybridRetriever:
-    def __init__(self, snapshot: IndexSnapshot, embedder, settings: RetrievalSettings | None = None,
+    """Retrieval over any store view (index/store_api.py): the folder store's loaded snapshot or a
+    PostgreSQL store. Everything a query needs about its candidates is read in one ``candidates`` call."""
+
+    def __init__(self, snapshot: IndexView, embedder, settings: RetrievalSettings | None = None,
                  second_embedder=None):
         self.snapshot = snapshot
         self.embedder = embedder
         self.settings = settings or RetrievalSettings()
         if self.settings.fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, not {self.settings.fusion!r}")
-        if second_embedder is None and snapshot.second_vectors is not None:
+        if second_embedder is None and snapshot.second_embedder_name is not None:
             try:
                 second_embedder = E5Embedder(snapshot.second_embedder_name)
             except SecondEmbedderUnavailable as exc:
@@ -76,7 +79,7 @@ class HybridRetriever:
     def uses_second_signal(self, mode: str = "hybrid") -> bool:
         return (mode == "hybrid" and self.settings.fusion == "features" and self.settings.second_signal
                 and self.second_embedder is not None
-                and self.snapshot.second_vectors is not None)
+                and self.snapshot.second_embedder_name is not None)
 
     def encode_second_query(self, query: str) -> np.ndarray | None:
         """The query's second-embedder vector, or None when that signal is off or cannot load."""
@@ -92,96 +95,97 @@ class HybridRetriever:
                  ) -> list[Passage]:
         if mode not in MODES:
             raise ValueError(f"retrieval mode must be one of {', '.join(MODES)}, not {mode!r}")
-        snap = self.snapshot
-        if not snap.chunks:
-            return []
-        n = max(self.settings.candidates, top_k)
+        view = self.snapshot
         if query_vector is None and mode != "bm25":
             query_vector = self.embedder.encode_query(query)
-        dense = snap.search_dense(query_vector, n) if query_vector is not None else []
-        bm25_all = snap.bm25_scores(query) if mode != "dense" else None
-        lexical = top_rows(bm25_all, n)
-        if mode == "dense":
-            ranked = dense
-        elif mode == "bm25":
-            ranked = lexical
-        elif self.settings.fusion == "features":
-            if second_query_vector is None:
-                second_query_vector = self.encode_second_query(query)
-            ranked = self._feature_rank(query, query_vector, bm25_all, dense, lexical, second_query_vector)
-        else:
-            ranked = fuse(dense, lexical, self.settings)
+        if mode == "hybrid" and self.settings.fusion == "features" and second_query_vector is None:
+            second_query_vector = self.encode_second_query(query)
+        with view.reading():  # one version for every read below, even while a build commits
+            if not view.chunk_count():
+                return []
+            n = max(self.settings.candidates, top_k)
+            dense = view.search_dense(query_vector, n) if query_vector is not None else []
+            lexical = view.search_lexical(query, n) if mode != "dense" else []
+            candidates = None
+            if mode == "dense":
+                ranked = dense
+            elif mode == "bm25":
+                ranked = lexical
+            elif self.settings.fusion == "features":
+                ranked, candidates = self._feature_rank(query, query_vector, dense, lexical, second_query_vector)
+            else:
+                ranked = fuse(dense, lexical, self.settings)
+            ranked = ranked[:top_k]
+            if candidates is None or [r for r, _ in ranked] != candidates.keys[:len(ranked)]:
+                candidates = view.candidates([row for row, _ in ranked])
         dense_scores, bm25_scores = dict(dense), dict(lexical)
         passages = []
-        for rank, (row, score) in enumerate(ranked[:top_k], start=1):
-            chunk = snap.chunks[row]
-            meta = snap.documents.get(chunk.doc_id, {})
+        for i, (row, score) in enumerate(ranked):
             dense_score = dense_scores.get(row)
             if dense_score is None and query_vector is not None:
-                dense_score = float(snap.vectors[row] @ query_vector)
-            passages.append(Passage(chunk=chunk, title=meta.get("title", ""), source=meta.get("source", ""),
-                                    rank=rank, fused_score=float(score), dense_score=dense_score,
-                                    bm25_score=bm25_scores.get(row)))
+                dense_score = float(candidates.vectors[i] @ query_vector)
+            passages.append(Passage(chunk=candidates.chunks[i], title=candidates.titles[i],
+                                    source=candidates.sources[i], rank=i + 1, fused_score=float(score),
+                                    dense_score=dense_score, bm25_score=bm25_scores.get(row)))
         return passages
 
     # -- the "features" fusion -------------------------------------------------------
 
-    def candidate_features(self, query: str, query_vector, bm25_all, dense, lexical, second_query_vector=None
-                           ) -> tuple[list[int], np.ndarray]:
-        """Candidate rows (dense, then BM25, then second-embedder order) and their seven signals (eight
+    def candidate_features(self, query: str, query_vector, dense, lexical, second_query_vector=None
+                           ) -> tuple[Candidates | None, np.ndarray]:
+        """The candidates (dense, then BM25, then second-embedder order) and their seven signals (eight
         with ``second_query_vector``), min-max normalised over them."""
-        snap = self.snapshot
+        view = self.snapshot
         second = None
-        if second_query_vector is not None and snap.second_vectors is not None and self.settings.second_signal:
-            second_all = snap.second_vectors @ np.asarray(second_query_vector, dtype=np.float32)
-            second = top_rows(second_all + 2.0, max(len(dense), len(lexical), self.settings.candidates))  # cosines > -2
+        if second_query_vector is not None and view.second_embedder_name is not None and self.settings.second_signal:
+            second = view.search_second(second_query_vector, max(len(dense), len(lexical), self.settings.candidates))
         rows = list(dict.fromkeys([r for r, _ in dense] + [r for r, _ in lexical] + [r for r, _ in second or []]))
         if not rows:
-            return [], np.zeros((0, len(FEATURES) + (second is not None)))
-        cosine = snap.vectors[rows] @ query_vector  # exact, also for BM25-only candidates
-        bm25 = bm25_all[rows] if bm25_all is not None else np.zeros(len(rows))
+            return None, np.zeros((0, len(FEATURES) + (second is not None)))
+        candidates = view.candidates(rows)
+        cosine = candidates.vectors @ query_vector  # exact, also for BM25-only candidates
+        bm25 = view.lexical_scores(query, rows) if lexical else np.zeros(len(rows))
         query_terms = list(dict.fromkeys(bm25_query_tokens(query)))
-        text_features = self._text_features(rows, query_terms, query_vector)
+        text_features = self._text_features(candidates, query_terms, query_vector)
         columns = [cosine, bm25, text_features]
         if second is not None:
-            columns.append(second_all[rows])
+            columns.append(candidates.second_vectors @ np.asarray(second_query_vector, dtype=np.float32))
         features = np.column_stack(columns)
         low, high = features.min(axis=0), features.max(axis=0)
-        return rows, (features - low) / np.where(high > low, high - low, 1.0)
+        return candidates, (features - low) / np.where(high > low, high - low, 1.0)
 
-    def _feature_rank(self, query: str, query_vector, bm25_all, dense, lexical, second_query_vector=None
-                      ) -> list[tuple[int, float]]:
-        rows, normalised = self.candidate_features(query, query_vector, bm25_all, dense, lexical, second_query_vector)
-        if not rows:
-            return []
+    def _feature_rank(self, query: str, query_vector, dense, lexical, second_query_vector=None
+                      ) -> tuple[list[tuple[int, float]], Candidates | None]:
+        candidates, normalised = self.candidate_features(query, query_vector, dense, lexical, second_query_vector)
+        if candidates is None:
+            return [], None
         weights = self.settings.second_feature_weights if normalised.shape[1] > len(FEATURES) \
             else self.settings.feature_weights
         scores = normalised @ np.asarray(weights, dtype=np.float64)
+        rows = candidates.keys
         order = np.lexsort((np.asarray(rows), -scores))
-        return [(rows[i], float(scores[i])) for i in order]
+        return [(rows[i], float(scores[i])) for i in order], _reorder(candidates, order)
 
-    def _text_features(self, rows: list[int], query_terms: list[str], query_vector) -> np.ndarray:
-        """Per candidate row: best-sentence idf coverage (a sentence, or 0.9 x two neighbours), query-bigram
+    def _text_features(self, candidates: Candidates, query_terms: list[str], query_vector) -> np.ndarray:
+        """Per candidate: best-sentence idf coverage (a sentence, or 0.9 x two neighbours), query-bigram
         share, whole-text idf coverage, best sentence cosine, best sentence (1 - SENTENCE_MIX)·coverage +
         SENTENCE_MIX·cosine. Read off the index's analysed sentences, all candidates at once."""
-        snap = self.snapshot
-        n = len(rows)
+        view, c = self.snapshot, candidates
+        n = len(c.keys)
         out = np.zeros((n, 5))
-        rows_array = np.asarray(rows, dtype=np.int64)
-        first, last = snap.sentence_rows[rows_array], snap.sentence_rows[rows_array + 1]
-        sentences, owner = _ranges(first, last)  # every candidate sentence, and whose it is
-        cosines = np.asarray(snap.sentence_vectors[sentences], dtype=np.float32) @ np.asarray(query_vector, np.float32)
+        sentences, owner = _ranges(c.sentence_rows[:-1], c.sentence_rows[1:])  # every sentence, and whose it is
+        cosines = np.asarray(c.sentence_vectors[sentences], dtype=np.float32) @ np.asarray(query_vector, np.float32)
         out[:, 3] = _group_max(cosines, owner, n)
         if not query_terms:
             out[:, 4] = SENTENCE_MIX * out[:, 3]
             return out
-        ids = snap.term_ids(query_terms)
-        df = snap.document_frequencies(ids)
-        n_docs = len(snap.chunks)
+        ids = view.term_ids(query_terms)
+        df = view.document_frequencies(ids)
+        n_docs = view.chunk_count()
         idf = np.log(1 + (n_docs - df + 0.5) / (df + 0.5))
         total = idf.sum() or 1.0
-        positions, token_sentence = _ranges(snap.sentence_term_rows[sentences], snap.sentence_term_rows[sentences + 1])
-        tokens = np.asarray(snap.sentence_term_ids[positions], dtype=np.int64)
+        positions, token_sentence = _ranges(c.sentence_term_rows[sentences], c.sentence_term_rows[sentences + 1])
+        tokens = np.asarray(c.sentence_term_ids[positions], dtype=np.int64)
         query_index = _index_in(tokens, ids)  # which query term each token is, -1 for none
         hit = query_index >= 0
         found = np.zeros((len(sentences), len(query_terms)), dtype=bool)
@@ -202,6 +206,16 @@ class HybridRetriever:
         mix = (1 - SENTENCE_MIX) * coverage + SENTENCE_MIX * cosines
         out[:, 4] = _group_max(mix, owner, n)
         return out
+
+
+def _reorder(c: Candidates, order: np.ndarray) -> Candidates:
+    """The same candidates in ``order`` (only what passages are built from: keys, chunks, titles, vectors)."""
+    pick = [int(i) for i in order]
+    return Candidates(keys=[c.keys[i] for i in pick], chunks=[c.chunks[i] for i in pick],
+                      titles=[c.titles[i] for i in pick], sources=[c.sources[i] for i in pick],
+                      vectors=c.vectors[pick], sentence_vectors=c.sentence_vectors[:0],
+                      sentence_rows=np.zeros(1, np.int64), sentence_term_ids=c.sentence_term_ids[:0],
+                      sentence_term_rows=np.zeros(1, np.int64))
 
 
 def _ranges(starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

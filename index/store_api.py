@@ -1,0 +1,160 @@
+"""The store interface: where chunks, vectors and the lexical index live, behind one small API.
+
+Two backends implement it:
+
+* ``FolderStore`` (index/store.py, the default): FAISS + BM25 files in a local folder, loaded
+  into the process; each write makes a complete new version and swaps it in atomically.
+* ``PostgresStore`` (index/pg_store.py): PostgreSQL + pgvector, chosen by a connection URL
+  (``rag index --store postgresql://...``); chunks are rows, an HNSW index serves dense search,
+  the same BM25 ranking is computed in SQL from postings tables, and each write is a transaction.
+
+``open_store(config)`` picks one. A store hands out read-only *views* (``IndexView``) of one
+index version, and takes writes through a ``writer`` transaction: delete documents, add
+documents with their chunks and vectors, then commit (all or nothing). The pipeline
+(index/pipeline.py) and the retriever (rag/retriever.py) speak only this interface.
+
+Rows are identified by *keys*: ints that stay valid within one view (the folder store's row
+numbers; Postgres's chunk ids).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from index.records import Chunk
+
+if TYPE_CHECKING:
+    from index.config import Config
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+class IndexMissing(FileNotFoundError):
+    pass
+
+
+class IndexCorrupt(RuntimeError):
+    pass
+
+
+class IndexBusy(RuntimeError):
+    pass
+
+
+class StoreUnavailable(RuntimeError):
+    """The store cannot be reached or used (bad URL, server down, missing extension)."""
+
+
+@dataclass
+class Candidates:
+    """What the retriever reads about its candidate chunks, in the order they were asked for.
+
+    Sentence data is flattened: candidate i's sentences are ``sentence_vectors[sentence_rows[i]:
+    sentence_rows[i + 1]]``, sentence s's BM25 term ids are ``sentence_term_ids[sentence_term_rows[s]:
+    sentence_term_rows[s + 1]]`` (ids of the view's vocabulary, see ``IndexView.term_ids``).
+    """
+
+    keys: list[int]
+    chunks: list[Chunk]
+    titles: list[str]
+    sources: list[str]
+    vectors: np.ndarray  # float32 (n, dim), unit length
+    sentence_vectors: np.ndarray  # float16 (sentences, dim)
+    sentence_rows: np.ndarray  # int64 (n + 1,)
+    sentence_term_ids: np.ndarray  # int (terms,)
+    sentence_term_rows: np.ndarray  # int64 (sentences + 1,)
+    second_vectors: np.ndarray | None = None  # float32 (n, dim2), when the index has them
+
+
+class ManifestNames:
+    """The embedders a view's manifest names (shared by both backends' views)."""
+
+    manifest: dict
+
+    @property
+    def embedder_name(self) -> str:
+        return self.manifest["embedder"]["name"]
+
+    @property
+    def second_embedder_name(self) -> str | None:
+        return (self.manifest.get("second_embedder") or {}).get("name")
+
+
+class IndexView(Protocol):
+    """One consistent, read-only version of an index."""
+
+    manifest: dict
+    documents: dict[str, dict]  # doc id -> {"title", "source", "chunks", ...}
+
+    @property
+    def version(self) -> str: ...  # changes with every write
+    @property
+    def embedder_name(self) -> str: ...
+    @property
+    def second_embedder_name(self) -> str | None: ...
+    @property
+    def outdated(self) -> bool: ...  # written in an older layout that the next write replaces
+    def chunk_count(self) -> int: ...
+    def reading(self) -> contextlib.AbstractContextManager: ...  # several calls, one version
+    def search_dense(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]: ...
+    def search_second(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]: ...
+    def search_lexical(self, query: str, k: int) -> list[tuple[int, float]]: ...
+    def lexical_scores(self, query: str, keys: list[int]) -> np.ndarray: ...
+    def candidates(self, keys: list[int]) -> Candidates: ...
+    def term_ids(self, terms: list[str]) -> np.ndarray: ...
+    def document_frequencies(self, ids: np.ndarray) -> np.ndarray: ...
+    def chunks_of(self, doc_ids: list[str]) -> list[Chunk]: ...  # in (source, position) order
+    def stats(self) -> dict: ...
+
+
+class IndexWriter(Protocol):
+    """One write transaction: nothing is visible to readers until ``commit``; an exception inside
+    ``with store.writer(...)`` leaves the previous version exactly as it was."""
+
+    def delete_documents(self, doc_ids: list[str]) -> None: ...
+    def add_documents(self, documents: dict[str, dict], chunks: list[Chunk], vectors: np.ndarray,
+                      sentence_vectors: list[np.ndarray], second_vectors: np.ndarray | None = None) -> None: ...
+    def update_documents(self, documents: dict[str, dict]) -> None: ...  # metadata only (e.g. file stamps)
+    def set_second_vectors(self, chunk_ids: list[str], vectors: np.ndarray) -> None: ...
+
+
+class Store(Protocol):
+    location: str
+
+    def exists(self) -> bool: ...
+    def version(self) -> str | None: ...
+    def load(self) -> IndexView: ...
+    def read_manifest(self) -> dict | None: ...
+    def lock(self, timeout: float) -> contextlib.AbstractContextManager: ...  # one writer at a time
+    def writer(self, base: IndexView | None, *, embedder: dict, chunker: dict, second_embedder: dict | None,
+               ann_threshold: int) -> contextlib.AbstractContextManager[IndexWriter]: ...
+
+
+def is_postgres_url(location: str) -> bool:
+    return str(location).startswith(POSTGRES_SCHEMES)
+
+
+def open_store(config: "Config") -> Store:
+    """The store ``config`` names: ``config.store`` when it is a postgresql:// URL, else the folder
+    ``config.index_dir``."""
+    if config.store and is_postgres_url(config.store):
+        from index.pg_store import PostgresStore
+
+        return PostgresStore(config.store)
+    from index.store import FolderStore
+
+    return FolderStore(config.index_dir)
+
+
+def top_rows(scores: np.ndarray | None, k: int) -> list[tuple[int, float]]:
+    """The ``k`` best (row, score) pairs with a positive score, best first."""
+    if scores is None or not len(scores) or k <= 0:
+        return []
+    k = min(k, len(scores))
+    top = np.argpartition(-scores, k - 1)[:k]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return [(int(r), float(scores[r])) for r in top if scores[r] > 0]
