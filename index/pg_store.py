@@ -8,8 +8,9 @@ schema, default ``rag``). Tables (``SCHEMA_VERSION`` 1)::
     documents  id (sha256 of the text), source, title, metadata (jsonb: file stamp, chunk count)
     chunks     key (bigserial), id, doc_id -> documents (ON DELETE CASCADE), ordinal, char offsets,
                text, embedding vector(dim) with an HNSW index (vector_cosine_ops), second_embedding
-               vector(384) (the second embedder's, HNSW too), and the late-chunking data: sentence
-               vectors (float16) and each sentence's BM25 term ids (int32), as bytea
+               vector(384) (the second embedder's, HNSW too); vectors stored in the row (STORAGE PLAIN)
+    sentences  per chunk, the late-chunking data: sentence vectors (float16) and each sentence's BM25
+               term ids (int32), as bytea (kept out of ``chunks`` so its rows stay narrow)
     terms      BM25 vocabulary: id, term, document frequency
     postings   (term id, chunk key) -> term frequency, chunk length: an inverted index
 
@@ -80,7 +81,7 @@ class PostgresStore:
         self._pool = None
         self._pool_lock = threading.Lock()
         s = f'"{self.schema}"'
-        self.t = {name: f"{s}.{name}" for name in ("meta", "documents", "chunks", "terms", "postings")}
+        self.t = {name: f"{s}.{name}" for name in ("meta", "documents", "chunks", "sentences", "terms", "postings")}
 
     # -- connections ----------------------------------------------------------------------
 
@@ -205,6 +206,7 @@ class PostgresStore:
             yield writer
             writer.finish(embedder, chunker, second_embedder)
             conn.commit()
+            self._vacuum(conn)
         except psycopg.Error as exc:
             conn.rollback()
             raise StoreUnavailable(f"writing to PostgreSQL at {self.location} failed, nothing was changed: "
@@ -215,6 +217,17 @@ class PostgresStore:
         finally:
             conn.close()
 
+    def _vacuum(self, conn) -> None:
+        """After a write: mark the new rows all-visible, so BM25 reads postings from their index alone
+        (best effort: autovacuum would get there too)."""
+        import psycopg
+
+        try:
+            conn.autocommit = True
+            conn.execute(f"VACUUM {self.t['postings']}, {self.t['chunks']}, {self.t['sentences']}")
+        except psycopg.Error:
+            pass
+
     def create_schema(self, conn, dim: int, second_dim: int | None) -> None:
         t = self.t
         try:
@@ -224,7 +237,7 @@ class PostgresStore:
                                    f"not be created ({_first_line(exc)}); install pgvector or ask an admin to "
                                    "run CREATE EXTENSION vector") from None
         _register_vector(conn)
-        for name in ("postings", "terms", "chunks", "documents", "meta"):
+        for name in ("postings", "terms", "sentences", "chunks", "documents", "meta"):
             conn.execute(f"DROP TABLE IF EXISTS {t[name]} CASCADE")
         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
         conn.execute(f"""CREATE TABLE {t['meta']} (
@@ -237,8 +250,14 @@ class PostgresStore:
             doc_id text NOT NULL REFERENCES {t['documents']} (id) ON DELETE CASCADE,
             ordinal int NOT NULL, char_start int NOT NULL, char_end int NOT NULL, text text NOT NULL,
             embedding vector({dim}) NOT NULL, second_embedding vector({second_dim or SECOND_DIMENSION}),
-            sentence_vectors bytea NOT NULL, sentence_terms bytea NOT NULL, sentence_term_rows bytea NOT NULL,
             n_terms int NOT NULL)""")
+        # vectors stay in the row (not TOAST-ed out of it): an exact scan then reads them without lookups
+        conn.execute(f"ALTER TABLE {t['chunks']} ALTER COLUMN embedding SET STORAGE PLAIN, "
+                     "ALTER COLUMN second_embedding SET STORAGE PLAIN")
+        # the late-chunking data (several KB a chunk) in its own table keeps chunk rows narrow
+        conn.execute(f"""CREATE TABLE {t['sentences']} (
+            chunk_key bigint PRIMARY KEY REFERENCES {t['chunks']} (key) ON DELETE CASCADE,
+            vectors bytea NOT NULL, terms bytea NOT NULL, term_rows bytea NOT NULL)""")
         conn.execute(f"CREATE INDEX ON {t['chunks']} (doc_id, ordinal)")
         conn.execute(f"CREATE INDEX ON {t['chunks']} USING hnsw (embedding vector_cosine_ops)")
         conn.execute(f"CREATE INDEX ON {t['chunks']} USING hnsw (second_embedding vector_cosine_ops)")
@@ -269,6 +288,7 @@ class _PostgresWriter:
         elif second_dim is not None and second_dim != table_second_dim:  # another second embedder
             conn.execute(f"ALTER TABLE {self.t['chunks']} DROP COLUMN second_embedding")
             conn.execute(f"ALTER TABLE {self.t['chunks']} ADD COLUMN second_embedding vector({second_dim})")
+            conn.execute(f"ALTER TABLE {self.t['chunks']} ALTER COLUMN second_embedding SET STORAGE PLAIN")
             conn.execute(f"CREATE INDEX ON {self.t['chunks']} USING hnsw (second_embedding vector_cosine_ops)")
         elif fresh:
             conn.execute(f"DELETE FROM {self.t['documents']}")  # cascades to chunks and postings
@@ -319,11 +339,10 @@ class _PostgresWriter:
                                            "FROM generate_series(1, %s)", (len(chunks),))]
         postings: list[str] = []
         df: dict[int, int] = {}
+        sentence_rows = []
         with conn.cursor().copy(f"""COPY {t['chunks']} (key, id, doc_id, ordinal, char_start, char_end, text,
-                embedding, second_embedding, sentence_vectors, sentence_terms, sentence_term_rows, n_terms)
-                FROM STDIN WITH (FORMAT BINARY)""") as copy:
-            copy.set_types(["int8", "text", "text", "int4", "int4", "int4", "text", "vector", "vector", "bytea",
-                            "bytea", "bytea", "int4"])
+                embedding, second_embedding, n_terms) FROM STDIN WITH (FORMAT BINARY)""") as copy:
+            copy.set_types(["int8", "text", "text", "int4", "int4", "int4", "text", "vector", "vector", "int4"])
             for i, chunk in enumerate(chunks):
                 ids = [[vocabulary[term] for term in terms] for terms in per_sentence[i]]
                 flat = np.array([x for sentence in ids for x in sentence], dtype=np.int32)
@@ -334,7 +353,8 @@ class _PostgresWriter:
                 copy.write_row([keys[i], chunk.id, chunk.doc_id, chunk.ordinal, chunk.char_start, chunk.char_end,
                                 chunk.text, np.asarray(vectors[i], dtype=np.float32),
                                 None if second_vectors is None else np.asarray(second_vectors[i], dtype=np.float32),
-                                sentences.tobytes(), flat.tobytes(), rows.tobytes(), len(flat)])
+                                len(flat)])
+                sentence_rows.append([keys[i], sentences.tobytes(), flat.tobytes(), rows.tobytes()])
                 counts: dict[int, int] = {}
                 for x in flat.tolist():
                     counts[x] = counts.get(x, 0) + 1
@@ -342,6 +362,11 @@ class _PostgresWriter:
                 postings.extend(f"{term}\t{keys[i]}\t{tf}\t{dl}\n" for term, tf in counts.items())
                 for term in counts:
                     df[term] = df.get(term, 0) + 1
+        with conn.cursor().copy(f"COPY {t['sentences']} (chunk_key, vectors, terms, term_rows) "
+                                "FROM STDIN WITH (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", "bytea", "bytea", "bytea"])
+            for row in sentence_rows:
+                copy.write_row(row)
         with conn.cursor().copy(f"COPY {t['postings']} (term_id, chunk_key, tf, dl) FROM STDIN") as copy:
             for start in range(0, len(postings), 50_000):
                 copy.write("".join(postings[start:start + 50_000]))
@@ -383,6 +408,9 @@ class _PostgresWriter:
                     "embedder": embedder, "second_embedder": second_embedder, "chunker": chunker,
                     "index_type": "hnsw", "counts": {"documents": documents, "chunks": chunks}}
         conn.execute(f"UPDATE {t['meta']} SET version = version + 1, manifest = %s::jsonb", (json.dumps(manifest),))
+        # fresh planner statistics, committed with the data: without them a bulk-loaded postings table is
+        # scanned whole for every BM25 query instead of read through its index
+        conn.execute(f"ANALYZE {t['documents']}, {t['chunks']}, {t['sentences']}, {t['terms']}, {t['postings']}")
 
 
 class PostgresView(ManifestNames):
@@ -451,14 +479,15 @@ class PostgresView(ManifestNames):
             return []
         vector = np.asarray(query_vector, dtype=np.float32)
         with self._conn() as conn:
-            rows = conn.execute(f"SELECT key, 1 - ({column} <=> %s) FROM {self.t['chunks']} "
-                                f"ORDER BY {column} <=> %s LIMIT %s", (vector, vector, int(k)), binary=True)
-            return [(int(key), float(score)) for key, score in rows]
+            rows = conn.execute(f"SELECT key, {column} <=> %s AS distance FROM {self.t['chunks']} "
+                                "ORDER BY distance LIMIT %s", (vector, int(k)), binary=True)
+            return [(int(key), 1.0 - float(distance)) for key, distance in rows]
 
-    _BM25 = """WITH q AS (SELECT t.id, ln(1 + (%(n)s - t.df + 0.5) / (t.df + 0.5)) AS idf
+    # float8 throughout (a bare 0.5 would make it numeric, several times slower)
+    _BM25 = """WITH q AS (SELECT t.id, ln(1 + (%(n)s::float8 - t.df + 0.5::float8) / (t.df + 0.5::float8)) AS idf
                          FROM unnest(%(terms)s::text[]) AS u(term) JOIN {terms} t ON t.term = u.term)
-               SELECT p.chunk_key, sum(q.idf * p.tf / (p.tf + %(k1)s * (1 - %(b)s + %(b)s * p.dl / %(avgdl)s)))
-                   AS score
+               SELECT p.chunk_key, sum(q.idf * p.tf / (p.tf + %(k1)s::float8 * (1 - %(b)s::float8
+                                                       + %(b)s::float8 * p.dl / %(avgdl)s::float8))) AS score
                FROM q JOIN {postings} p ON p.term_id = q.id {where}
                GROUP BY p.chunk_key"""
 
@@ -492,10 +521,10 @@ class PostgresView(ManifestNames):
                               np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(1, np.int64))
         with self._conn() as conn:
             rows = conn.execute(f"""SELECT c.key, c.id, c.doc_id, c.ordinal, c.char_start, c.char_end, c.text,
-                    d.title, d.source, c.embedding, c.second_embedding, c.sentence_vectors, c.sentence_terms,
-                    c.sentence_term_rows
-                FROM {self.t['chunks']} c JOIN {self.t['documents']} d ON d.id = c.doc_id
-                WHERE c.key = ANY(%s)""", (keys,), binary=True).fetchall()
+                    d.title, d.source, c.embedding, c.second_embedding, s.vectors, s.terms, s.term_rows
+                FROM unnest(%s::int8[]) AS k(key) JOIN {self.t['chunks']} c ON c.key = k.key
+                JOIN {self.t['sentences']} s ON s.chunk_key = k.key JOIN {self.t['documents']} d ON d.id = c.doc_id
+                """, (keys,), binary=True).fetchall()
         by_key = {row[0]: row for row in rows}
         missing = [k for k in keys if k not in by_key]
         if missing:
