@@ -152,7 +152,7 @@ class PostgresStore:
     def version(self) -> str | None:
         with self.connection() as conn:
             meta = self._meta(conn)
-        return None if meta is None else f"{self.schema}:{meta[1]}"
+        return None if meta is None else f"{self.location}|{self.schema}:{meta[1]}"
 
     def read_manifest(self) -> dict | None:
         """The manifest, with the documents and counts (as the folder store's manifest.json has them)."""
@@ -266,8 +266,10 @@ class PostgresStore:
             term_id int NOT NULL, chunk_key bigint NOT NULL REFERENCES {t['chunks']} (key) ON DELETE CASCADE,
             tf int NOT NULL, dl int NOT NULL, PRIMARY KEY (term_id, chunk_key) INCLUDE (tf, dl))""")
         conn.execute(f"CREATE INDEX ON {t['postings']} (chunk_key)")
+        # versions of new tables start at the clock (ms), so they never repeat those of the tables replaced
         conn.execute(f"INSERT INTO {t['meta']} (schema_version, version, manifest, chunks, total_terms) "
-                     "VALUES (%s, 0, '{}', 0, 0)", (SCHEMA_VERSION,))
+                     "VALUES (%s, (extract(epoch FROM clock_timestamp()) * 1000)::bigint, '{}', 0, 0)",
+                     (SCHEMA_VERSION,))
 
 
 class _PostgresWriter:
@@ -427,7 +429,7 @@ class PostgresView(ManifestNames):
 
     @property
     def version(self) -> str:
-        return f"{self.store.schema}:{self._version}"
+        return f"{self.store.location}|{self.store.schema}:{self._version}"  # unique across databases
 
     @property
     def outdated(self) -> bool:

@@ -82,9 +82,12 @@ def build_index(paths: Iterable[Path | str], config: Config | None = None, *, re
     """
     config = config or Config.from_env()
     store = open_store(config)
-    with store.lock(lock_timeout):
-        return _build_locked(list(paths), config, store, rebuild, [Path(p).resolve() for p in remove],
-                             embedder or Embedder(config.embedder, config.embed_batch_size), say, on_progress)
+    try:
+        with store.lock(lock_timeout):
+            return _build_locked(list(paths), config, store, rebuild, [Path(p).resolve() for p in remove],
+                                 embedder or Embedder(config.embedder, config.embed_batch_size), say, on_progress)
+    finally:
+        store.close()
 
 
 def _build_locked(paths: list, config: Config, store: Store, rebuild: bool, remove: list[Path],

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from index.records import Chunk
-from index.store_api import Candidates, IndexBusy, IndexCorrupt, IndexMissing, ManifestNames, top_rows
+from index.store_api import Candidates, IndexBusy, IndexCorrupt, IndexMissing, ManifestNames, concat_ranges, top_rows
 from index.terms import analyse_chunks, bm25_query_tokens, sentence_term_arrays
 
 log = logging.getLogger(__name__)
@@ -140,11 +140,9 @@ class IndexSnapshot(ManifestNames):
     def candidates(self, keys: list[int]) -> Candidates:
         rows = np.asarray(keys, dtype=np.int64)
         first, last = self.sentence_rows[rows], self.sentence_rows[rows + 1]
-        sentences = np.concatenate([np.arange(a, b) for a, b in zip(first, last)]) if len(rows) else \
-            np.zeros(0, np.int64)
+        sentences, _ = concat_ranges(first, last)
         term_first, term_last = self.sentence_term_rows[sentences], self.sentence_term_rows[sentences + 1]
-        positions = np.concatenate([np.arange(a, b) for a, b in zip(term_first, term_last)]) if len(sentences) \
-            else np.zeros(0, np.int64)
+        positions, _ = concat_ranges(term_first, term_last)
         chunks = [self.chunks[r] for r in keys]
         metas = [self.documents.get(c.doc_id, {}) for c in chunks]
         return Candidates(
@@ -231,6 +229,9 @@ class FolderStore:
     @property
     def lock_path(self) -> Path:
         return self.root / ".lock"
+
+    def close(self) -> None:
+        pass  # nothing held open
 
     def version(self) -> str | None:
         path = self.current_path()

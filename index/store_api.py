@@ -132,6 +132,7 @@ class Store(Protocol):
     def lock(self, timeout: float) -> contextlib.AbstractContextManager: ...  # one writer at a time
     def writer(self, base: IndexView | None, *, embedder: dict, chunker: dict, second_embedder: dict | None,
                ann_threshold: int) -> contextlib.AbstractContextManager[IndexWriter]: ...
+    def close(self) -> None: ...  # release connections (a no-op for the folder)
 
 
 def is_postgres_url(location: str) -> bool:
@@ -158,3 +159,11 @@ def top_rows(scores: np.ndarray | None, k: int) -> list[tuple[int, float]]:
     top = np.argpartition(-scores, k - 1)[:k]
     top = top[np.argsort(-scores[top], kind="stable")]
     return [(int(r), float(scores[r])) for r in top if scores[r] > 0]
+
+
+def concat_ranges(starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The concatenated aranges [starts[i], stops[i]), and for each element the i it came from."""
+    counts = np.asarray(stops - starts, dtype=np.int64)
+    owner = np.repeat(np.arange(len(counts)), counts)
+    offsets = np.cumsum(counts) - counts
+    return np.repeat(np.asarray(starts, dtype=np.int64), counts) + np.arange(counts.sum()) - offsets[owner], owner

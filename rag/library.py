@@ -68,6 +68,8 @@ def status(config: Config) -> LibraryStatus:
         manifest = store.read_manifest()
     except (IndexCorrupt, StoreUnavailable) as exc:
         return LibraryStatus(problem=str(exc))
+    finally:
+        store.close()
     if manifest is None:
         return LibraryStatus(problem="No index yet: upload documents here, or run `rag index PATH`.")
     uploads = uploads_dir(config).resolve()

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from index.second_embedder import E5Embedder, SecondEmbedderUnavailable
-from index.store_api import Candidates, IndexView
+from index.store_api import Candidates, IndexView, concat_ranges
 from index.terms import bm25_query_tokens
 from rag.records import Passage
 
@@ -173,7 +173,7 @@ class HybridRetriever:
         view, c = self.snapshot, candidates
         n = len(c.keys)
         out = np.zeros((n, 5))
-        sentences, owner = _ranges(c.sentence_rows[:-1], c.sentence_rows[1:])  # every sentence, and whose it is
+        sentences, owner = concat_ranges(c.sentence_rows[:-1], c.sentence_rows[1:])  # every sentence, and whose it is
         cosines = np.asarray(c.sentence_vectors[sentences], dtype=np.float32) @ np.asarray(query_vector, np.float32)
         out[:, 3] = _group_max(cosines, owner, n)
         if not query_terms:
@@ -184,7 +184,7 @@ class HybridRetriever:
         n_docs = view.chunk_count()
         idf = np.log(1 + (n_docs - df + 0.5) / (df + 0.5))
         total = idf.sum() or 1.0
-        positions, token_sentence = _ranges(c.sentence_term_rows[sentences], c.sentence_term_rows[sentences + 1])
+        positions, token_sentence = concat_ranges(c.sentence_term_rows[sentences], c.sentence_term_rows[sentences + 1])
         tokens = np.asarray(c.sentence_term_ids[positions], dtype=np.int64)
         query_index = _index_in(tokens, ids)  # which query term each token is, -1 for none
         hit = query_index >= 0
@@ -216,14 +216,6 @@ def _reorder(c: Candidates, order: np.ndarray) -> Candidates:
                       vectors=c.vectors[pick], sentence_vectors=c.sentence_vectors[:0],
                       sentence_rows=np.zeros(1, np.int64), sentence_term_ids=c.sentence_term_ids[:0],
                       sentence_term_rows=np.zeros(1, np.int64))
-
-
-def _ranges(starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The concatenated aranges [starts[i], stops[i]), and for each element the i it came from."""
-    counts = np.asarray(stops - starts, dtype=np.int64)
-    owner = np.repeat(np.arange(len(counts)), counts)
-    offsets = np.cumsum(counts) - counts
-    return np.repeat(np.asarray(starts, dtype=np.int64), counts) + np.arange(counts.sum()) - offsets[owner], owner
 
 
 def _group_max(values: np.ndarray, groups: np.ndarray, n: int) -> np.ndarray:

@@ -56,6 +56,10 @@ def test_build_search_and_stats(tmp_path, store_config):
     lexical = view.search_lexical("copper exports from Valparaiso", 2)
     assert view.candidates([lexical[0][0]]).sources[0].endswith("ports.txt")
     assert view.search_lexical("zzzz qqqq", 5) == []
+    from rag.library import status  # what the chat's library panel shows, read from either store
+
+    shown = status(store_config)
+    assert not shown.problem and len(shown.documents) == 4 and shown.chunks == report.chunks_total
     assert [c.doc_id for c in view.chunks_of(list(view.documents))] == sorted(
         [c.doc_id for c in view.chunks_of(list(view.documents))], key=lambda d: view.documents[d]["source"])
 
@@ -267,3 +271,18 @@ def test_cli_reports_an_unreachable_database_in_one_line(tmp_path, capsys):
     assert rag(["index", "--store", url, "--data-dir", str(tmp_path), str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: cannot connect to PostgreSQL") and "\n" not in err and "Traceback" not in err
+
+
+def test_a_database_index_of_another_schema_version_is_refused_then_rebuilt(tmp_path, postgres_url):
+    from index.config import Config
+    from index.pg_store import with_schema
+    from index.store_api import IndexCorrupt
+
+    config = Config.from_env(data_dir=tmp_path, store=with_schema(postgres_url, "old_schema"))
+    docs, emb, store = built(tmp_path, config)
+    with store.connect() as conn:
+        conn.execute('UPDATE "old_schema".meta SET schema_version = 99')
+    with pytest.raises(IndexCorrupt, match="schema version 99.*rag index --rebuild"):
+        store.load()
+    report = build_index([docs], config, embedder=emb)  # an unusable index: rebuilt in full
+    assert report.full_rebuild_reason and store.load().chunk_count() == report.chunks_total
