@@ -248,8 +248,13 @@ def test_one_writer_at_a_time(tmp_path, store_config):
 
 
 def test_missing_index_is_a_clear_error(store_config):
+    from rag.library import status
+
+    store = open_store(store_config)
     with pytest.raises(IndexMissing, match="rag index"):
-        open_store(store_config).load()
+        store.load()
+    assert store.read_manifest() is None and store.version() is None and not store.exists()
+    assert status(store_config).problem.startswith("No index yet")
 
 
 def test_unreachable_database_and_bad_urls_are_clear_errors(tmp_path):
