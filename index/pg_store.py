@@ -416,8 +416,10 @@ class _PostgresWriter:
 
 
 class PostgresView(ManifestNames):
-    """One version of a Postgres index. Documents and the manifest are read at load; chunks,
-    vectors and postings stay in the database and are queried per retrieval."""
+    """A Postgres index as loaded: documents and the manifest are read at load; chunks, vectors and
+    postings stay in the database and are queried live. Unlike a folder snapshot it does not pin a
+    version: each ``reading()`` block (one retrieval) sees the newest committed version, whole. The
+    engine compares ``store.version()`` before each question and loads a new view when it changed."""
 
     def __init__(self, store: PostgresStore, version: int, manifest: dict, documents: dict[str, dict], chunks: int):
         self.store, self.t = store, store.t

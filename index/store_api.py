@@ -85,7 +85,8 @@ class ManifestNames:
 
 
 class IndexView(Protocol):
-    """One consistent, read-only version of an index."""
+    """A read-only index. Every ``reading()`` block sees one committed version, whole (the folder
+    store's view is one version for its lifetime; the database's reads the newest at each block)."""
 
     manifest: dict
     documents: dict[str, dict]  # doc id -> {"title", "source", "chunks", ...}

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from index.pipeline import build_index
+from index.store import IndexSnapshot
 from index.store_api import IndexBusy, IndexMissing, StoreUnavailable, open_store
 from rag.retriever import HybridRetriever
 from tests.fakes import HashEmbedder, HashSecondEmbedder
@@ -216,9 +217,12 @@ def test_readers_see_one_whole_version_while_a_build_commits(tmp_path, store_con
                 passages = HybridRetriever(view, emb).retrieve("workers battery copper rainfall", top_k=10)
                 names = frozenset(p.source.rsplit("/", 1)[-1] for p in passages)
                 seen.add(names)
-                # each version is complete: the old corpus (4 documents) or the new one (5)
-                assert len(view.documents) in (4, 5) and names <= {m["source"].rsplit("/", 1)[-1]
-                                                                   for m in view.documents.values()}
+                # every version read is complete: the old corpus (4 documents) or a new one (5) ...
+                assert len(view.documents) in (4, 5) and names <= {*DOCS, "extra.txt"}
+                # ... and a retrieval reads one version: never two rounds' extra.txt at once
+                assert len({p.text for p in passages if p.source.endswith("extra.txt")}) <= 1
+                if isinstance(view, IndexSnapshot):  # a loaded folder version is pinned: all from it
+                    assert names <= {m["source"].rsplit("/", 1)[-1] for m in view.documents.values()}
             except Exception as exc:  # noqa: BLE001 - collected for the assertion below
                 errors.append(exc)
 
