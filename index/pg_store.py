@@ -35,6 +35,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 
+from index.config import hide_password
 from index.records import Chunk
 from index.second_embedder import E5Embedder
 from index.store_api import Candidates, IndexBusy, IndexCorrupt, IndexMissing, ManifestNames, StoreUnavailable
@@ -69,15 +70,11 @@ def with_schema(url: str, schema: str) -> str:
                        parts.fragment))
 
 
-def _hide_password(url: str) -> str:
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
-
-
 class PostgresStore:
     def __init__(self, url: str):
         self.url = url
         self.conninfo, self.schema = split_url(url)
-        self.location = _hide_password(url)
+        self.location = hide_password(url)
         self._pool = None
         self._pool_lock = threading.Lock()
         s = f'"{self.schema}"'
@@ -278,7 +275,8 @@ class _PostgresWriter:
     def __init__(self, store: PostgresStore, conn, dim: int, second_dim: int | None, fresh: bool):
         self.store, self.conn, self.t = store, conn, store.t
         meta = store._meta(conn)
-        conn.rollback() if meta is None else None  # a failed probe would abort the transaction
+        if meta is None:
+            conn.rollback()  # the failed probe aborted the transaction
         table_dim = table_second_dim = None
         if meta is not None and meta[0] == SCHEMA_VERSION:
             table_dim, table_second_dim = (self._dimension_of(column) for column in ("embedding", "second_embedding"))
@@ -444,8 +442,10 @@ class PostgresView(ManifestNames):
             yield
             return
         with self.store.connection() as conn, conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            conn.execute(f"SET LOCAL hnsw.ef_search = {HNSW_EF_SEARCH}")
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
+                         f"SET LOCAL hnsw.ef_search = {HNSW_EF_SEARCH}")
+            # chunk count and BM25 length total of this version, read once for the block's queries
+            self._local.counts = conn.execute(f"SELECT chunks, total_terms FROM {self.t['meta']}").fetchone()
             self._local.conn = conn
             try:
                 yield
@@ -462,12 +462,11 @@ class PostgresView(ManifestNames):
                 yield self._local.conn
 
     def chunk_count(self) -> int:
-        if getattr(self._local, "conn", None) is None:
-            return self._chunks
-        return int(self._local.conn.execute(f"SELECT chunks FROM {self.t['meta']}").fetchone()[0])
+        """Chunks of the version being read (inside ``reading()``), else of the version loaded."""
+        return int(self._local.counts[0]) if getattr(self._local, "conn", None) is not None else self._chunks
 
-    def _bm25_stats(self, conn) -> tuple[int, float]:
-        n, total = conn.execute(f"SELECT chunks, total_terms FROM {self.t['meta']}").fetchone()
+    def _bm25_stats(self) -> tuple[int, float]:
+        n, total = self._local.counts  # only called inside reading()
         return int(n), (float(total) / n if n else 1.0)
 
     def search_dense(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
@@ -502,7 +501,7 @@ class PostgresView(ManifestNames):
         if not terms:
             return []
         with self._conn() as conn:
-            n, avgdl = self._bm25_stats(conn)
+            n, avgdl = self._bm25_stats()
             sql = self._BM25.format(terms=self.t["terms"], postings=self.t["postings"], where=where) + tail
             rows = conn.execute(sql, {"n": n, "terms": terms, "k1": BM25_K1, "b": BM25_B, "avgdl": avgdl, **extra})
             return [(int(key), float(score)) for key, score in rows]

@@ -251,8 +251,6 @@ def _build_locked(paths: list, config: Config, store: Store, rebuild: bool, remo
             writer.update_documents(keep)
             if kept_chunks:
                 writer.set_second_vectors([c.id for c in kept_chunks], kept_second)
-        elif keep:  # a full rebuild keeps no rows: the kept documents were re-read into new_docs
-            raise AssertionError("documents kept without a base index")
         writer.add_documents(added, fresh_chunks, fresh_vectors, fresh_sentences, fresh_second)
     report.wrote = True
     report.documents_total = len(keep) + len(added)

@@ -8,8 +8,8 @@ Two backends implement it:
   (``rag index --store postgresql://...``); chunks are rows, an HNSW index serves dense search,
   the same BM25 ranking is computed in SQL from postings tables, and each write is a transaction.
 
-``open_store(config)`` picks one. A store hands out read-only *views* (``IndexView``) of one
-index version, and takes writes through a ``writer`` transaction: delete documents, add
+``open_store(config)`` picks one. A store hands out read-only *views* (``IndexView``; each
+retrieval through one reads a single committed version), and takes writes through a ``writer`` transaction: delete documents, add
 documents with their chunks and vectors, then commit (all or nothing). The pipeline
 (index/pipeline.py) and the retriever (rag/retriever.py) speak only this interface.
 
@@ -29,9 +29,6 @@ from index.records import Chunk
 
 if TYPE_CHECKING:
     from index.config import Config
-
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-
 
 class IndexMissing(FileNotFoundError):
     pass
@@ -136,14 +133,10 @@ class Store(Protocol):
     def close(self) -> None: ...  # release connections (a no-op for the folder)
 
 
-def is_postgres_url(location: str) -> bool:
-    return str(location).startswith(POSTGRES_SCHEMES)
-
-
 def open_store(config: "Config") -> Store:
-    """The store ``config`` names: ``config.store`` when it is a postgresql:// URL, else the folder
-    ``config.index_dir``."""
-    if config.store and is_postgres_url(config.store):
+    """The store ``config`` names: the database at ``config.store`` (a postgresql:// URL, checked by
+    Config) when it is set, else the folder ``config.index_dir``."""
+    if config.store:
         from index.pg_store import PostgresStore
 
         return PostgresStore(config.store)

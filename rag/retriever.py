@@ -116,16 +116,18 @@ class HybridRetriever:
             else:
                 ranked = fuse(dense, lexical, self.settings)
             ranked = ranked[:top_k]
-            if candidates is None or [r for r, _ in ranked] != candidates.keys[:len(ranked)]:
+            if candidates is None:  # the features fusion has read every ranked row already
                 candidates = view.candidates([row for row, _ in ranked])
+        at = {key: i for i, key in enumerate(candidates.keys)}
         dense_scores, bm25_scores = dict(dense), dict(lexical)
         passages = []
-        for i, (row, score) in enumerate(ranked):
+        for rank, (row, score) in enumerate(ranked, start=1):
+            i = at[row]
             dense_score = dense_scores.get(row)
             if dense_score is None and query_vector is not None:
                 dense_score = float(candidates.vectors[i] @ query_vector)
             passages.append(Passage(chunk=candidates.chunks[i], title=candidates.titles[i],
-                                    source=candidates.sources[i], rank=i + 1, fused_score=float(score),
+                                    source=candidates.sources[i], rank=rank, fused_score=float(score),
                                     dense_score=dense_score, bm25_score=bm25_scores.get(row)))
         return passages
 
@@ -164,7 +166,7 @@ class HybridRetriever:
         scores = normalised @ np.asarray(weights, dtype=np.float64)
         rows = candidates.keys
         order = np.lexsort((np.asarray(rows), -scores))
-        return [(rows[i], float(scores[i])) for i in order], _reorder(candidates, order)
+        return [(rows[i], float(scores[i])) for i in order], candidates
 
     def _text_features(self, candidates: Candidates, query_terms: list[str], query_vector) -> np.ndarray:
         """Per candidate: best-sentence idf coverage (a sentence, or 0.9 x two neighbours), query-bigram
@@ -206,16 +208,6 @@ class HybridRetriever:
         mix = (1 - SENTENCE_MIX) * coverage + SENTENCE_MIX * cosines
         out[:, 4] = _group_max(mix, owner, n)
         return out
-
-
-def _reorder(c: Candidates, order: np.ndarray) -> Candidates:
-    """The same candidates in ``order`` (only what passages are built from: keys, chunks, titles, vectors)."""
-    pick = [int(i) for i in order]
-    return Candidates(keys=[c.keys[i] for i in pick], chunks=[c.chunks[i] for i in pick],
-                      titles=[c.titles[i] for i in pick], sources=[c.sources[i] for i in pick],
-                      vectors=c.vectors[pick], sentence_vectors=c.sentence_vectors[:0],
-                      sentence_rows=np.zeros(1, np.int64), sentence_term_ids=c.sentence_term_ids[:0],
-                      sentence_term_rows=np.zeros(1, np.int64))
 
 
 def _group_max(values: np.ndarray, groups: np.ndarray, n: int) -> np.ndarray:
