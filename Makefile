@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 7860
 APT    ?= $(if $(filter 0,$(shell id -u)),,sudo) DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: install chat test test-fast bench clean
+.PHONY: install chat lint test test-fast bench clean
 
 # pip takes torch==2.13.0 from the machine's local CPU wheel and caches the llama-cpp-python
 # build (it compiles from source, ~13 min the first time on 2 cores).
@@ -24,7 +24,11 @@ chat: install
 	$(BIN)/rag index seeds
 	$(BIN)/rag chat --host $(HOST) --port $(PORT)
 
-test: install
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install lint
 	$(BIN)/python -m pytest
 
 test-fast: install

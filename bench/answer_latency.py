@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from index.config import Config  # noqa: E402
 from index.pipeline import build_index  # noqa: E402
 from rag.engine import RagEngine  # noqa: E402
-from rag.generation.llama import LlamaCppGenerator, N_CTX  # noqa: E402
+from rag.generation.llama import N_CTX, LlamaCppGenerator  # noqa: E402
 from rag.records import Answer  # noqa: E402
 from rag.weights import packaged_model  # noqa: E402
 
@@ -96,8 +96,12 @@ def cold(data_dir: str, kv_dir: str, warm_up: bool) -> None:
     original_stream = generator.stream
     generator.stream = lambda request: (infos.append(request.info), original_stream(request))[1]
     answer, result["first"], result["total"] = ask(engine, SESSION[0][0], [])
-    result.update(prefix=infos[0].get("prefix"), prefix_tokens=infos[0].get("prefix_tokens"),
-                  prefix_seconds=infos[0].get("prefix_seconds"), text=answer.raw_text)
+    result.update(
+        prefix=infos[0].get("prefix"),
+        prefix_tokens=infos[0].get("prefix_tokens"),
+        prefix_seconds=infos[0].get("prefix_seconds"),
+        text=answer.raw_text,
+    )
     print(json.dumps(result))
 
 
@@ -118,12 +122,16 @@ def main(cold_only: bool = False) -> None:
         for label, warm_up in (("no saved state", False), ("saved state", False), ("warm-up, saved state", True)):
             colds[label] = r = run_cold(Path(tmp), kv_dir, warm_up)
             extra = f"; warm-up {r['warm_up']:.2f} s" if warm_up else ""
-            print(f"fresh process, {label}: model load {r['load']:.1f} s{extra}; first token {r['first']:.2f} s, "
-                  f"total {r['total']:.2f} s (prefix of {r['prefix_tokens']} tokens {r['prefix']} "
-                  f"in {r['prefix_seconds']:.2f} s)")
+            print(
+                f"fresh process, {label}: model load {r['load']:.1f} s{extra}; first token {r['first']:.2f} s, "
+                f"total {r['total']:.2f} s (prefix of {r['prefix_tokens']} tokens {r['prefix']} "
+                f"in {r['prefix_seconds']:.2f} s)"
+            )
         state_bytes = sum(f.stat().st_size for f in kv_dir.glob("*.bin"))
         same = colds["no saved state"]["text"] == colds["saved state"]["text"] == colds["warm-up, saved state"]["text"]
-        print(f"saved state: {state_bytes / 2**20:.1f} MiB; the three answers are {'identical' if same else 'DIFFERENT'}")
+        print(
+            f"saved state: {state_bytes / 2**20:.1f} MiB; the three answers are {'identical' if same else 'DIFFERENT'}"
+        )
         if cold_only:
             return
 
@@ -157,31 +165,44 @@ def main(cold_only: bool = False) -> None:
         peak_ours = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         from llama_cpp import Llama
 
-        raw = Llama(model_path=model_path, n_ctx=N_CTX, n_threads=config.threads,
-                    n_threads_batch=config.threads, n_batch=512, verbose=False)
+        raw = Llama(
+            model_path=model_path,
+            n_ctx=N_CTX,
+            n_threads=config.threads,
+            n_threads_batch=config.threads,
+            n_batch=512,
+            verbose=False,
+        )
         raw_firsts, raw_totals = [], []
         for messages in prompts:
             start = time.perf_counter()
             first = None
-            for chunk in raw.create_chat_completion(messages=messages, stream=True, max_tokens=200,
-                                                    temperature=0.0, top_k=1, repeat_penalty=1.05, seed=0):
+            for chunk in raw.create_chat_completion(
+                messages=messages, stream=True, max_tokens=200, temperature=0.0, top_k=1, repeat_penalty=1.05, seed=0
+            ):
                 if first is None and chunk["choices"][0]["delta"].get("content"):
                     first = time.perf_counter() - start
             raw_totals.append(time.perf_counter() - start)
             raw_firsts.append(first if first is not None else raw_totals[-1])
 
-    print(f"\n{len(SESSION)} seed questions in one session ({len(prompts)} LLM calls incl. rewrites), "
-          f"{config.threads} threads")
+    print(
+        f"\n{len(SESSION)} seed questions in one session ({len(prompts)} LLM calls incl. rewrites), "
+        f"{config.threads} threads"
+    )
     print(f"{'':34s} {'p50':>7s} {'p95':>7s}")
     print(f"{'ours: time to first token':34s} {statistics.median(firsts):7.2f} {pct(firsts, 95):7.2f}")
     print(f"{'ours: total':34s} {statistics.median(totals):7.2f} {pct(totals, 95):7.2f}")
-    print(f"{'raw llama.cpp: first token':34s} {statistics.median(raw_firsts):7.2f} {pct(raw_firsts, 95):7.2f}"
-          "   (per LLM call, same prompts)")
+    print(
+        f"{'raw llama.cpp: first token':34s} {statistics.median(raw_firsts):7.2f} {pct(raw_firsts, 95):7.2f}"
+        "   (per LLM call, same prompts)"
+    )
     print(f"{'raw llama.cpp: total':34s} {statistics.median(raw_totals):7.2f} {pct(raw_totals, 95):7.2f}")
     for label, r in colds.items():
         print(f"cold, fresh process, {label}: first token {r['first']:.2f} s, total {r['total']:.2f} s")
-    print(f"peak RSS with the model loaded (embedder, index, LLM): {peak_ours:.0f} MiB; "
-          f"after the raw baseline's second copy: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    print(
+        f"peak RSS with the model loaded (embedder, index, LLM): {peak_ours:.0f} MiB; "
+        f"after the raw baseline's second copy: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

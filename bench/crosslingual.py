@@ -63,8 +63,12 @@ def main() -> None:
         engine = get_engine(config, "llm")
         snap = engine.snapshot()
         retriever = HybridRetriever(snap, engine.embedder)
-        results = {"Spanish as is, dense": [], "Spanish as is, BM25": [], "Spanish as is, hybrid": [],
-                   "LLM English rewrite, hybrid": []}
+        results = {
+            "Spanish as is, dense": [],
+            "Spanish as is, BM25": [],
+            "Spanish as is, hybrid": [],
+            "LLM English rewrite, hybrid": [],
+        }
         for question, phrase in PROBE:
             results["Spanish as is, dense"].append(rank_of(retriever.retrieve(question, 10, "dense"), phrase))
             results["Spanish as is, BM25"].append(rank_of(retriever.retrieve(question, 10, "bm25"), phrase))
@@ -72,8 +76,10 @@ def main() -> None:
             rewrite = engine._rewrite(question, [], snap, retriever) or question
             results["LLM English rewrite, hybrid"].append(rank_of(retriever.retrieve(rewrite, 10), phrase))
             print(f"{question[:60]:60s} -> {rewrite}")
-        print(f"\n{len(PROBE)} Spanish questions, {len(snap.chunks)} chunks of the seed article "
-              f"({args.chunk_tokens} tokens), embedder {snap.embedder_name}")
+        print(
+            f"\n{len(PROBE)} Spanish questions, {len(snap.chunks)} chunks of the seed article "
+            f"({args.chunk_tokens} tokens), embedder {snap.embedder_name}"
+        )
         for name, ranks in results.items():
             top1 = sum(r == 1 for r in ranks)
             top3 = sum(r is not None and r <= 3 for r in ranks)

@@ -43,16 +43,20 @@ def compare_batch_sizes(paragraphs, config: Config, sizes: list[int]) -> None:
 
     embedder = Embedder(config.embedder, config.embed_batch_size)
     chunker = Chunker(config.chunk_tokens, config.chunk_overlap, fits=embedder.fits)
-    docs = [Document(id=document_id(text), title=title, source=f"/p{i}.txt", text=text)
-            for i, (title, text) in enumerate(paragraphs)]
+    docs = [
+        Document(id=document_id(text), title=title, source=f"/p{i}.txt", text=text)
+        for i, (title, text) in enumerate(paragraphs)
+    ]
     per_doc = chunker.split_many(docs)
     texts = [c.text for d in docs for c in per_doc[d.id]][:800]  # enough to rank the sizes
     for size in sizes:
         embedder.batch_size = size
         start = time.perf_counter()
         embedder.encode_with_sentences(texts, [sentence_spans(t) for t in texts])
-        print(f"batch {size:4d}: {len(texts) / (time.perf_counter() - start):6.1f} chunks/s ({len(texts)} chunks)",
-              flush=True)
+        print(
+            f"batch {size:4d}: {len(texts) / (time.perf_counter() - start):6.1f} chunks/s ({len(texts)} chunks)",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -60,8 +64,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--limit", type=int, default=0, help="use only the first N paragraphs")
     parser.add_argument("--scale", type=int, default=1, help="K copies of the corpus, varied text")
-    parser.add_argument("--batch-sizes", type=int, nargs="*", default=[],
-                        help="first time the embedder's pipeline pass on the chunk texts at each batch size")
+    parser.add_argument(
+        "--batch-sizes",
+        type=int,
+        nargs="*",
+        default=[],
+        help="first time the embedder's pipeline pass on the chunk texts at each batch size",
+    )
     args = parser.parse_args()
 
     paragraphs, _ = load_squad()
@@ -102,18 +111,24 @@ def main() -> None:
             noop = build_index([docs], cfg, embedder=embedder)
             noop_times.append(time.perf_counter() - start)
             assert noop.chunks_embedded == 0
-            print(f"run {run + 1}: pipeline {pipeline_times[-1]:.1f} s, raw encode {raw_times[-1]:.1f} s, "
-                  f"no-op re-index {noop_times[-1]:.2f} s ({report.documents_total} docs, {len(texts)} chunks)")
+            print(
+                f"run {run + 1}: pipeline {pipeline_times[-1]:.1f} s, raw encode {raw_times[-1]:.1f} s, "
+                f"no-op re-index {noop_times[-1]:.2f} s ({report.documents_total} docs, {len(texts)} chunks)"
+            )
 
     n = len(texts)
     pipe, raw = statistics.median(pipeline_times), statistics.median(raw_times)
-    print(f"\nSQuAD dev x{args.scale}: {len(paragraphs)} paragraphs -> {n} chunks, encoders {encoders}, "
-          f"batch {config.embed_batch_size}, torch threads {__import__('torch').get_num_threads()}")
+    print(
+        f"\nSQuAD dev x{args.scale}: {len(paragraphs)} paragraphs -> {n} chunks, encoders {encoders}, "
+        f"batch {config.embed_batch_size}, torch threads {__import__('torch').get_num_threads()}"
+    )
     print(f"rag index pipeline : {n / pipe:8.1f} chunks/s  (median of {args.repeat})")
     print(f"raw encoders       : {n / raw:8.1f} chunks/s  (same texts, same run)")
     print(f"ratio pipeline/raw : {raw / pipe:8.3f}   (goal >= 0.9)")
-    print(f"no-op re-index     : {statistics.median(noop_times):8.2f} s = "
-          f"{100 * statistics.median(noop_times) / pipe:.1f} % of a full build")
+    print(
+        f"no-op re-index     : {statistics.median(noop_times):8.2f} s = "
+        f"{100 * statistics.median(noop_times) / pipe:.1f} % of a full build"
+    )
     print(f"peak RSS           : {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:8.0f} MiB")
 
 

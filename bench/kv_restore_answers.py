@@ -36,8 +36,9 @@ def session(mode: str, data_dir: str, kv_dir: str, out: str) -> None:
     if mode == "plain":
         LlamaCppGenerator._ensure_prefix = lambda self, llm, request: None
     config = Config.from_env(data_dir=Path(data_dir))
-    engine = RagEngine(config, LlamaCppGenerator(str(packaged_model(config.cache_dir)), threads=config.threads,
-                                                 kv_dir=kv_dir))
+    engine = RagEngine(
+        config, LlamaCppGenerator(str(packaged_model(config.cache_dir)), threads=config.threads, kv_dir=kv_dir)
+    )
     start = time.perf_counter()
     engine.warm_up()
     with open(out, "w", encoding="utf-8") as f:
@@ -67,8 +68,11 @@ def main(out: Path) -> None:
         config = Config.from_env(data_dir=Path(tmp))
         build_index([ROOT / "seeds"], config)
         for mode in ("prefill", "restored", "plain"):
-            subprocess.run([sys.executable, __file__, "--child", mode, tmp, str(Path(tmp) / "kv"),
-                            str(out / f"{mode}.jsonl")], check=True, capture_output=True)
+            subprocess.run(
+                [sys.executable, __file__, "--child", mode, tmp, str(Path(tmp) / "kv"), str(out / f"{mode}.jsonl")],
+                check=True,
+                capture_output=True,
+            )
     report(out)
 
 

@@ -22,8 +22,11 @@ from index.pipeline import build_index  # noqa: E402
 from rag.api import get_engine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-QUESTIONS = ["How much must auto workers earn per hour under the USMCA?", "Who is Verónica Ortiz?",
-             "¿Qué propuso Estefanía Cruz para los migrantes mexicanos?"]
+QUESTIONS = [
+    "How much must auto workers earn per hour under the USMCA?",
+    "Who is Verónica Ortiz?",
+    "¿Qué propuso Estefanía Cruz para los migrantes mexicanos?",
+]
 
 
 def main() -> None:
@@ -32,7 +35,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config = Config.from_env(data_dir=Path(tmp))
         report = build_index([ROOT / "seeds"], config)
-        print(f"{'seed article indexed (' + str(report.chunks_total) + ' chunks, both embedders)':44s} {rss_mib():8.0f}")
+        print(
+            f"{'seed article indexed (' + str(report.chunks_total) + ' chunks, both embedders)':44s} {rss_mib():8.0f}"
+        )
         engine = get_engine(config, "llm")
         engine.warm_up()
         print(f"{'engine loaded and warmed (LLM in memory)':44s} {rss_mib():8.0f}")

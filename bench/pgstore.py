@@ -44,9 +44,12 @@ from rag.retriever import HybridRetriever  # noqa: E402
 
 def copy_into(snap, store) -> float:
     """Write ``snap``'s whole content through ``store``'s writer; seconds taken."""
-    settings = {"embedder": snap.manifest["embedder"], "chunker": snap.manifest["chunker"],
-                "second_embedder": snap.manifest.get("second_embedder"),
-                "ann_threshold": Config().ann_threshold}
+    settings = {
+        "embedder": snap.manifest["embedder"],
+        "chunker": snap.manifest["chunker"],
+        "second_embedder": snap.manifest.get("second_embedder"),
+        "ann_threshold": Config().ann_threshold,
+    }
     chunks = list(snap.chunks)
     sentences = [np.asarray(snap.sentences_of(i)) for i in range(len(chunks))]
     vectors = np.asarray(snap.vectors)
@@ -64,17 +67,34 @@ def add_one(snap, store) -> float:
     rows = snap.rows_of(first.doc_id)
     doc_id = "f" * 16
     meta = {**snap.documents[first.doc_id], "id": doc_id, "source": "/bench/extra.txt"}
-    chunks = [Chunk(id=f"{doc_id}:{snap.chunks[r].ordinal}", doc_id=doc_id, ordinal=snap.chunks[r].ordinal,
-                    char_start=snap.chunks[r].char_start, char_end=snap.chunks[r].char_end, text=snap.chunks[r].text)
-              for r in rows]
+    chunks = [
+        Chunk(
+            id=f"{doc_id}:{snap.chunks[r].ordinal}",
+            doc_id=doc_id,
+            ordinal=snap.chunks[r].ordinal,
+            char_start=snap.chunks[r].char_start,
+            char_end=snap.chunks[r].char_end,
+            text=snap.chunks[r].text,
+        )
+        for r in rows
+    ]
     second = None if snap.second_vectors is None else snap.second_vectors[rows]
     base = store.load()
     start = time.perf_counter()
-    with store.writer(base, embedder=snap.manifest["embedder"], chunker=snap.manifest["chunker"],
-                      second_embedder=snap.manifest.get("second_embedder"), ann_threshold=Config().ann_threshold
-                      ) as writer:
-        writer.add_documents({doc_id: meta}, chunks, np.asarray(snap.vectors[rows]),
-                             [np.asarray(snap.sentences_of(r)) for r in rows], second)
+    with store.writer(
+        base,
+        embedder=snap.manifest["embedder"],
+        chunker=snap.manifest["chunker"],
+        second_embedder=snap.manifest.get("second_embedder"),
+        ann_threshold=Config().ann_threshold,
+    ) as writer:
+        writer.add_documents(
+            {doc_id: meta},
+            chunks,
+            np.asarray(snap.vectors[rows]),
+            [np.asarray(snap.sentences_of(r)) for r in rows],
+            second,
+        )
     return time.perf_counter() - start
 
 
@@ -93,7 +113,7 @@ def latency(retrievers: dict, questions) -> dict[str, list[float]]:
     them alike."""
     any_retriever = next(iter(retrievers.values()))
     times: dict[str, list[float]] = {"question embeddings": [], **{name: [] for name in retrievers}}
-    for i, q in enumerate(questions):
+    for q in questions:
         start = time.perf_counter()
         vector = any_retriever.embedder.encode_query(q.text)
         second = any_retriever.encode_second_query(q.text)
@@ -127,8 +147,10 @@ def run_processes(url: str, groups: list[list[str]]) -> list[tuple[float, list]]
     context = multiprocessing.get_context("spawn")
     barrier, out = context.Barrier(len(groups)), context.Queue()
     cores = sorted(os.sched_getaffinity(0))
-    procs = [context.Process(target=answer_worker, args=(url, texts, cores[i % len(cores)], barrier, out))
-             for i, texts in enumerate(groups)]
+    procs = [
+        context.Process(target=answer_worker, args=(url, texts, cores[i % len(cores)], barrier, out))
+        for i, texts in enumerate(groups)
+    ]
     for p in procs:
         p.start()
     results = [out.get(timeout=1800) for _ in procs]
@@ -144,13 +166,19 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="only the first N questions for quality")
     parser.add_argument("--latency-questions", type=int, default=300)
     parser.add_argument("--process-questions", type=int, default=40, help="questions per app process")
-    parser.add_argument("--pipeline-docs", type=int, default=150,
-                        help="paragraphs indexed through the whole `rag index` pipeline on each store (0: skip)")
+    parser.add_argument(
+        "--pipeline-docs",
+        type=int,
+        default=150,
+        help="paragraphs indexed through the whole `rag index` pipeline on each store (0: skip)",
+    )
     args = parser.parse_args()
 
     snap = FolderStore(Config(data_dir=args.data_dir).index_dir).load()
-    print(f"SQuAD index: {len(snap.documents)} documents, {len(snap.chunks)} chunks, "
-          f"second embedder {snap.second_embedder_name}")
+    print(
+        f"SQuAD index: {len(snap.documents)} documents, {len(snap.chunks)} chunks, "
+        f"second embedder {snap.second_embedder_name}"
+    )
     server = None
     url = args.store
     if url is None:
@@ -166,8 +194,10 @@ def main() -> None:
     for name, store in (("folder (FAISS + BM25)", folder_copy), ("postgres (pgvector HNSW)", postgres)):
         seconds = copy_into(snap, store)
         one = add_one(snap, store)
-        print(f"  {name:26s} full build {seconds:7.1f} s = {len(snap.chunks) / seconds:8.0f} chunks/s; "
-              f"adding one document {one * 1000:7.0f} ms")
+        print(
+            f"  {name:26s} full build {seconds:7.1f} s = {len(snap.chunks) / seconds:8.0f} chunks/s; "
+            f"adding one document {one * 1000:7.0f} ms"
+        )
 
     paragraphs, questions = load_squad()
     if args.pipeline_docs:
@@ -180,19 +210,28 @@ def main() -> None:
         pipeline_embedder.encode(["load the model before the clock starts"])
         if snap.second_embedder_name:
             E5Embedder(snap.second_embedder_name).encode_passages(["and this one"])
-        configs = {"folder": Config.from_env(data_dir=docs.parent / f"{docs.name}-data",
-                                             second_embedder=snap.second_embedder_name or "none"),
-                   "postgres": Config.from_env(store=with_schema(url, "pipeline"),
-                                               second_embedder=snap.second_embedder_name or "none")}
+        configs = {
+            "folder": Config.from_env(
+                data_dir=docs.parent / f"{docs.name}-data", second_embedder=snap.second_embedder_name or "none"
+            ),
+            "postgres": Config.from_env(
+                store=with_schema(url, "pipeline"), second_embedder=snap.second_embedder_name or "none"
+            ),
+        }
         best: dict[str, float] = {}
         for round_ in range(2):  # the stores take turns; the faster of two runs each (embedding is noisy)
             for name, config in configs.items():
                 report = build_index([docs], config, rebuild=True, embedder=pipeline_embedder)
                 best[name] = min(best.get(name, float("inf")), report.seconds)
-                print(f"  {name:10s} run {round_ + 1}: {report.chunks_total} chunks in {report.seconds:6.1f} s", flush=True)
+                print(
+                    f"  {name:10s} run {round_ + 1}: {report.chunks_total} chunks in {report.seconds:6.1f} s",
+                    flush=True,
+                )
         for name, seconds in best.items():
-            print(f"  {name:10s} best {report.chunks_total / seconds:5.2f} chunks/s "
-                  f"(ratio to the folder {best['folder'] / seconds:.3f})")
+            print(
+                f"  {name:10s} best {report.chunks_total / seconds:5.2f} chunks/s "
+                f"(ratio to the folder {best['folder'] / seconds:.3f})"
+            )
     quality = questions[: args.limit] if args.limit else questions
     embedder = Embedder(snap.embedder_name, 64, "onnx", Config().cache_dir)
     views = {"folder": FolderStore(Config(data_dir=args.data_dir).index_dir).load(), "postgres": postgres.load()}
@@ -207,25 +246,32 @@ def main() -> None:
         start = time.perf_counter()
         m = metrics_from_ranks(ranks_for(retriever, quality, vectors, second_vectors))
         per_query = (time.perf_counter() - start) / len(quality) * 1000
-        print(f"  {name:10s} {m['nDCG@10']:8.4f} {m['MRR@10']:8.4f} {m['R@1']:6.3f} {m['R@10']:6.3f} {per_query:9.1f}",
-              flush=True)
+        print(
+            f"  {name:10s} {m['nDCG@10']:8.4f} {m['MRR@10']:8.4f} {m['R@1']:6.3f} {m['R@10']:6.3f} {per_query:9.1f}",
+            flush=True,
+        )
 
-    sample = [questions[i] for i in np.random.default_rng(0).choice(len(questions), args.latency_questions,
-                                                                    replace=False)]
+    sample = [
+        questions[i] for i in np.random.default_rng(0).choice(len(questions), args.latency_questions, replace=False)
+    ]
     print(f"\n3. one question: its two embeddings, then retrieval on each store, {len(sample)} questions")
     retrievers = {name: HybridRetriever(view, embedder, second_embedder=second) for name, view in views.items()}
     for name, times in latency(retrievers, sample).items():
-        print(f"  {name:16s} p50 {np.percentile(times, 50):6.1f} ms  p95 {np.percentile(times, 95):6.1f} ms", flush=True)
+        print(
+            f"  {name:16s} p50 {np.percentile(times, 50):6.1f} ms  p95 {np.percentile(times, 95):6.1f} ms", flush=True
+        )
 
     n = args.process_questions
     texts = [q.text for q in sample[: 2 * n]]
     print(f"\n4. app processes answering from one database (extractive generator, one core each), {n} questions each")
     alone = run_processes(url, [texts[:n]])
-    together = run_processes(url, [texts[:n], texts[n:2 * n]])
+    together = run_processes(url, [texts[:n], texts[n : 2 * n]])
     same = together[0][1] == alone[0][1]
     print(f"  one process:  {alone[0][0]:6.1f} s for {n} answers ({n / alone[0][0]:.1f}/s)")
-    print(f"  two at once:  {max(t for t, _ in together):6.1f} s for {2 * n} answers "
-          f"({2 * n / max(t for t, _ in together):.1f}/s together); process 1's citations equal the lone run's: {same}")
+    print(
+        f"  two at once:  {max(t for t, _ in together):6.1f} s for {2 * n} answers "
+        f"({2 * n / max(t for t, _ in together):.1f}/s together); process 1's citations equal the lone run's: {same}"
+    )
     postgres.close()
     if server is not None:
         server.cleanup()

@@ -59,8 +59,10 @@ def main() -> None:
     start = time.perf_counter()
     # one at a time, as the engine does, so the configured question encoder (RAG_QUESTION_ENCODER) is the one scored
     query_vectors = np.stack([embedder.encode_query(q.text) for q in questions])
-    print(f"encoded {len(questions)} questions one by one with the {embedder.question_backend} question encoder "
-          f"in {time.perf_counter() - start:.1f} s")
+    print(
+        f"encoded {len(questions)} questions one by one with the {embedder.question_backend} question encoder "
+        f"in {time.perf_counter() - start:.1f} s"
+    )
     second = HybridRetriever(snap, embedder).second_embedder if snap.second_vectors is not None else None
     second_vectors = [None] * len(questions)
     if second is not None:
@@ -69,13 +71,18 @@ def main() -> None:
         print(f"encoded {len(questions)} questions with {second.name} in {time.perf_counter() - start:.1f} s")
 
     default = RetrievalSettings()
-    modes = [("bm25", "bm25", default), ("dense", "dense", default),
-             ("hybrid rrf k=60", "hybrid", replace(default, fusion="rrf", rrf_k=60)),
-             ("hybrid convex 0.5/0.5", "hybrid", replace(default, fusion="convex")),
-             ("hybrid features, 7 signals", "hybrid", replace(default, second_signal=False)),
-             ("hybrid features (default)", "hybrid", default)]
-    print(f"\nSQuAD v1.1 dev, {len(paragraphs)} paragraphs as documents ({len(snap.chunks)} chunks), "
-          f"{len(questions)} questions, embedder {config.embedder}")
+    modes = [
+        ("bm25", "bm25", default),
+        ("dense", "dense", default),
+        ("hybrid rrf k=60", "hybrid", replace(default, fusion="rrf", rrf_k=60)),
+        ("hybrid convex 0.5/0.5", "hybrid", replace(default, fusion="convex")),
+        ("hybrid features, 7 signals", "hybrid", replace(default, second_signal=False)),
+        ("hybrid features (default)", "hybrid", default),
+    ]
+    print(
+        f"\nSQuAD v1.1 dev, {len(paragraphs)} paragraphs as documents ({len(snap.chunks)} chunks), "
+        f"{len(questions)} questions, embedder {config.embedder}"
+    )
     print(f"{'mode':28s} {'nDCG@10':>8s} {'MRR@10':>8s} {'R@1':>6s} {'R@5':>6s} {'R@10':>6s} {'ms/query':>9s}")
     for name, mode, settings in modes:
         if name.endswith("7 signals") and second is None:
@@ -85,8 +92,9 @@ def main() -> None:
         start = time.perf_counter()
         for i, (q, vec) in enumerate(zip(questions, query_vectors)):
             # query vectors of both embedders come pre-computed in batches: ms/query is retrieval only
-            passages = retriever.retrieve(q.text, top_k=30, mode=mode, query_vector=vec,
-                                          second_query_vector=second_vectors[i])
+            passages = retriever.retrieve(
+                q.text, top_k=30, mode=mode, query_vector=vec, second_query_vector=second_vectors[i]
+            )
             seen: list[int] = []
             for p in passages:
                 d = int(Path(p.source).stem[1:])
@@ -95,8 +103,11 @@ def main() -> None:
             ranks[i] = seen.index(q.gold_paragraph) + 1 if q.gold_paragraph in seen else 10**6
         elapsed = (time.perf_counter() - start) / len(questions) * 1000
         m = metrics_from_ranks(ranks)
-        print(f"{name:28s} {m['nDCG@10']:8.4f} {m['MRR@10']:8.4f} {m['R@1']:6.3f} {m['R@5']:6.3f} "
-              f"{m['R@10']:6.3f} {elapsed:9.1f}", flush=True)
+        print(
+            f"{name:28s} {m['nDCG@10']:8.4f} {m['MRR@10']:8.4f} {m['R@1']:6.3f} {m['R@5']:6.3f} "
+            f"{m['R@10']:6.3f} {elapsed:9.1f}",
+            flush=True,
+        )
     if second is not None:  # the second embedder alone, exact search over its vectors
         paragraph_of_row = np.array([int(Path(snap.documents[c.doc_id]["source"]).stem[1:]) for c in snap.chunks])
         ranks = np.empty(len(questions))
@@ -107,8 +118,11 @@ def main() -> None:
             ranks[i] = seen.index(q.gold_paragraph) + 1 if q.gold_paragraph in seen else 10**6
         elapsed = (time.perf_counter() - start) / len(questions) * 1000
         m = metrics_from_ranks(ranks)
-        print(f"{'dense ' + second.name:28s} {m['nDCG@10']:8.4f} {m['MRR@10']:8.4f} {m['R@1']:6.3f} {m['R@5']:6.3f} "
-              f"{m['R@10']:6.3f} {elapsed:9.1f}", flush=True)
+        print(
+            f"{'dense ' + second.name:28s} {m['nDCG@10']:8.4f} {m['MRR@10']:8.4f} {m['R@1']:6.3f} {m['R@5']:6.3f} "
+            f"{m['R@10']:6.3f} {elapsed:9.1f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

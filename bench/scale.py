@@ -72,8 +72,9 @@ def build_type(kind: str, vectors: np.ndarray):
         if kind == "ivf":
             index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
         elif kind == "ivf-sq8":
-            index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit,
-                                                  faiss.METRIC_INNER_PRODUCT)
+            index = faiss.IndexIVFScalarQuantizer(
+                quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+            )
         else:  # ivf-pq: 48 sub-quantizers of 8 bits = 48 bytes a vector
             index = faiss.IndexIVFPQ(quantizer, dim, nlist, 48, 8, faiss.METRIC_INNER_PRODUCT)
         index.nprobe = 32
@@ -159,11 +160,17 @@ def end_to_end(snap, embedder, questions: list[str], torch_embedder=None) -> Non
             torch_embedder.encode_query(q)
             torch_ms.append((time.perf_counter() - t6) * 1000)
     print(f"  question encoder: {embedder.question_backend}")
-    print("  " + "  ".join(f"{k} p50 {percentiles(v)[0]:.2f} / p95 {percentiles(v)[1]:.2f} ms" for k, v in stages.items()),
-          flush=True)
+    print(
+        "  "
+        + "  ".join(f"{k} p50 {percentiles(v)[0]:.2f} / p95 {percentiles(v)[1]:.2f} ms" for k, v in stages.items()),
+        flush=True,
+    )
     if torch_ms:
-        print(f"  baseline, the same questions on torch (sentence-transformers encode): "
-              f"p50 {percentiles(torch_ms)[0]:.2f} / p95 {percentiles(torch_ms)[1]:.2f} ms", flush=True)
+        print(
+            f"  baseline, the same questions on torch (sentence-transformers encode): "
+            f"p50 {percentiles(torch_ms)[0]:.2f} / p95 {percentiles(torch_ms)[1]:.2f} ms",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -186,8 +193,10 @@ def main() -> None:
     rng = np.random.default_rng(0)
     questions = [squad_questions[i].text for i in rng.choice(len(squad_questions), args.queries, replace=False)]
     query_vectors = embedder.encode(questions)
-    print(f"grown from {len(real.chunks)} real chunks; {len(questions)} real questions; "
-          f"the store uses an approximate index from {config.ann_threshold:,} chunks")
+    print(
+        f"grown from {len(real.chunks)} real chunks; {len(questions)} real questions; "
+        f"the store uses an approximate index from {config.ann_threshold:,} chunks"
+    )
 
     for n in args.sizes:
         gc.collect()
@@ -217,16 +226,22 @@ def main() -> None:
         end_to_end(snap, embedder, questions, torch_embedder)
         import faiss
 
-        per_chunk = {"vectors (RAM)": corpus.vectors.nbytes / n,
-                     f"{chosen} index (RAM)": len(faiss.serialize_index(index)) / n,
-                     "BM25 (RAM)": bm25_bytes / n,
-                     "sentence vectors (disk, memory-mapped)": corpus.sentence_vectors.nbytes / n,
-                     "sentence terms (disk, memory-mapped)":
-                         (snap.sentence_term_ids.nbytes + snap.sentence_term_rows.nbytes) / n,
-                     "chunk text": text_bytes / n}
-        print("  bytes per chunk: " + ", ".join(f"{k} {v:,.0f}" for k, v in per_chunk.items())
-              + f"; RSS grew {rss_mib() - before:,.0f} MiB ({(rss_mib() - before) * 2**20 / n:,.0f} B/chunk), "
-              f"peak RSS so far {peak_mib():,.0f} MiB", flush=True)
+        per_chunk = {
+            "vectors (RAM)": corpus.vectors.nbytes / n,
+            f"{chosen} index (RAM)": len(faiss.serialize_index(index)) / n,
+            "BM25 (RAM)": bm25_bytes / n,
+            "sentence vectors (disk, memory-mapped)": corpus.sentence_vectors.nbytes / n,
+            "sentence terms (disk, memory-mapped)": (snap.sentence_term_ids.nbytes + snap.sentence_term_rows.nbytes)
+            / n,
+            "chunk text": text_bytes / n,
+        }
+        print(
+            "  bytes per chunk: "
+            + ", ".join(f"{k} {v:,.0f}" for k, v in per_chunk.items())
+            + f"; RSS grew {rss_mib() - before:,.0f} MiB ({(rss_mib() - before) * 2**20 / n:,.0f} B/chunk), "
+            f"peak RSS so far {peak_mib():,.0f} MiB",
+            flush=True,
+        )
         del snap, corpus, bm25, index, kept
 
 

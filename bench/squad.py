@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from eval.squad import Question, load_squad as _load_squad, write_paragraph_files
+from eval.squad import Question, write_paragraph_files
+from eval.squad import load_squad as _load_squad
 
 SQUAD_DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "squad" / "squaddev_v1.1.json"
 

@@ -63,9 +63,11 @@ def main() -> None:
             ev = evidence_spans([passage(paras[target])])
             bucket.append(float(scorer.score([claim], ev).max()))
     supported, unsupported = np.array(supported), np.array(unsupported)
-    print(f"{args.n} claims; support against the gold paragraph: median {np.median(supported):.3f}, "
-          f"p10 {np.percentile(supported, 10):.3f}; against the nearest other paragraph: median "
-          f"{np.median(unsupported):.3f}, p90 {np.percentile(unsupported, 90):.3f}")
+    print(
+        f"{args.n} claims; support against the gold paragraph: median {np.median(supported):.3f}, "
+        f"p10 {np.percentile(supported, 10):.3f}; against the nearest other paragraph: median "
+        f"{np.median(unsupported):.3f}, p90 {np.percentile(unsupported, 90):.3f}"
+    )
     print("threshold  accuracy  supported-kept  unsupported-rejected")
     for t in np.arange(0.30, 0.71, 0.05):
         kept, rejected = (supported >= t).mean(), (unsupported < t).mean()

@@ -64,7 +64,7 @@ def grow(snap: IndexSnapshot, n: int, seed: int = 0, block: int = 50_000) -> Syn
         source = np.concatenate([np.arange(snap.sentence_rows[i], snap.sentence_rows[i + 1]) for i in a[start:stop]])
         chunk = np.asarray(snap.sentence_vectors[source], dtype=np.float32)
         chunk += noise_scale * rng.standard_normal(chunk.shape).astype(np.float32)
-        sentence_vectors[sentence_rows[start]:sentence_rows[stop]] = _unit(chunk)
+        sentence_vectors[sentence_rows[start] : sentence_rows[stop]] = _unit(chunk)
     texts = []
     for i in range(n):
         ws, positions, donor = list(words[a[i]]), plain_positions[a[i]], plain_words[b[i]]
@@ -91,15 +91,40 @@ def vary(text: str, donor: str, rng: np.random.Generator, share: float = 0.25) -
 def snapshot_of(corpus: SyntheticCorpus, faiss_index, bm25, index_type: str, per_sentence) -> IndexSnapshot:
     """An in-memory IndexSnapshot over a synthetic corpus (one document per 1,000 chunks);
     ``per_sentence`` is ``index.terms.analyse_chunks(corpus.texts)[1]`` (BM25 built from its [0])."""
-    chunks = [Chunk(id=f"d{i // 1000}:{i % 1000}", doc_id=f"d{i // 1000}", ordinal=i % 1000, char_start=0,
-                    char_end=len(t), text=t) for i, t in enumerate(corpus.texts)]
-    documents = {f"d{j}": {"title": f"synthetic {j}", "source": f"/synthetic/d{j}.txt"}
-                 for j in range((len(chunks) + 999) // 1000)}
+    chunks = [
+        Chunk(
+            id=f"d{i // 1000}:{i % 1000}",
+            doc_id=f"d{i // 1000}",
+            ordinal=i % 1000,
+            char_start=0,
+            char_end=len(t),
+            text=t,
+        )
+        for i, t in enumerate(corpus.texts)
+    ]
+    documents = {
+        f"d{j}": {"title": f"synthetic {j}", "source": f"/synthetic/d{j}.txt"}
+        for j in range((len(chunks) + 999) // 1000)
+    }
     term_ids, term_rows = sentence_term_arrays(per_sentence, bm25.vocab_dict)
     if len(term_rows) != len(corpus.sentence_vectors) + 1:
         raise ValueError("the synthetic texts' sentences no longer match their sentence vectors")
-    manifest = {"embedder": {"name": "synthetic", "dimension": corpus.vectors.shape[1]}, "index_type": index_type,
-                "built_at": "", "second_embedder": None}
-    return IndexSnapshot(path=None, manifest=manifest, documents=documents, chunks=chunks, vectors=corpus.vectors,
-                         faiss_index=faiss_index, bm25=bm25, sentence_vectors=corpus.sentence_vectors,
-                         sentence_rows=corpus.sentence_rows, sentence_term_ids=term_ids, sentence_term_rows=term_rows)
+    manifest = {
+        "embedder": {"name": "synthetic", "dimension": corpus.vectors.shape[1]},
+        "index_type": index_type,
+        "built_at": "",
+        "second_embedder": None,
+    }
+    return IndexSnapshot(
+        path=None,
+        manifest=manifest,
+        documents=documents,
+        chunks=chunks,
+        vectors=corpus.vectors,
+        faiss_index=faiss_index,
+        bm25=bm25,
+        sentence_vectors=corpus.sentence_vectors,
+        sentence_rows=corpus.sentence_rows,
+        sentence_term_ids=term_ids,
+        sentence_term_rows=term_rows,
+    )

@@ -1,7 +1,8 @@
 """Fit the weights of the "features" fusion on SQuAD v1.1 dev, and check them out-of-fold.
 
 For every question the retriever's candidates (dense, BM25 and, when the index has them,
-second-embedder top-N) and their seven (eight) normalised signals are computed exactly as at query time. A linear pairwise model
+second-embedder top-N) and their seven (eight) normalised signals are computed exactly as at query
+time. A linear pairwise model
 (logistic regression on gold-minus-other feature differences, scikit-learn) is fitted on the
 questions of half the articles and scored on the other half, and vice versa, so every figure
 printed is out-of-fold. The weights fitted on all questions are printed last, scaled so the
@@ -34,13 +35,15 @@ from rag.retriever import FEATURES, SECOND_FEATURE, HybridRetriever, RetrievalSe
 NAMES = FEATURES
 
 
-def candidate_features(retriever: HybridRetriever, question: str, vector, second_vector=None
-                       ) -> tuple[list[int], np.ndarray]:
+def candidate_features(
+    retriever: HybridRetriever, question: str, vector, second_vector=None
+) -> tuple[list[int], np.ndarray]:
     """The retriever's own candidates and normalised signals, exactly as at query time."""
     snap = retriever.snapshot
     n = retriever.settings.candidates
-    candidates, features = retriever.candidate_features(question, vector, snap.search_dense(vector, n),
-                                                        snap.search_lexical(question, n), second_vector)
+    candidates, features = retriever.candidate_features(
+        question, vector, snap.search_dense(vector, n), snap.search_lexical(question, n), second_vector
+    )
     return ([] if candidates is None else candidates.keys), features
 
 
@@ -56,8 +59,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candidates", type=int, default=30)
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/rag-bench-squad"))
-    parser.add_argument("--without-second", action="store_true",
-                        help="fit the seven signals only, even when the index has second-embedder vectors")
+    parser.add_argument(
+        "--without-second",
+        action="store_true",
+        help="fit the seven signals only, even when the index has second-embedder vectors",
+    )
     args = parser.parse_args()
 
     paragraphs, questions = load_squad()
@@ -71,8 +77,11 @@ def main() -> None:
     retriever = HybridRetriever(snap, embedder, replace(RetrievalSettings(), candidates=args.candidates))
     vectors = embedder.encode([q.text for q in questions], progress=True)
     with_second = retriever.uses_second_signal() and not args.without_second
-    second_vectors = retriever.second_embedder.encode_queries([q.text for q in questions]) if with_second \
+    second_vectors = (
+        retriever.second_embedder.encode_queries([q.text for q in questions])
+        if with_second
         else [None] * len(questions)
+    )
     names = NAMES + (SECOND_FEATURE,) if with_second else NAMES
     defaults = RetrievalSettings().second_feature_weights if with_second else RetrievalSettings().feature_weights
     print(f"signals: {', '.join(names)}")
@@ -113,11 +122,19 @@ def main() -> None:
         all_ranks[test] = ranks(w, test)
         print(f"fold {k}: weights " + ", ".join(f"{n} {v:.2f}" for n, v in zip(names, w)))
     m = metrics_from_ranks(all_ranks)
-    print(f"out-of-fold (2 folds by article), {args.candidates}+{args.candidates} candidates: "
-          + "  ".join(f"{k} {v:.4f}" for k, v in m.items()))
+    print(
+        f"out-of-fold (2 folds by article), {args.candidates}+{args.candidates} candidates: "
+        + "  ".join(f"{k} {v:.4f}" for k, v in m.items())
+    )
     current = np.array(defaults)
     m = metrics_from_ranks(ranks(current, range(len(questions))))
-    print("current defaults (" + ", ".join(f"{v:.2f}" for v in current) + ")" + ": " + "  ".join(f"{k} {v:.4f}" for k, v in m.items()))
+    print(
+        "current defaults ("
+        + ", ".join(f"{v:.2f}" for v in current)
+        + ")"
+        + ": "
+        + "  ".join(f"{k} {v:.4f}" for k, v in m.items())
+    )
     x, y = pairs(range(len(questions)))
     w = LogisticRegression(C=1.0, max_iter=5000, fit_intercept=False).fit(x, y).coef_[0]
     field_name = "second_feature_weights" if with_second else "feature_weights"

@@ -16,36 +16,57 @@ DEFAULT_PATHS = ["seeds"]
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", type=Path, help="where the index lives (default: ./data in a checkout; "
-                                                      "env RAG_DATA_DIR)")
-    parser.add_argument("--store", metavar="URL", help="keep the index in PostgreSQL + pgvector instead of the "
-                                                       "local folder: postgresql://user:pass@host/db[?schema=NAME] "
-                                                       "(env RAG_STORE)")
-    parser.add_argument("--embedder", help="sentence-transformers model name or folder (default: the packaged "
-                                           "all-MiniLM-L6-v2; env RAG_EMBEDDER)")
+    parser.add_argument(
+        "--data-dir", type=Path, help="where the index lives (default: ./data in a checkout; env RAG_DATA_DIR)"
+    )
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="keep the index in PostgreSQL + pgvector instead of the "
+        "local folder: postgresql://user:pass@host/db[?schema=NAME] "
+        "(env RAG_STORE)",
+    )
+    parser.add_argument(
+        "--embedder",
+        help="sentence-transformers model name or folder (default: the packaged all-MiniLM-L6-v2; env RAG_EMBEDDER)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rag", description="Local, offline chatbot that answers from your "
-                                                             "documents with citations.")
+    parser = argparse.ArgumentParser(
+        prog="rag", description="Local, offline chatbot that answers from your documents with citations."
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
     p = sub.add_parser("index", help="add, update and remove documents in the index")
-    p.add_argument("paths", nargs="*", default=None, metavar="PATH",
-                   help=f"files or folders of .txt/.md/.html/.pdf (default: {' '.join(DEFAULT_PATHS)})")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        default=None,
+        metavar="PATH",
+        help=f"files or folders of .txt/.md/.html/.pdf (default: {' '.join(DEFAULT_PATHS)})",
+    )
     p.add_argument("--rebuild", action="store_true", help="re-embed everything from scratch")
     p.add_argument("--remove", nargs="+", default=[], metavar="FILE", help="drop these documents from the index")
     p.add_argument("--chunk-tokens", type=int, help="chunk size in cl100k tokens (default 200)")
     p.add_argument("--chunk-overlap", type=int, help="overlap between chunks in tokens (default 40)")
-    p.add_argument("--wait", type=float, default=0, metavar="SECONDS",
-                   help="wait this long for another running `rag index` instead of refusing")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="wait this long for another running `rag index` instead of refusing",
+    )
     _common(p)
 
     p = sub.add_parser("ask", help="answer one question from the indexed documents, with sources")
     p.add_argument("question", help="the question (quote it)")
-    p.add_argument("--generator", help="llm (default, local llama.cpp), extractive (no LLM), or the base URL "
-                                       "of an OpenAI-compatible server (http://host:port)")
+    p.add_argument(
+        "--generator",
+        help="llm (default, local llama.cpp), extractive (no LLM), or the base URL "
+        "of an OpenAI-compatible server (http://host:port)",
+    )
     p.add_argument("--top-k", type=int, help="passages to retrieve (default 5)")
     p.add_argument("--retrieval", choices=["hybrid", "dense", "bm25"], default="hybrid")
     p.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
@@ -61,28 +82,43 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("eval", help="run an evaluation set and write its results and report")
-    p.add_argument("set", type=Path, metavar="SET",
-                   help="a JSONL set (eval/README.md), a SQuAD-format .json file, or a BEIR folder")
+    p.add_argument(
+        "set",
+        type=Path,
+        metavar="SET",
+        help="a JSONL set (eval/README.md), a SQuAD-format .json file, or a BEIR folder",
+    )
     p.add_argument("--limit", type=int, help="a fixed random sample of N items (seeded, see --seed)")
     p.add_argument("--seed", type=int, default=0, help="seed of the --limit sample (default 0)")
-    p.add_argument("--generator", default="llm",
-                   help="llm (default), extractive, an OpenAI-compatible base URL, or none (retrieval only)")
+    p.add_argument(
+        "--generator",
+        default="llm",
+        help="llm (default), extractive, an OpenAI-compatible base URL, or none (retrieval only)",
+    )
     p.add_argument("--retrieval", choices=["hybrid", "dense", "bm25"], default="hybrid")
     p.add_argument("--top-k", type=int, help="passages given to the generator (default 5)")
     p.add_argument("--out", type=Path, help="where results.json and report.md go (default: eval-results/<set>)")
-    p.add_argument("--docs", type=Path, help="documents folder of a JSONL set (default: found beside the set, "
-                                             "else seeds/)")
-    p.add_argument("--resume", action="store_true", help="continue a stopped run: items already answered in "
-                                                          "OUT/partial.jsonl are not asked again")
+    p.add_argument(
+        "--docs", type=Path, help="documents folder of a JSONL set (default: found beside the set, else seeds/)"
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a stopped run: items already answered in OUT/partial.jsonl are not asked again",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     _common(p)
     return parser
 
 
 def _config(args) -> Config:
-    return Config.from_env(data_dir=args.data_dir, embedder=args.embedder, store=args.store,
-                           chunk_tokens=getattr(args, "chunk_tokens", None),
-                           chunk_overlap=getattr(args, "chunk_overlap", None))
+    return Config.from_env(
+        data_dir=args.data_dir,
+        embedder=args.embedder,
+        store=args.store,
+        chunk_tokens=getattr(args, "chunk_tokens", None),
+        chunk_overlap=getattr(args, "chunk_overlap", None),
+    )
 
 
 def cmd_index(args) -> int:
@@ -90,8 +126,14 @@ def cmd_index(args) -> int:
 
     config = _config(args)
     paths = args.paths or ([] if args.remove else DEFAULT_PATHS)
-    report = build_index(paths, config, rebuild=args.rebuild, remove=args.remove, lock_timeout=args.wait,
-                         say=lambda message: print(message, file=sys.stderr))
+    report = build_index(
+        paths,
+        config,
+        rebuild=args.rebuild,
+        remove=args.remove,
+        lock_timeout=args.wait,
+        say=lambda message: print(message, file=sys.stderr),
+    )
     print(report.summary())
     print(f"Index: {config.store_location}")
     return 0
@@ -112,8 +154,13 @@ def cmd_ask(args) -> int:
     config = _config(args)
     live = sys.stdout.isatty() and not args.json
     streamed, final = "", None
-    for item in stream_answer(args.question, generator=args.generator or config.generator, top_k=args.top_k,
-                              retrieval=args.retrieval, config=config):
+    for item in stream_answer(
+        args.question,
+        generator=args.generator or config.generator,
+        top_k=args.top_k,
+        retrieval=args.retrieval,
+        config=config,
+    ):
         if isinstance(item, Answer):
             final = item
         elif live:
@@ -216,26 +263,43 @@ def cmd_eval(args) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise ValueError("--limit must be at least 1")
-    settings = RunSettings(generator=args.generator, retrieval=args.retrieval, top_k=args.top_k,
-                           limit=args.limit, seed=args.seed)
+    settings = RunSettings(
+        generator=args.generator, retrieval=args.retrieval, top_k=args.top_k, limit=args.limit, seed=args.seed
+    )
     out = args.out or Path("eval-results") / args.set.stem
     settings_env = [f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("RAG_")]
     command = shlex.join([*settings_env, "rag", *(sys.argv[1:] if args.argv is None else args.argv)])
-    summary = evaluate(args.set, settings, out, _config(args), command=command, docs=args.docs,
-                       progress=not args.no_progress, resume=args.resume)
+    summary = evaluate(
+        args.set,
+        settings,
+        out,
+        _config(args),
+        command=command,
+        docs=args.docs,
+        progress=not args.no_progress,
+        resume=args.resume,
+    )
     ret = summary["retrieval"]
-    print(f"retrieval ({ret['n']} questions): nDCG@10 {ret['nDCG@10'] or 0:.4f}  MRR@10 {ret['MRR@10'] or 0:.4f}  "
-          f"R@1 {ret['recall@1'] or 0:.3f}  R@5 {ret['recall@5'] or 0:.3f}  R@10 {ret['recall@10'] or 0:.3f}")
+    print(
+        f"retrieval ({ret['n']} questions): nDCG@10 {ret['nDCG@10'] or 0:.4f}  MRR@10 {ret['MRR@10'] or 0:.4f}  "
+        f"R@1 {ret['recall@1'] or 0:.3f}  R@5 {ret['recall@5'] or 0:.3f}  R@10 {ret['recall@10'] or 0:.3f}"
+    )
     if "answers" in summary:
         a, c, ab = summary["answers"], summary["citations"], summary["abstention"]
         lat = summary["latency_seconds"]
-        print(f"answers ({a['n']} answerable): EM {a['exact_match'] or 0:.3f}  F1 {a['f1'] or 0:.3f}  "
-              f"contains {a['contains'] or 0:.3f}")
-        print(f"citations: recall {c['recall'] or 0:.3f}  precision {c['precision'] or 0:.3f}; abstention: "
-              f"precision {_maybe(ab['precision'])}  recall {_maybe(ab['recall'])}")
-        print(f"latency: first token p50 {_maybe(lat['first_token']['p50'])} s  p95 "
-              f"{_maybe(lat['first_token']['p95'])} s; total p50 {_maybe(lat['total']['p50'])} s  "
-              f"p95 {_maybe(lat['total']['p95'])} s")
+        print(
+            f"answers ({a['n']} answerable): EM {a['exact_match'] or 0:.3f}  F1 {a['f1'] or 0:.3f}  "
+            f"contains {a['contains'] or 0:.3f}"
+        )
+        print(
+            f"citations: recall {c['recall'] or 0:.3f}  precision {c['precision'] or 0:.3f}; abstention: "
+            f"precision {_maybe(ab['precision'])}  recall {_maybe(ab['recall'])}"
+        )
+        print(
+            f"latency: first token p50 {_maybe(lat['first_token']['p50'])} s  p95 "
+            f"{_maybe(lat['first_token']['p95'])} s; total p50 {_maybe(lat['total']['p50'])} s  "
+            f"p95 {_maybe(lat['total']['p95'])} s"
+        )
     print(f"{summary['failed']} of {summary['items']} items failed; report: {out / 'report.md'}")
     return 0
 

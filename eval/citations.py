@@ -54,8 +54,11 @@ class CitationJudge:
                 continue
             for i, passage in enumerate(cited):
                 alone = self.supports([passage], sentence.text)
-                others = cited[:i] + cited[i + 1:]
+                others = cited[:i] + cited[i + 1 :]
                 precise += alone or not self.supports(others, sentence.text)
-        return CitationScores(recall=supported / len(sentences) if sentences else None,
-                              precision=precise / citations if citations else None,
-                              sentences=len(sentences), citations=citations)
+        return CitationScores(
+            recall=supported / len(sentences) if sentences else None,
+            precision=precise / citations if citations else None,
+            sentences=len(sentences),
+            citations=citations,
+        )

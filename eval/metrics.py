@@ -91,8 +91,12 @@ def abstention_scores(abstained: list[bool], answerable: list[bool]) -> dict[str
     """Precision and recall of abstaining, the positive class being "the documents don't say"."""
     hits = sum(a and not ok for a, ok in zip(abstained, answerable))
     said, should = sum(abstained), sum(not ok for ok in answerable)
-    return {"precision": hits / said if said else None, "recall": hits / should if should else None,
-            "abstained": said, "unanswerable": should}
+    return {
+        "precision": hits / said if said else None,
+        "recall": hits / should if should else None,
+        "abstained": said,
+        "unanswerable": should,
+    }
 
 
 def percentiles(values: list[float], points: tuple[int, ...] = (50, 95)) -> dict[str, float | None]:

@@ -18,8 +18,17 @@ from pathlib import Path
 from tqdm import tqdm
 
 from eval.citations import CitationJudge
-from eval.metrics import (best_over, contains_answer, document_ranking, exact_match, f1, first_relevant_rank,
-                          mrr_at, ndcg_at, recall_at)
+from eval.metrics import (
+    best_over,
+    contains_answer,
+    document_ranking,
+    exact_match,
+    f1,
+    first_relevant_rank,
+    mrr_at,
+    ndcg_at,
+    recall_at,
+)
 from eval.sets import EvalItem, EvalSet, sample
 from eval.workspace import prepare_index
 from index.config import Config
@@ -93,8 +102,11 @@ class ItemResult:
 
     def to_dict(self, brief: bool = False) -> dict:
         """Fields that have a value; ``brief``: only what big retrieval runs need (keeps files small)."""
-        data = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()
-                if v not in (None, "", [], {})}
+        data = {
+            k: (round(v, 4) if isinstance(v, float) else v)
+            for k, v in self.__dict__.items()
+            if v not in (None, "", [], {})
+        }
         data["recall"] = {str(k): round(v, 4) for k, v in self.recall.items()}
         data["failed"] = self.failed
         if len(self.turns) == 1:
@@ -106,17 +118,25 @@ class ItemResult:
 
 
 def _result_for(item: EvalItem) -> ItemResult:
-    return ItemResult(id=item.id, kind=item.kind, question=item.question, turns=list(item.turns),
-                      answers=list(item.answers), answerable=item.answerable, relevant=dict(item.relevant),
-                      support=item.support)
+    return ItemResult(
+        id=item.id,
+        kind=item.kind,
+        question=item.question,
+        turns=list(item.turns),
+        answers=list(item.answers),
+        answerable=item.answerable,
+        relevant=dict(item.relevant),
+        support=item.support,
+    )
 
 
 def score_retrieval(result: ItemResult, ranking: list[str], chunk_texts: list[str] = ()) -> None:
     result.ranking = ranking[: max(RECALL_KS)]
     if result.support:
         wanted = " ".join(result.support.split())
-        result.support_rank = next((rank for rank, text in enumerate(chunk_texts, start=1)
-                                    if wanted in " ".join(text.split())), None)
+        result.support_rank = next(
+            (rank for rank, text in enumerate(chunk_texts, start=1) if wanted in " ".join(text.split())), None
+        )
     if not result.relevant:
         return
     result.gold_rank = first_relevant_rank(ranking, result.relevant)
@@ -144,9 +164,24 @@ def score_answer(result: ItemResult, answer, judge: CitationJudge) -> None:
     result.raw_citation_recall, result.raw_citation_precision = raw.recall, raw.precision
 
 
-ANSWER_FIELDS = ("answer", "raw_answer", "abstained", "exact_match", "f1", "contains", "citation_recall",
-                 "citation_precision", "citations", "raw_citation_recall", "raw_citation_precision", "first_token",
-                 "total", "passages", "fallback_reason", "error")
+ANSWER_FIELDS = (
+    "answer",
+    "raw_answer",
+    "abstained",
+    "exact_match",
+    "f1",
+    "contains",
+    "citation_recall",
+    "citation_precision",
+    "citations",
+    "raw_citation_recall",
+    "raw_citation_precision",
+    "first_token",
+    "total",
+    "passages",
+    "fallback_reason",
+    "error",
+)
 
 
 def restore_answer(result: ItemResult, record: dict) -> None:
@@ -156,9 +191,15 @@ def restore_answer(result: ItemResult, record: dict) -> None:
         setattr(result, name, record.get(name, defaults.get(name)))
 
 
-def run(eval_set: EvalSet, settings: RunSettings, base: Config, progress: bool = True,
-        say=lambda message: print(message, file=sys.stderr), checkpoint: Path | None = None,
-        resumed: dict[str, dict] | None = None) -> tuple[list[ItemResult], dict]:
+def run(
+    eval_set: EvalSet,
+    settings: RunSettings,
+    base: Config,
+    progress: bool = True,
+    say=lambda message: print(message, file=sys.stderr),
+    checkpoint: Path | None = None,
+    resumed: dict[str, dict] | None = None,
+) -> tuple[list[ItemResult], dict]:
     """Every item of (a sample of) the set, scored; plus the run's facts (index, sizes, wall times).
 
     ``checkpoint``: a JSONL file each answered item is appended to as soon as it is scored, so an
@@ -171,9 +212,13 @@ def run(eval_set: EvalSet, settings: RunSettings, base: Config, progress: bool =
     items = sample(eval_set.items, settings.limit, settings.seed)
     engine = get_engine(config, settings.generator if settings.answers else "extractive")
     snapshot, embedder = engine.snapshot(), engine.embedder
-    facts = {"index_dir": config.store_location, "documents": len(snapshot.documents),
-             "chunks": snapshot.chunk_count(), "embedder": snapshot.embedder_name,
-             "index_seconds": round(time.perf_counter() - started, 1)}
+    facts = {
+        "index_dir": config.store_location,
+        "documents": len(snapshot.documents),
+        "chunks": snapshot.chunk_count(),
+        "embedder": snapshot.embedder_name,
+        "index_seconds": round(time.perf_counter() - started, 1),
+    }
 
     t = time.perf_counter()
     results = [_result_for(item) for item in items]
@@ -181,11 +226,11 @@ def run(eval_set: EvalSet, settings: RunSettings, base: Config, progress: bool =
     dense = settings.retrieval != "bm25" and queries
     vectors = embedder.encode(queries, progress=progress and len(queries) >= 256) if dense else [None] * len(queries)
     retriever = HybridRetriever(snapshot, embedder, engine.options.retrieval)
-    for result, query, vector in tqdm(list(zip(results, queries, vectors)), desc="retrieval", unit="q",
-                                      disable=not progress, file=sys.stderr):
+    for result, query, vector in tqdm(
+        list(zip(results, queries, vectors)), desc="retrieval", unit="q", disable=not progress, file=sys.stderr
+    ):
         passages = retriever.retrieve(query, top_k=settings.depth, mode=settings.retrieval, query_vector=vector)
-        score_retrieval(result, document_ranking([Path(p.source).name for p in passages]),
-                        [p.text for p in passages])
+        score_retrieval(result, document_ranking([Path(p.source).name for p in passages]), [p.text for p in passages])
     facts["retrieval_seconds"] = round(time.perf_counter() - t, 1)
 
     if settings.answers:
@@ -193,13 +238,15 @@ def run(eval_set: EvalSet, settings: RunSettings, base: Config, progress: bool =
         judge = CitationJudge(engine.scorer)
         say("loading the generator...")
         engine.warm_up()
-        for item, result in tqdm(list(zip(items, results)), desc="answers", unit="q", disable=not progress,
-                                 file=sys.stderr):
+        for item, result in tqdm(
+            list(zip(items, results)), desc="answers", unit="q", disable=not progress, file=sys.stderr
+        ):
             if item.id in resumed:
                 restore_answer(result, resumed[item.id])
                 continue
-            session = ChatSession(generator=settings.generator, config=config, top_k=settings.top_k,
-                                  retrieval=settings.retrieval)
+            session = ChatSession(
+                generator=settings.generator, config=config, top_k=settings.top_k, retrieval=settings.retrieval
+            )
             try:
                 for turn in item.turns[:-1]:
                     session.ask(turn)

@@ -94,10 +94,18 @@ def load_jsonl(path: Path, docs: Path | None = None) -> EvalSet:
             raw = json.loads(line)
             turns = tuple(raw["turns"]) if "turns" in raw else (raw["question"],)
             document = raw.get("document")
-            items.append(EvalItem(id=str(raw["id"]), turns=turns, answers=tuple(raw.get("answers") or ()),
-                                  relevant={document: 1} if document else {}, support=raw.get("support"),
-                                  answerable=bool(raw.get("answerable", True)), language=raw.get("language", "en"),
-                                  kind=raw.get("kind", "")))
+            items.append(
+                EvalItem(
+                    id=str(raw["id"]),
+                    turns=turns,
+                    answers=tuple(raw.get("answers") or ()),
+                    relevant={document: 1} if document else {},
+                    support=raw.get("support"),
+                    answerable=bool(raw.get("answerable", True)),
+                    language=raw.get("language", "en"),
+                    kind=raw.get("kind", ""),
+                )
+            )
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}:{number}: not a valid evaluation item ({exc})") from None
     return EvalSet(path.stem, path, "jsonl", items, docs_folder=_docs_folder(path, items, docs))
@@ -114,5 +122,6 @@ def _docs_folder(path: Path, items: list[EvalItem], docs: Path | None) -> Path:
     for folder in (path.parent / "docs", path.parent, PROJECT_ROOT / "seeds"):
         if folder.is_dir() and names and all((folder / n).is_file() for n in names):
             return folder
-    raise ValueError(f"{path}: cannot find the documents it names ({', '.join(sorted(names)[:3])}...); "
-                     "pass --docs FOLDER")
+    raise ValueError(
+        f"{path}: cannot find the documents it names ({', '.join(sorted(names)[:3])}...); pass --docs FOLDER"
+    )

@@ -65,8 +65,15 @@ def load_squad_set(path: Path | str) -> EvalSet:
     for i, (title, text) in enumerate(paragraphs):
         numbers[title] = numbers.get(title, 0) + 1
         documents.append(SetDocument(paragraph_name(i), f"{title} ¶{numbers[title]}", text))
-    items = [EvalItem(id=q.id, turns=(q.text,), answers=q.answers,
-                      relevant={paragraph_name(q.gold_paragraph): 1} if q.answerable else {},
-                      answerable=q.answerable, kind="squad" if q.answerable else "unanswerable")
-             for q in questions]
+    items = [
+        EvalItem(
+            id=q.id,
+            turns=(q.text,),
+            answers=q.answers,
+            relevant={paragraph_name(q.gold_paragraph): 1} if q.answerable else {},
+            answerable=q.answerable,
+            kind="squad" if q.answerable else "unanswerable",
+        )
+        for q in questions
+    ]
     return EvalSet(path.stem, path, "squad", items, documents=documents)

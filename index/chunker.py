@@ -132,8 +132,9 @@ class Chunker:
             i = k
         return spans
 
-    def _enforce_limit(self, texts: dict[str, str], spans_by_doc: dict[str, list[tuple[int, int]]]
-                       ) -> dict[str, list[tuple[int, int]]]:
+    def _enforce_limit(
+        self, texts: dict[str, str], spans_by_doc: dict[str, list[tuple[int, int]]]
+    ) -> dict[str, list[tuple[int, int]]]:
         """Halve every span the embedder would truncate, until all fit: one ``fits`` call a round
         over all documents (the tokenizer is fast per batch, slow per call)."""
         result = {doc_id: list(spans) for doc_id, spans in spans_by_doc.items()}
@@ -167,8 +168,9 @@ def _halve(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Split a span near its middle, preferring a sentence end, then a space."""
     mid = (start + end) // 2
     window = text[start:end]
-    candidates = [start + m.end() for m in _SENTENCE_END.finditer(window)] or \
-                 [start + m.end() for m in re.finditer(r"\s+", window)]
+    candidates = [start + m.end() for m in _SENTENCE_END.finditer(window)] or [
+        start + m.end() for m in re.finditer(r"\s+", window)
+    ]
     cut = min(candidates, key=lambda c: abs(c - mid)) if candidates else mid
     if not start < cut < end:
         cut = mid

@@ -60,11 +60,15 @@ class Config:
 
     def __post_init__(self):
         if self.store and not str(self.store).startswith(POSTGRES_SCHEMES):
-            raise ValueError(f"store {self.store!r} (--store / RAG_STORE) is not a postgresql:// URL; leave it empty "
-                             "for the local folder index")
+            raise ValueError(
+                f"store {self.store!r} (--store / RAG_STORE) is not a postgresql:// URL; leave it empty "
+                "for the local folder index"
+            )
         if self.question_encoder not in QUESTION_ENCODERS:
-            raise ValueError(f"question encoder {self.question_encoder!r} (RAG_QUESTION_ENCODER) is not one of "
-                             f"{', '.join(QUESTION_ENCODERS)}")
+            raise ValueError(
+                f"question encoder {self.question_encoder!r} (RAG_QUESTION_ENCODER) is not one of "
+                f"{', '.join(QUESTION_ENCODERS)}"
+            )
 
     @property
     def index_dir(self) -> Path:
@@ -75,12 +79,12 @@ class Config:
         """Where the index lives, for messages (a URL's password is hidden)."""
         return hide_password(self.store) if self.store else str(self.index_dir)
 
-    def with_(self, **changes) -> "Config":
+    def with_(self, **changes) -> Config:
         """A copy with some values changed; ``None`` values are ignored (handy for CLI options)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     @classmethod
-    def from_env(cls, **overrides) -> "Config":
+    def from_env(cls, **overrides) -> Config:
         """Defaults, then ``RAG_<FIELD>`` environment variables, then ``overrides``."""
         values: dict = {}
         for f in fields(cls):

@@ -65,8 +65,7 @@ def load_model(name: str):
 class Embedder:
     """Text -> unit-length float32 vectors (so inner product = cosine similarity)."""
 
-    def __init__(self, name: str, batch_size: int = 64, question_backend: str = "torch",
-                 cache_dir: Path | None = None):
+    def __init__(self, name: str, batch_size: int = 64, question_backend: str = "torch", cache_dir: Path | None = None):
         """``question_backend="onnx"`` (with a ``cache_dir`` for the exported graph) runs small
         calls (questions, answer sentences) through ONNX Runtime: 3-4x faster, same vectors."""
         if question_backend not in QUESTION_ENCODERS:
@@ -94,12 +93,18 @@ class Embedder:
         """True where the text, with special tokens, is within ``max_seq_length`` word pieces."""
         if not texts:
             return []
-        encoded = self.model.tokenizer(list(texts), add_special_tokens=True, truncation=False,
-                                       return_attention_mask=False, return_token_type_ids=False)
+        encoded = self.model.tokenizer(
+            list(texts),
+            add_special_tokens=True,
+            truncation=False,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )
         return [len(ids) <= self.max_tokens for ids in encoded["input_ids"]]
 
-    def encode(self, texts: Sequence[str], progress: bool | None = None,
-               on_progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str], progress: bool | None = None, on_progress: Callable[[int, int], None] | None = None
+    ) -> np.ndarray:
         """Unit-length vectors. ``on_progress(done, total)`` is called between slices of a few
         batches (for the UI's progress bar); without it the texts go to the encoder in one call."""
         if not texts:
@@ -110,9 +115,15 @@ class Embedder:
         texts = list(texts)
         parts = []
         for start, stop in self._slices(len(texts), on_progress):
-            parts.append(self.model.encode(texts[start:stop], batch_size=self.batch_size,
-                                           normalize_embeddings=True, convert_to_numpy=True,
-                                           show_progress_bar=show and on_progress is None))
+            parts.append(
+                self.model.encode(
+                    texts[start:stop],
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=show and on_progress is None,
+                )
+            )
         return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
@@ -125,9 +136,12 @@ class Embedder:
 
         return onnx_encoder(self.model, resolve_model_path(self.name), self.cache_dir)
 
-    def encode_with_sentences(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
-                              on_progress: Callable[[int, int], None] | None = None
-                              ) -> tuple[np.ndarray, list[np.ndarray]]:
+    def encode_with_sentences(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int]]],
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Chunk vectors plus, from the same forward pass, one vector per sentence ("late chunking").
 
         A sentence's vector is the mean of the chunk's contextual token vectors over that
@@ -153,18 +167,20 @@ class Embedder:
         bar = _progress_bar(len(texts), disable=on_progress is not None or len(texts) < 256)
         done = 0
         for start in range(0, len(texts), self.batch_size):
-            batch = order[start:start + self.batch_size]
-            features = model.preprocess([texts[i] for i in batch],
-                                        processing_kwargs={"text": {"return_offsets_mapping": True}})
+            batch = order[start : start + self.batch_size]
+            features = model.preprocess(
+                [texts[i] for i in batch], processing_kwargs={"text": {"return_offsets_mapping": True}}
+            )
             offsets = features.pop("offset_mapping")
             with torch.inference_mode():
                 output = model.forward(features)
             chunk_vectors = _unit_rows(output["sentence_embedding"].float().numpy())
-            pooled = _late_sentence_vectors(output["token_embeddings"].float(), features["attention_mask"], offsets,
-                                            [spans[i] for i in batch])
+            pooled = _late_sentence_vectors(
+                output["token_embeddings"].float(), features["attention_mask"], offsets, [spans[i] for i in batch]
+            )
             for row, i in enumerate(batch):
                 vectors[i] = chunk_vectors[row]
-                mine = pooled[row, :len(spans[i])]
+                mine = pooled[row, : len(spans[i])]
                 empty = ~np.isfinite(mine).all(axis=1)  # no token inside: past the window
                 mine[empty] = chunk_vectors[row]
                 sentence_vectors[i] = mine.astype(np.float16)
@@ -200,7 +216,7 @@ def _late_sentence_vectors(tokens, attention_mask, offsets, spans) -> np.ndarray
     bounds = torch.zeros((len(spans), most, 2), dtype=offsets.dtype)
     for row, sentence_spans in enumerate(spans):
         if sentence_spans:
-            bounds[row, :len(sentence_spans)] = torch.tensor(sentence_spans, dtype=offsets.dtype)
+            bounds[row, : len(sentence_spans)] = torch.tensor(sentence_spans, dtype=offsets.dtype)
     starts, ends = offsets[..., 0], offsets[..., 1]  # (batch, tokens)
     real = (ends > starts) & attention_mask.bool()  # special and padding tokens have empty offsets
     inside = real[:, None, :] & (starts[:, None, :] < bounds[..., 1:2]) & (ends[:, None, :] > bounds[..., 0:1])

@@ -36,16 +36,21 @@ def find_files(paths: Iterable[Path | str]) -> tuple[list[Path], list[str]]:
         if not path.exists():
             problems.append(f"{raw}: no such file or folder")
         elif path.is_dir():
-            inside = [child.resolve() for child in sorted(path.rglob("*"))
-                      if child.is_file() and not _hidden(child, path) and child.suffix.lower() in SUPPORTED_SUFFIXES]
+            inside = [
+                child.resolve()
+                for child in sorted(path.rglob("*"))
+                if child.is_file() and not _hidden(child, path) and child.suffix.lower() in SUPPORTED_SUFFIXES
+            ]
             if not inside:
                 problems.append(f"{raw}: no .txt, .md, .html or .pdf files in this folder")
             found += inside
         elif path.suffix.lower() in SUPPORTED_SUFFIXES:
             found.append(path.resolve())
         else:
-            problems.append(f"{raw}: unsupported file type {path.suffix or '(none)'!r}; "
-                            f"supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}")
+            problems.append(
+                f"{raw}: unsupported file type {path.suffix or '(none)'!r}; "
+                f"supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}"
+            )
     return sorted(dict.fromkeys(found)), problems
 
 
@@ -84,8 +89,13 @@ def load_document(path: Path | str) -> Document:
     if not text.strip():
         kind = "PDF (scanned images or empty pages?)" if suffix == ".pdf" else "file"
         raise LoaderError(f"{path.name}: no extractable text in this {kind}")
-    return Document(id=document_id(text), title=(title or path.stem).strip()[:200], source=str(path),
-                    text=text, warnings=tuple(notes))
+    return Document(
+        id=document_id(text),
+        title=(title or path.stem).strip()[:200],
+        source=str(path),
+        text=text,
+        warnings=tuple(notes),
+    )
 
 
 def load_documents(paths: Iterable[Path]) -> Iterator[Document | LoaderError]:
@@ -97,6 +107,7 @@ def load_documents(paths: Iterable[Path]) -> Iterator[Document | LoaderError]:
 
 
 # --- text decoding -----------------------------------------------------------------
+
 
 def _decode(raw: bytes, path: Path, notes: list[str]) -> str:
     if raw.startswith(b"\xef\xbb\xbf"):
@@ -139,10 +150,46 @@ def _markdown_title(text: str) -> str:
 
 # --- HTML --------------------------------------------------------------------------
 
-_DROP_TAGS = ["script", "style", "noscript", "template", "nav", "aside", "form",
-              "iframe", "svg", "canvas", "button", "select", "input", "textarea"]
-_BLOCK_TAGS = {"p", "div", "section", "article", "main", "li", "ul", "ol", "table", "tr",
-               "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "figcaption", "dd", "dt", "hr"}
+_DROP_TAGS = [
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "nav",
+    "aside",
+    "form",
+    "iframe",
+    "svg",
+    "canvas",
+    "button",
+    "select",
+    "input",
+    "textarea",
+]
+_BLOCK_TAGS = {
+    "p",
+    "div",
+    "section",
+    "article",
+    "main",
+    "li",
+    "ul",
+    "ol",
+    "table",
+    "tr",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "blockquote",
+    "pre",
+    "figcaption",
+    "dd",
+    "dt",
+    "hr",
+}
 
 
 def _html_text(html: str) -> tuple[str, str]:
@@ -184,6 +231,7 @@ def _html_text(html: str) -> tuple[str, str]:
 
 
 # --- PDF ---------------------------------------------------------------------------
+
 
 def _pdf_text(path: Path, raw: bytes) -> tuple[str, str]:
     import io

@@ -28,11 +28,13 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-PROBE_TEXTS = ["What year did the Normans conquer England?",
-               "A longer probe, padded against the first one, so that the attention mask is exercised too."]
+PROBE_TEXTS = [
+    "What year did the Normans conquer England?",
+    "A longer probe, padded against the first one, so that the attention mask is exercised too.",
+]
 MAX_DIFFERENCE = 1e-3  # largest |torch - onnx| allowed on a token vector (measured: ~2e-6)
 
-_encoders: dict[tuple[str, str], "OnnxTransformer | None"] = {}
+_encoders: dict[tuple[str, str], OnnxTransformer | None] = {}
 _encoders_lock = threading.Lock()
 
 
@@ -90,8 +92,11 @@ def _load_or_export(model, model_path: str, cache_dir: Path) -> OnnxTransformer:
     first = model[0]
     if not hasattr(first, "auto_model"):
         raise ValueError(f"first module is {type(first).__name__}, not a transformer")
-    input_names = [name for name in ("input_ids", "attention_mask", "token_type_ids")
-                   if name in _preprocess(model, PROBE_TEXTS[:1])]
+    input_names = [
+        name
+        for name in ("input_ids", "attention_mask", "token_type_ids")
+        if name in _preprocess(model, PROBE_TEXTS[:1])
+    ]
     path = cache_dir / "onnx" / f"{_cache_key(first, model_path, input_names)}.onnx"
     if not path.is_file():
         _export(first, model, input_names, path)
@@ -137,10 +142,16 @@ def _export(first, model, input_names: list[str], path: Path) -> None:
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(chatter), _quiet("torch", "onnx_ir", "onnxscript"):
             warnings.simplefilter("ignore")
-            program = torch.onnx.export(TokenVectors(first.auto_model.eval()), example, None,
-                                        input_names=input_names, output_names=["token_embeddings"],
-                                        dynamic_shapes={name: {0: batch, 1: length} for name in input_names},
-                                        opset_version=18, dynamo=True)
+            program = torch.onnx.export(
+                TokenVectors(first.auto_model.eval()),
+                example,
+                None,
+                input_names=input_names,
+                output_names=["token_embeddings"],
+                dynamic_shapes={name: {0: batch, 1: length} for name in input_names},
+                opset_version=18,
+                dynamo=True,
+            )
             program.save(str(partial))
         os.replace(partial, path)
     finally:
@@ -153,8 +164,13 @@ def _cache_key(first, model_path: str, input_names: list[str]) -> str:
     import torch
     import transformers
 
-    parts = [str(Path(model_path).resolve()) if Path(model_path).exists() else model_path,
-             torch.__version__, transformers.__version__, onnxruntime.__version__, ",".join(input_names)]
+    parts = [
+        str(Path(model_path).resolve()) if Path(model_path).exists() else model_path,
+        torch.__version__,
+        transformers.__version__,
+        onnxruntime.__version__,
+        ",".join(input_names),
+    ]
     folder = Path(model_path)
     if folder.is_dir():
         for weights in sorted(folder.rglob("*")):

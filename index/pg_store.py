@@ -66,8 +66,7 @@ def with_schema(url: str, schema: str) -> str:
     parts = urlsplit(url)
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "schema"]
     schema = re.sub(r"[^a-z0-9_]", "_", schema.lower())[:63]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query + [("schema", schema)]),
-                       parts.fragment))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query + [("schema", schema)]), parts.fragment))
 
 
 class PostgresStore:
@@ -103,8 +102,14 @@ class PostgresStore:
                 from psycopg_pool import ConnectionPool
 
                 self.connect().close()  # a clear error now rather than the pool's retries
-                self._pool = ConnectionPool(self.conninfo, min_size=1, max_size=8, open=True,
-                                            kwargs={"autocommit": True}, name=f"rag-{self.schema}")
+                self._pool = ConnectionPool(
+                    self.conninfo,
+                    min_size=1,
+                    max_size=8,
+                    open=True,
+                    kwargs={"autocommit": True},
+                    name=f"rag-{self.schema}",
+                )
         try:
             with self._pool.connection(timeout=30) as conn:
                 if not getattr(conn, "_rag_vector", False):  # pooled before the extension existed
@@ -125,8 +130,9 @@ class PostgresStore:
         import psycopg
 
         try:
-            return conn.execute(f"SELECT schema_version, version, manifest, chunks, total_terms FROM {self.t['meta']}"
-                                ).fetchone()
+            return conn.execute(
+                f"SELECT schema_version, version, manifest, chunks, total_terms FROM {self.t['meta']}"
+            ).fetchone()
         except psycopg.errors.UndefinedTable:
             return None
         except psycopg.errors.InvalidSchemaName:
@@ -135,11 +141,14 @@ class PostgresStore:
     def _checked_meta(self, conn) -> tuple:
         meta = self._meta(conn)
         if meta is None:
-            raise IndexMissing(f"no index in schema {self.schema!r} at {self.location}; build one with "
-                               f"`rag index --store URL PATH...`")
+            raise IndexMissing(
+                f"no index in schema {self.schema!r} at {self.location}; build one with `rag index --store URL PATH...`"
+            )
         if meta[0] != SCHEMA_VERSION:
-            raise IndexCorrupt(f"the index in schema {self.schema!r} has schema version {meta[0]}, this version "
-                               f"reads {SCHEMA_VERSION}; rebuild with `rag index --rebuild --store URL`")
+            raise IndexCorrupt(
+                f"the index in schema {self.schema!r} has schema version {meta[0]}, this version "
+                f"reads {SCHEMA_VERSION}; rebuild with `rag index --rebuild --store URL`"
+            )
         return meta
 
     def exists(self) -> bool:
@@ -162,11 +171,14 @@ class PostgresStore:
         return {**meta[2], "documents": documents, "counts": {"documents": len(documents), "chunks": int(meta[3])}}
 
     def _documents(self, conn) -> dict[str, dict]:
-        return {doc_id: {**extra, "id": doc_id, "source": source, "title": title}
-                for doc_id, source, title, extra in conn.execute(
-                    f"SELECT id, source, title, meta FROM {self.t['documents']}")}
+        return {
+            doc_id: {**extra, "id": doc_id, "source": source, "title": title}
+            for doc_id, source, title, extra in conn.execute(
+                f"SELECT id, source, title, meta FROM {self.t['documents']}"
+            )
+        }
 
-    def load(self) -> "PostgresView":
+    def load(self) -> PostgresView:
         with self.connection() as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             meta = self._checked_meta(conn)
@@ -183,31 +195,46 @@ class PostgresStore:
             deadline = time.monotonic() + timeout
             while not conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (f"rag:{self.schema}",)).fetchone()[0]:
                 if time.monotonic() >= deadline:
-                    raise IndexBusy(f"another `rag index` is updating schema {self.schema!r} at {self.location}; "
-                                    "try again when it finishes")
+                    raise IndexBusy(
+                        f"another `rag index` is updating schema {self.schema!r} at {self.location}; "
+                        "try again when it finishes"
+                    )
                 time.sleep(_LOCK_POLL)
             yield
         finally:
             conn.close()  # ends the session, and with it the lock
 
     @contextlib.contextmanager
-    def writer(self, base: "PostgresView | None", *, embedder: dict, chunker: dict, second_embedder: dict | None,
-               ann_threshold: int = 0):
+    def writer(
+        self,
+        base: PostgresView | None,
+        *,
+        embedder: dict,
+        chunker: dict,
+        second_embedder: dict | None,
+        ann_threshold: int = 0,
+    ):
         """One transaction: the block's deletes and adds, then the new manifest; committed together."""
         import psycopg
 
         conn = self.connect(autocommit=False)
         try:
-            writer = _PostgresWriter(self, conn, int(embedder["dimension"]),
-                                     int(second_embedder["dimension"]) if second_embedder else None, fresh=base is None)
+            writer = _PostgresWriter(
+                self,
+                conn,
+                int(embedder["dimension"]),
+                int(second_embedder["dimension"]) if second_embedder else None,
+                fresh=base is None,
+            )
             yield writer
             writer.finish(embedder, chunker, second_embedder)
             conn.commit()
             self._vacuum(conn)
         except psycopg.Error as exc:
             conn.rollback()
-            raise StoreUnavailable(f"writing to PostgreSQL at {self.location} failed, nothing was changed: "
-                                   f"{_first_line(exc)}") from None
+            raise StoreUnavailable(
+                f"writing to PostgreSQL at {self.location} failed, nothing was changed: {_first_line(exc)}"
+            ) from None
         except BaseException:
             conn.rollback()
             raise
@@ -230,43 +257,49 @@ class PostgresStore:
         try:
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         except Exception as exc:
-            raise StoreUnavailable(f"PostgreSQL at {self.location} lacks the pgvector extension and it could "
-                                   f"not be created ({_first_line(exc)}); install pgvector or ask an admin to "
-                                   "run CREATE EXTENSION vector") from None
+            raise StoreUnavailable(
+                f"PostgreSQL at {self.location} lacks the pgvector extension and it could "
+                f"not be created ({_first_line(exc)}); install pgvector or ask an admin to "
+                "run CREATE EXTENSION vector"
+            ) from None
         _register_vector(conn)
         for name in ("postings", "terms", "sentences", "chunks", "documents", "meta"):
             conn.execute(f"DROP TABLE IF EXISTS {t[name]} CASCADE")
         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
-        conn.execute(f"""CREATE TABLE {t['meta']} (
+        conn.execute(f"""CREATE TABLE {t["meta"]} (
             id int PRIMARY KEY DEFAULT 1 CHECK (id = 1), schema_version int NOT NULL, version bigint NOT NULL,
             manifest jsonb NOT NULL, chunks bigint NOT NULL, total_terms bigint NOT NULL)""")
-        conn.execute(f"""CREATE TABLE {t['documents']} (
+        conn.execute(f"""CREATE TABLE {t["documents"]} (
             id text PRIMARY KEY, source text NOT NULL, title text NOT NULL, meta jsonb NOT NULL)""")
-        conn.execute(f"""CREATE TABLE {t['chunks']} (
+        conn.execute(f"""CREATE TABLE {t["chunks"]} (
             key bigserial PRIMARY KEY, id text NOT NULL UNIQUE,
-            doc_id text NOT NULL REFERENCES {t['documents']} (id) ON DELETE CASCADE,
+            doc_id text NOT NULL REFERENCES {t["documents"]} (id) ON DELETE CASCADE,
             ordinal int NOT NULL, char_start int NOT NULL, char_end int NOT NULL, text text NOT NULL,
             embedding vector({dim}) NOT NULL, second_embedding vector({second_dim or SECOND_DIMENSION}),
             n_terms int NOT NULL)""")
         # vectors stay in the row (not TOAST-ed out of it): an exact scan then reads them without lookups
-        conn.execute(f"ALTER TABLE {t['chunks']} ALTER COLUMN embedding SET STORAGE PLAIN, "
-                     "ALTER COLUMN second_embedding SET STORAGE PLAIN")
+        conn.execute(
+            f"ALTER TABLE {t['chunks']} ALTER COLUMN embedding SET STORAGE PLAIN, "
+            "ALTER COLUMN second_embedding SET STORAGE PLAIN"
+        )
         # the late-chunking data (several KB a chunk) in its own table keeps chunk rows narrow
-        conn.execute(f"""CREATE TABLE {t['sentences']} (
-            chunk_key bigint PRIMARY KEY REFERENCES {t['chunks']} (key) ON DELETE CASCADE,
+        conn.execute(f"""CREATE TABLE {t["sentences"]} (
+            chunk_key bigint PRIMARY KEY REFERENCES {t["chunks"]} (key) ON DELETE CASCADE,
             vectors bytea NOT NULL, terms bytea NOT NULL, term_rows bytea NOT NULL)""")
         conn.execute(f"CREATE INDEX ON {t['chunks']} (doc_id, ordinal)")
         conn.execute(f"CREATE INDEX ON {t['chunks']} USING hnsw (embedding vector_cosine_ops)")
         conn.execute(f"CREATE INDEX ON {t['chunks']} USING hnsw (second_embedding vector_cosine_ops)")
         conn.execute(f"CREATE TABLE {t['terms']} (id serial PRIMARY KEY, term text NOT NULL UNIQUE, df int NOT NULL)")
-        conn.execute(f"""CREATE TABLE {t['postings']} (
-            term_id int NOT NULL, chunk_key bigint NOT NULL REFERENCES {t['chunks']} (key) ON DELETE CASCADE,
+        conn.execute(f"""CREATE TABLE {t["postings"]} (
+            term_id int NOT NULL, chunk_key bigint NOT NULL REFERENCES {t["chunks"]} (key) ON DELETE CASCADE,
             tf int NOT NULL, dl int NOT NULL, PRIMARY KEY (term_id, chunk_key) INCLUDE (tf, dl))""")
         conn.execute(f"CREATE INDEX ON {t['postings']} (chunk_key)")
         # versions of new tables start at the clock (ms), so they never repeat those of the tables replaced
-        conn.execute(f"INSERT INTO {t['meta']} (schema_version, version, manifest, chunks, total_terms) "
-                     "VALUES (%s, (extract(epoch FROM clock_timestamp()) * 1000)::bigint, '{}', 0, 0)",
-                     (SCHEMA_VERSION,))
+        conn.execute(
+            f"INSERT INTO {t['meta']} (schema_version, version, manifest, chunks, total_terms) "
+            "VALUES (%s, (extract(epoch FROM clock_timestamp()) * 1000)::bigint, '{}', 0, 0)",
+            (SCHEMA_VERSION,),
+        )
 
 
 class _PostgresWriter:
@@ -282,8 +315,10 @@ class _PostgresWriter:
             table_dim, table_second_dim = (self._dimension_of(column) for column in ("embedding", "second_embedding"))
         if table_dim != dim:
             if not fresh:
-                raise IndexCorrupt(f"the index in schema {store.schema!r} holds {table_dim}-dimension vectors, "
-                                   f"not {dim}; rebuild with `rag index --rebuild`")
+                raise IndexCorrupt(
+                    f"the index in schema {store.schema!r} holds {table_dim}-dimension vectors, "
+                    f"not {dim}; rebuild with `rag index --rebuild`"
+                )
             store.create_schema(conn, dim, second_dim)  # first build, older schema, or another embedder
         elif second_dim is not None and second_dim != table_second_dim:  # another second embedder
             conn.execute(f"ALTER TABLE {self.t['chunks']} DROP COLUMN second_embedding")
@@ -298,20 +333,28 @@ class _PostgresWriter:
         self.version = conn.execute(f"SELECT version FROM {self.t['meta']} FOR UPDATE").fetchone()[0]
 
     def _dimension_of(self, column: str) -> int | None:
-        row = self.conn.execute("SELECT atttypmod FROM pg_attribute WHERE attrelid = %s::regclass AND attname = %s "
-                                "AND NOT attisdropped", (self.t["chunks"], column)).fetchone()
+        row = self.conn.execute(
+            "SELECT atttypmod FROM pg_attribute WHERE attrelid = %s::regclass AND attname = %s AND NOT attisdropped",
+            (self.t["chunks"], column),
+        ).fetchone()
         return row[0] if row else None
 
     def delete_documents(self, doc_ids: list[str]) -> None:
         if not doc_ids:
             return
         t = self.t
-        self.conn.execute(f"""UPDATE {t['terms']} AS t SET df = t.df - x.n
-            FROM (SELECT p.term_id, count(*) AS n FROM {t['postings']} p JOIN {t['chunks']} c ON c.key = p.chunk_key
-                  WHERE c.doc_id = ANY(%s) GROUP BY p.term_id) AS x WHERE t.id = x.term_id""", (doc_ids,))
-        self.conn.execute(f"""UPDATE {t['meta']} SET chunks = chunks - x.n, total_terms = total_terms - x.terms
-            FROM (SELECT count(*) AS n, coalesce(sum(n_terms), 0) AS terms FROM {t['chunks']}
-                  WHERE doc_id = ANY(%s)) AS x""", (doc_ids,))
+        self.conn.execute(
+            f"""UPDATE {t["terms"]} AS t SET df = t.df - x.n
+            FROM (SELECT p.term_id, count(*) AS n FROM {t["postings"]} p JOIN {t["chunks"]} c ON c.key = p.chunk_key
+                  WHERE c.doc_id = ANY(%s) GROUP BY p.term_id) AS x WHERE t.id = x.term_id""",
+            (doc_ids,),
+        )
+        self.conn.execute(
+            f"""UPDATE {t["meta"]} SET chunks = chunks - x.n, total_terms = total_terms - x.terms
+            FROM (SELECT count(*) AS n, coalesce(sum(n_terms), 0) AS terms FROM {t["chunks"]}
+                  WHERE doc_id = ANY(%s)) AS x""",
+            (doc_ids,),
+        )
         self.conn.execute(f"DELETE FROM {t['documents']} WHERE id = ANY(%s)", (doc_ids,))
 
     def update_documents(self, documents: dict[str, dict]) -> None:
@@ -320,27 +363,41 @@ class _PostgresWriter:
             with self.conn.cursor() as cur:
                 cur.executemany(f"UPDATE {self.t['documents']} SET meta = %s::jsonb WHERE id = %s", rows)
 
-    def add_documents(self, documents: dict[str, dict], chunks: list[Chunk], vectors: np.ndarray,
-                      sentence_vectors: list[np.ndarray], second_vectors: np.ndarray | None = None) -> None:
-        if not len(chunks) == len(vectors) == len(sentence_vectors) or \
-                (second_vectors is not None and len(second_vectors) != len(chunks)):
+    def add_documents(
+        self,
+        documents: dict[str, dict],
+        chunks: list[Chunk],
+        vectors: np.ndarray,
+        sentence_vectors: list[np.ndarray],
+        second_vectors: np.ndarray | None = None,
+    ) -> None:
+        if not len(chunks) == len(vectors) == len(sentence_vectors) or (
+            second_vectors is not None and len(second_vectors) != len(chunks)
+        ):
             raise ValueError("chunks, vectors and sentence vectors differ in length")
         t, conn = self.t, self.conn
         with conn.cursor() as cur:
-            cur.executemany(f"""INSERT INTO {t['documents']} (id, source, title, meta) VALUES (%s, %s, %s, %s::jsonb)
-                ON CONFLICT (id) DO UPDATE SET source = excluded.source, title = excluded.title, meta = excluded.meta""",
-                            [(doc_id, m["source"], m.get("title", ""), json.dumps(_extra(m)))
-                             for doc_id, m in documents.items()])
+            cur.executemany(
+                f"""INSERT INTO {t["documents"]} (id, source, title, meta) VALUES (%s, %s, %s, %s::jsonb)
+                ON CONFLICT (id) DO UPDATE
+                SET source = excluded.source, title = excluded.title, meta = excluded.meta""",
+                [(doc_id, m["source"], m.get("title", ""), json.dumps(_extra(m))) for doc_id, m in documents.items()],
+            )
         if not chunks:
             return
         chunk_terms, per_sentence = analyse_chunks([c.text for c in chunks])
         vocabulary = self._term_ids(sorted({term for terms in chunk_terms for term in terms}))
-        keys = [k for (k,) in conn.execute(f"SELECT nextval(pg_get_serial_sequence('{t['chunks']}', 'key')) "
-                                           "FROM generate_series(1, %s)", (len(chunks),))]
+        keys = [
+            k
+            for (k,) in conn.execute(
+                f"SELECT nextval(pg_get_serial_sequence('{t['chunks']}', 'key')) FROM generate_series(1, %s)",
+                (len(chunks),),
+            )
+        ]
         postings: list[str] = []
         df: dict[int, int] = {}
         sentence_rows = []
-        with conn.cursor().copy(f"""COPY {t['chunks']} (key, id, doc_id, ordinal, char_start, char_end, text,
+        with conn.cursor().copy(f"""COPY {t["chunks"]} (key, id, doc_id, ordinal, char_start, char_end, text,
                 embedding, second_embedding, n_terms) FROM STDIN WITH (FORMAT BINARY)""") as copy:
             copy.set_types(["int8", "text", "text", "int4", "int4", "int4", "text", "vector", "vector", "int4"])
             for i, chunk in enumerate(chunks):
@@ -350,10 +407,20 @@ class _PostgresWriter:
                 sentences = np.asarray(sentence_vectors[i], dtype=np.float16)
                 if len(sentences) != len(ids):
                     raise ValueError(f"chunk {chunk.id}: {len(sentences)} sentence vectors for {len(ids)} sentences")
-                copy.write_row([keys[i], chunk.id, chunk.doc_id, chunk.ordinal, chunk.char_start, chunk.char_end,
-                                chunk.text, np.asarray(vectors[i], dtype=np.float32),
-                                None if second_vectors is None else np.asarray(second_vectors[i], dtype=np.float32),
-                                len(flat)])
+                copy.write_row(
+                    [
+                        keys[i],
+                        chunk.id,
+                        chunk.doc_id,
+                        chunk.ordinal,
+                        chunk.char_start,
+                        chunk.char_end,
+                        chunk.text,
+                        np.asarray(vectors[i], dtype=np.float32),
+                        None if second_vectors is None else np.asarray(second_vectors[i], dtype=np.float32),
+                        len(flat),
+                    ]
+                )
                 sentence_rows.append([keys[i], sentences.tobytes(), flat.tobytes(), rows.tobytes()])
                 counts: dict[int, int] = {}
                 for x in flat.tolist():
@@ -362,23 +429,30 @@ class _PostgresWriter:
                 postings.extend(f"{term}\t{keys[i]}\t{tf}\t{dl}\n" for term, tf in counts.items())
                 for term in counts:
                     df[term] = df.get(term, 0) + 1
-        with conn.cursor().copy(f"COPY {t['sentences']} (chunk_key, vectors, terms, term_rows) "
-                                "FROM STDIN WITH (FORMAT BINARY)") as copy:
+        with conn.cursor().copy(
+            f"COPY {t['sentences']} (chunk_key, vectors, terms, term_rows) FROM STDIN WITH (FORMAT BINARY)"
+        ) as copy:
             copy.set_types(["int8", "bytea", "bytea", "bytea"])
             for row in sentence_rows:
                 copy.write_row(row)
         with conn.cursor().copy(f"COPY {t['postings']} (term_id, chunk_key, tf, dl) FROM STDIN") as copy:
             for start in range(0, len(postings), 50_000):
-                copy.write("".join(postings[start:start + 50_000]))
-        conn.execute(f"""UPDATE {t['terms']} AS t SET df = t.df + x.n
-            FROM unnest(%s::int[], %s::int[]) AS x(id, n) WHERE t.id = x.id""", (list(df), list(df.values())))
-        conn.execute(f"UPDATE {t['meta']} SET chunks = chunks + %s, total_terms = total_terms + %s",
-                     (len(chunks), int(sum(map(len, chunk_terms)))))
+                copy.write("".join(postings[start : start + 50_000]))
+        conn.execute(
+            f"""UPDATE {t["terms"]} AS t SET df = t.df + x.n
+            FROM unnest(%s::int[], %s::int[]) AS x(id, n) WHERE t.id = x.id""",
+            (list(df), list(df.values())),
+        )
+        conn.execute(
+            f"UPDATE {t['meta']} SET chunks = chunks + %s, total_terms = total_terms + %s",
+            (len(chunks), int(sum(map(len, chunk_terms)))),
+        )
 
     def _term_ids(self, terms: list[str]) -> dict[str, int]:
         t = self.t
-        self.conn.execute(f"INSERT INTO {t['terms']} (term, df) SELECT unnest(%s::text[]), 0 ON CONFLICT (term) "
-                          "DO NOTHING", (terms,))
+        self.conn.execute(
+            f"INSERT INTO {t['terms']} (term, df) SELECT unnest(%s::text[]), 0 ON CONFLICT (term) DO NOTHING", (terms,)
+        )
         return dict(self.conn.execute(f"SELECT term, id FROM {t['terms']} WHERE term = ANY(%s)", (terms,)).fetchall())
 
     def set_second_vectors(self, chunk_ids: list[str], vectors: np.ndarray) -> None:
@@ -401,12 +475,19 @@ class _PostgresWriter:
             if missing:
                 raise ValueError(f"{missing} chunk(s) lack a {second_embedder['name']} vector")
         conn.execute(f"DELETE FROM {t['terms']} WHERE df <= 0")
-        documents, chunks = conn.execute(f"SELECT (SELECT count(*) FROM {t['documents']}), chunks FROM {t['meta']}"
-                                         ).fetchone()
-        manifest = {"format": "postgres", "schema_version": SCHEMA_VERSION,
-                    "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    "embedder": embedder, "second_embedder": second_embedder, "chunker": chunker,
-                    "index_type": "hnsw", "counts": {"documents": documents, "chunks": chunks}}
+        documents, chunks = conn.execute(
+            f"SELECT (SELECT count(*) FROM {t['documents']}), chunks FROM {t['meta']}"
+        ).fetchone()
+        manifest = {
+            "format": "postgres",
+            "schema_version": SCHEMA_VERSION,
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "embedder": embedder,
+            "second_embedder": second_embedder,
+            "chunker": chunker,
+            "index_type": "hnsw",
+            "counts": {"documents": documents, "chunks": chunks},
+        }
         conn.execute(f"UPDATE {t['meta']} SET version = version + 1, manifest = %s::jsonb", (json.dumps(manifest),))
         # fresh planner statistics, committed with the data: without them a bulk-loaded postings table is
         # scanned whole for every BM25 query instead of read through its index
@@ -442,8 +523,10 @@ class PostgresView(ManifestNames):
             yield
             return
         with self.store.connection() as conn, conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
-                         f"SET LOCAL hnsw.ef_search = {HNSW_EF_SEARCH}")
+            conn.execute(
+                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
+                f"SET LOCAL hnsw.ef_search = {HNSW_EF_SEARCH}"
+            )
             # chunk count and BM25 length total of this version, read once for the block's queries
             self._local.counts = conn.execute(f"SELECT chunks, total_terms FROM {self.t['meta']}").fetchone()
             self._local.conn = conn
@@ -482,8 +565,11 @@ class PostgresView(ManifestNames):
             return []
         vector = np.asarray(query_vector, dtype=np.float32)
         with self._conn() as conn:
-            rows = conn.execute(f"SELECT key, {column} <=> %s AS distance FROM {self.t['chunks']} "
-                                "ORDER BY distance LIMIT %s", (vector, int(k)), binary=True)
+            rows = conn.execute(
+                f"SELECT key, {column} <=> %s AS distance FROM {self.t['chunks']} ORDER BY distance LIMIT %s",
+                (vector, int(k)),
+                binary=True,
+            )
             return [(int(key), 1.0 - float(distance)) for key, distance in rows]
 
     # float8 throughout (a bare 0.5 would make it numeric, several times slower)
@@ -520,14 +606,27 @@ class PostgresView(ManifestNames):
         keys = [int(k) for k in keys]
         dim = int(self.manifest["embedder"]["dimension"])
         if not keys:
-            return Candidates([], [], [], [], np.zeros((0, dim), np.float32), np.zeros((0, dim), np.float16),
-                              np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(1, np.int64))
+            return Candidates(
+                [],
+                [],
+                [],
+                [],
+                np.zeros((0, dim), np.float32),
+                np.zeros((0, dim), np.float16),
+                np.zeros(1, np.int64),
+                np.zeros(0, np.int32),
+                np.zeros(1, np.int64),
+            )
         with self._conn() as conn:
-            rows = conn.execute(f"""SELECT c.key, c.id, c.doc_id, c.ordinal, c.char_start, c.char_end, c.text,
+            rows = conn.execute(
+                f"""SELECT c.key, c.id, c.doc_id, c.ordinal, c.char_start, c.char_end, c.text,
                     d.title, d.source, c.embedding, c.second_embedding, s.vectors, s.terms, s.term_rows
-                FROM unnest(%s::int8[]) AS k(key) JOIN {self.t['chunks']} c ON c.key = k.key
-                JOIN {self.t['sentences']} s ON s.chunk_key = k.key JOIN {self.t['documents']} d ON d.id = c.doc_id
-                """, (keys,), binary=True).fetchall()
+                FROM unnest(%s::int8[]) AS k(key) JOIN {self.t["chunks"]} c ON c.key = k.key
+                JOIN {self.t["sentences"]} s ON s.chunk_key = k.key JOIN {self.t["documents"]} d ON d.id = c.doc_id
+                """,
+                (keys,),
+                binary=True,
+            ).fetchall()
         by_key = {row[0]: row for row in rows}
         missing = [k for k in keys if k not in by_key]
         if missing:
@@ -538,26 +637,32 @@ class PostgresView(ManifestNames):
         local_rows = [np.frombuffer(r[13], dtype=np.int32).astype(np.int64) for r in ordered]
         counts = [len(b) for b in sentence_blocks]
         term_offsets = np.cumsum([0, *map(len, term_blocks)])
-        sentence_term_rows = np.concatenate([rows[:-1] + offset for rows, offset in zip(local_rows, term_offsets)]
-                                            + [np.array([term_offsets[-1]])]).astype(np.int64)
+        sentence_term_rows = np.concatenate(
+            [rows[:-1] + offset for rows, offset in zip(local_rows, term_offsets)] + [np.array([term_offsets[-1]])]
+        ).astype(np.int64)
         second = None
         if self.second_embedder_name is not None and all(r[10] is not None for r in ordered):
             second = np.array([_array(r[10]) for r in ordered]).reshape(len(ordered), -1)
         return Candidates(
             keys=keys,
-            chunks=[Chunk(id=r[1], doc_id=r[2], ordinal=r[3], char_start=r[4], char_end=r[5], text=r[6])
-                    for r in ordered],
-            titles=[r[7] for r in ordered], sources=[r[8] for r in ordered],
+            chunks=[
+                Chunk(id=r[1], doc_id=r[2], ordinal=r[3], char_start=r[4], char_end=r[5], text=r[6]) for r in ordered
+            ],
+            titles=[r[7] for r in ordered],
+            sources=[r[8] for r in ordered],
             vectors=np.array([_array(r[9]) for r in ordered], dtype=np.float32).reshape(len(ordered), dim),
             sentence_vectors=np.concatenate(sentence_blocks) if sentence_blocks else np.zeros((0, dim), np.float16),
             sentence_rows=np.cumsum([0, *counts]).astype(np.int64),
             sentence_term_ids=np.concatenate(term_blocks) if term_blocks else np.zeros(0, np.int32),
-            sentence_term_rows=sentence_term_rows, second_vectors=second)
+            sentence_term_rows=sentence_term_rows,
+            second_vectors=second,
+        )
 
     def term_ids(self, terms: list[str]) -> np.ndarray:
         with self._conn() as conn:
-            found = dict(conn.execute(f"SELECT term, id FROM {self.t['terms']} WHERE term = ANY(%s)",
-                                      (list(terms),)).fetchall())
+            found = dict(
+                conn.execute(f"SELECT term, id FROM {self.t['terms']} WHERE term = ANY(%s)", (list(terms),)).fetchall()
+            )
         return np.array([found.get(term, -1) for term in terms], dtype=np.int64)
 
     def document_frequencies(self, ids: np.ndarray) -> np.ndarray:
@@ -568,16 +673,25 @@ class PostgresView(ManifestNames):
 
     def chunks_of(self, doc_ids: list[str]) -> list[Chunk]:
         with self._conn() as conn:
-            rows = conn.execute(f"""SELECT c.id, c.doc_id, c.ordinal, c.char_start, c.char_end, c.text
-                FROM {self.t['chunks']} c JOIN {self.t['documents']} d ON d.id = c.doc_id
-                WHERE c.doc_id = ANY(%s) ORDER BY d.source, c.ordinal""", (list(doc_ids),)).fetchall()
+            rows = conn.execute(
+                f"""SELECT c.id, c.doc_id, c.ordinal, c.char_start, c.char_end, c.text
+                FROM {self.t["chunks"]} c JOIN {self.t["documents"]} d ON d.id = c.doc_id
+                WHERE c.doc_id = ANY(%s) ORDER BY d.source, c.ordinal""",
+                (list(doc_ids),),
+            ).fetchall()
         return [Chunk(*row) for row in rows]
 
     def stats(self) -> dict:
-        return {"documents": len(self.documents), "chunks": self._chunks, "embedder": self.embedder_name,
-                "second_embedder": self.second_embedder_name, "dimension": self.manifest["embedder"]["dimension"],
-                "index_type": self.manifest.get("index_type", "hnsw"), "built_at": self.manifest.get("built_at", ""),
-                "path": self.store.location}
+        return {
+            "documents": len(self.documents),
+            "chunks": self._chunks,
+            "embedder": self.embedder_name,
+            "second_embedder": self.second_embedder_name,
+            "dimension": self.manifest["embedder"]["dimension"],
+            "index_type": self.manifest.get("index_type", "hnsw"),
+            "built_at": self.manifest.get("built_at", ""),
+            "path": self.store.location,
+        }
 
 
 def _array(vector) -> np.ndarray:

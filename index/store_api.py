@@ -9,8 +9,8 @@ Two backends implement it:
   the same BM25 ranking is computed in SQL from postings tables, and each write is a transaction.
 
 ``open_store(config)`` picks one. A store hands out read-only *views* (``IndexView``; each
-retrieval through one reads a single committed version), and takes writes through a ``writer`` transaction: delete documents, add
-documents with their chunks and vectors, then commit (all or nothing). The pipeline
+retrieval through one reads a single committed version), and takes writes through a ``writer``
+transaction: delete documents, add documents with their chunks and vectors, then commit (all or nothing). The pipeline
 (index/pipeline.py) and the retriever (rag/retriever.py) speak only this interface.
 
 Rows are identified by *keys*: ints that stay valid within one view (the folder store's row
@@ -29,6 +29,7 @@ from index.records import Chunk
 
 if TYPE_CHECKING:
     from index.config import Config
+
 
 class IndexMissing(FileNotFoundError):
     pass
@@ -114,8 +115,14 @@ class IndexWriter(Protocol):
     ``with store.writer(...)`` leaves the previous version exactly as it was."""
 
     def delete_documents(self, doc_ids: list[str]) -> None: ...
-    def add_documents(self, documents: dict[str, dict], chunks: list[Chunk], vectors: np.ndarray,
-                      sentence_vectors: list[np.ndarray], second_vectors: np.ndarray | None = None) -> None: ...
+    def add_documents(
+        self,
+        documents: dict[str, dict],
+        chunks: list[Chunk],
+        vectors: np.ndarray,
+        sentence_vectors: list[np.ndarray],
+        second_vectors: np.ndarray | None = None,
+    ) -> None: ...
     def update_documents(self, documents: dict[str, dict]) -> None: ...  # metadata only (e.g. file stamps)
     def set_second_vectors(self, chunk_ids: list[str], vectors: np.ndarray) -> None: ...
 
@@ -128,12 +135,13 @@ class Store(Protocol):
     def load(self) -> IndexView: ...
     def read_manifest(self) -> dict | None: ...
     def lock(self, timeout: float) -> contextlib.AbstractContextManager: ...  # one writer at a time
-    def writer(self, base: IndexView | None, *, embedder: dict, chunker: dict, second_embedder: dict | None,
-               ann_threshold: int) -> contextlib.AbstractContextManager[IndexWriter]: ...
+    def writer(
+        self, base: IndexView | None, *, embedder: dict, chunker: dict, second_embedder: dict | None, ann_threshold: int
+    ) -> contextlib.AbstractContextManager[IndexWriter]: ...
     def close(self) -> None: ...  # release connections (a no-op for the folder)
 
 
-def open_store(config: "Config") -> Store:
+def open_store(config: Config) -> Store:
     """The store ``config`` names: the database at ``config.store`` (a postgresql:// URL, checked by
     Config) when it is set, else the folder ``config.index_dir``."""
     if config.store:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import functools
 import re
-from array import array
 import threading
+from array import array
 from collections.abc import Sequence
 
 import numpy as np
@@ -84,7 +84,7 @@ def sentence_terms(texts: Sequence[str]) -> list[list[list[str]]]:
     flat = bm25_tokens_of([text[s:e] for text, sp in zip(texts, spans) for s, e in sp])
     out, at = [], 0
     for sp in spans:
-        out.append(flat[at:at + len(sp)])
+        out.append(flat[at : at + len(sp)])
         at += len(sp)
     return out
 
@@ -94,14 +94,15 @@ def analyse_chunks(texts: Sequence[str]) -> tuple[list[list[str]], list[list[lis
     chunk_terms: list[list[str]] = []
     per_sentence: list[list[list[str]]] = []
     for start in range(0, len(texts), _ANALYSIS_BLOCK):
-        for sentences in sentence_terms(texts[start:start + _ANALYSIS_BLOCK]):
+        for sentences in sentence_terms(texts[start : start + _ANALYSIS_BLOCK]):
             per_sentence.append(sentences)
             chunk_terms.append([term for terms in sentences for term in terms])
     return chunk_terms, per_sentence
 
 
-def sentence_term_arrays(per_sentence: Sequence[Sequence[Sequence[str]]], vocabulary: dict[str, int]
-                         ) -> tuple[np.ndarray, np.ndarray]:
+def sentence_term_arrays(
+    per_sentence: Sequence[Sequence[Sequence[str]]], vocabulary: dict[str, int]
+) -> tuple[np.ndarray, np.ndarray]:
     """(term ids of every sentence in order, int32; offsets, int64: sentence s has ids[rows[s]:rows[s + 1]]).
     Terms missing from ``vocabulary`` are dropped (none are, when it was built from the same analysis)."""
     ids = array("i")  # 4 bytes a term while collecting, not a Python int each (1M chunks: ~80M terms)

@@ -1,6 +1,6 @@
 """Retrieval, generation, citations and the answer API.
 
-    from rag import answer, ChatSession
+from rag import answer, ChatSession
 """
 
 from __future__ import annotations

@@ -36,8 +36,18 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from rag.generation.base import GeneratorUnavailable
     from rag.weights import ModelIntegrityError, ModelUnavailable
 
-    return (IndexMissing, IndexCorrupt, IndexBusy, StoreUnavailable, EmbedderUnavailable, TokenizerUnavailable, GeneratorUnavailable,
-            ModelIntegrityError, ModelUnavailable, EmptyQuestion)
+    return (
+        IndexMissing,
+        IndexCorrupt,
+        IndexBusy,
+        StoreUnavailable,
+        EmbedderUnavailable,
+        TokenizerUnavailable,
+        GeneratorUnavailable,
+        ModelIntegrityError,
+        ModelUnavailable,
+        EmptyQuestion,
+    )
 
 
 def make_generator(spec: str, config: Config) -> Generator:
@@ -66,8 +76,9 @@ def make_generator(spec: str, config: Config) -> Generator:
     raise ValueError(f"unknown generator {spec!r}: use 'llm', 'extractive' or an http(s):// URL")
 
 
-def get_engine(config: Config | None = None, generator: str | Generator | None = None,
-               options: EngineOptions | None = None) -> RagEngine:
+def get_engine(
+    config: Config | None = None, generator: str | Generator | None = None, options: EngineOptions | None = None
+) -> RagEngine:
     config = config or Config.from_env()
     spec = generator if generator is not None else config.generator
     key = (config, spec if isinstance(spec, str) else id(spec), repr(options))
@@ -80,9 +91,15 @@ def get_engine(config: Config | None = None, generator: str | Generator | None =
         return engine
 
 
-def stream_answer(question: str, history: list[dict] | None = None, *, generator: str | Generator | None = None,
-                  top_k: int | None = None, retrieval: str | None = None,
-                  config: Config | None = None) -> Iterator[str | Answer]:
+def stream_answer(
+    question: str,
+    history: list[dict] | None = None,
+    *,
+    generator: str | Generator | None = None,
+    top_k: int | None = None,
+    retrieval: str | None = None,
+    config: Config | None = None,
+) -> Iterator[str | Answer]:
     """Yield text pieces as they are generated, then the final ``Answer`` (whose text is authoritative)."""
     engine = get_engine(config, generator)
     yield from engine.stream(question, history, top_k=top_k, retrieval_mode=retrieval)
@@ -112,8 +129,7 @@ class ChatSession:
     def stream(self, question: str) -> Iterator[str | Answer]:
         for item in stream_answer(question, list(self.history), **self.options):
             if isinstance(item, Answer):
-                self.history += [{"role": "user", "content": question},
-                                 {"role": "assistant", "content": item.text}]
+                self.history += [{"role": "user", "content": question}, {"role": "assistant", "content": item.text}]
             yield item
 
     def ask(self, question: str) -> Answer:

@@ -19,8 +19,10 @@ from rag.records import Citation, Passage
 from rag.support import SupportScorer, content_terms, evidence_spans
 
 _BRACKET = re.compile(r"[\[【]\s*((?:\d+\s*(?:[-–,;]|and|y)?\s*)+)[\]】]")
-_WORDY = re.compile(r"\(?\b(?:sources?|passages?|fuentes?|pasajes?|documents?)\s*#?\s*((?:\d+\s*(?:[-–,;]|and|y)?\s*)+)\)?",
-                    re.IGNORECASE)
+_WORDY = re.compile(
+    r"\(?\b(?:sources?|passages?|fuentes?|pasajes?|documents?)\s*#?\s*((?:\d+\s*(?:[-–,;]|and|y)?\s*)+)\)?",
+    re.IGNORECASE,
+)
 _ONLY_MARKERS = re.compile(r"^[\s\[\]【】()\d,;.:\-–]*$")
 MAX_RANGE = 20
 
@@ -96,8 +98,12 @@ class VerifiedAnswer:
     supported_sentences: int
 
 
-def verify(sentences: list[AnswerSentence], passages: list[Passage], scorer: SupportScorer,
-           threshold: float = SUPPORT_THRESHOLD) -> VerifiedAnswer:
+def verify(
+    sentences: list[AnswerSentence],
+    passages: list[Passage],
+    scorer: SupportScorer,
+    threshold: float = SUPPORT_THRESHOLD,
+) -> VerifiedAnswer:
     evidence = evidence_spans(passages)
     claims = [s.text for s in sentences]
     scores = scorer.score(claims, evidence) if claims and evidence else np.zeros((len(claims), 0))
@@ -130,8 +136,17 @@ def verify(sentences: list[AnswerSentence], passages: list[Passage], scorer: Sup
         for number, reattached in chosen:
             ev = evidence[best_by_passage[number - 1]]
             passage = passages[number - 1]
-            citations.append(Citation(number=number, passage=passage, span_start=passage.char_start + ev.start,
-                                      span_end=passage.char_start + ev.end, text=ev.text, sentence=sentence.text,
-                                      support=float(row[best_by_passage[number - 1]]), reattached=reattached))
+            citations.append(
+                Citation(
+                    number=number,
+                    passage=passage,
+                    span_start=passage.char_start + ev.start,
+                    span_end=passage.char_start + ev.end,
+                    text=ev.text,
+                    sentence=sentence.text,
+                    support=float(row[best_by_passage[number - 1]]),
+                    reattached=reattached,
+                )
+            )
         parts.append(with_markers(sentence.text, [n for n, _ in chosen]))
     return VerifiedAnswer(" ".join(parts).strip(), citations, unsupported, supported)

@@ -41,8 +41,14 @@ def _order_and_trim(passages: list[Passage]) -> list[Passage]:
             text = passage.chunk.text[cut:]
             lead = len(text) - len(text.lstrip())
             chunk = passage.chunk
-            chunk = Chunk(id=chunk.id, doc_id=chunk.doc_id, ordinal=chunk.ordinal,
-                          char_start=chunk.char_start + cut + lead, char_end=chunk.char_end, text=text[lead:])
+            chunk = Chunk(
+                id=chunk.id,
+                doc_id=chunk.doc_id,
+                ordinal=chunk.ordinal,
+                char_start=chunk.char_start + cut + lead,
+                char_end=chunk.char_end,
+                text=text[lead:],
+            )
             passage = replace(passage, chunk=chunk)
         out.append(passage)
     return out
@@ -64,8 +70,9 @@ def all_passages(snapshot: IndexView) -> list[Passage]:
     out = []
     for chunk in snapshot.chunks_of(list(snapshot.documents)):
         meta = snapshot.documents.get(chunk.doc_id, {})
-        out.append(Passage(chunk=chunk, title=meta.get("title", ""), source=meta.get("source", ""), rank=0,
-                           fused_score=0.0))
+        out.append(
+            Passage(chunk=chunk, title=meta.get("title", ""), source=meta.get("source", ""), rank=0, fused_score=0.0)
+        )
     return out
 
 

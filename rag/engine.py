@@ -21,8 +21,15 @@ from rag.context import build_context, whole_corpus_fits
 from rag.generation.base import GenerationRequest, Generator
 from rag.generation.extractive import MIN_SUPPORT, OVERRIDE_SUPPORT, ExtractiveGenerator
 from rag.language import abstain_message, detect_language
-from rag.prompt import (NO_ANSWER, answer_messages, is_no_answer, obeys_instruction, rewrite_messages,
-                        stable_prefix_chars, translate_messages)
+from rag.prompt import (
+    NO_ANSWER,
+    answer_messages,
+    is_no_answer,
+    obeys_instruction,
+    rewrite_messages,
+    stable_prefix_chars,
+    translate_messages,
+)
 from rag.records import Answer
 from rag.retriever import HybridRetriever, RetrievalSettings
 from rag.support import SupportScorer
@@ -32,7 +39,8 @@ MAX_QUESTION_CHARS = 2000
 _REFERRING = re.compile(
     r"\b(he|she|it|they|him|her|them|his|hers|its|their|that|this|those|these|there|then|former|latter|"
     r"él|ella|ellos|ellas|eso|esto|esa|ese|aquel|aquella|lo|la|le|les|su|sus|allí|ahí)\b|^(and|what about|y|¿y)\b",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 class EmptyQuestion(ValueError):
@@ -56,8 +64,7 @@ def needs_rewrite(question: str, history: list[dict]) -> bool:
 
 
 class RagEngine:
-    def __init__(self, config: Config, generator: Generator, options: EngineOptions | None = None,
-                 embedder=None):
+    def __init__(self, config: Config, generator: Generator, options: EngineOptions | None = None, embedder=None):
         self.config = config
         self.generator = generator
         self.options = options or EngineOptions(top_k=config.top_k)
@@ -79,8 +86,9 @@ class RagEngine:
                 self._snapshot = self.store.load()
                 name = self._snapshot.embedder_name
                 if self._embedder is None or self._embedder.name != name:
-                    self._embedder = Embedder(name, self.config.embed_batch_size, self.config.question_encoder,
-                                              self.config.cache_dir)
+                    self._embedder = Embedder(
+                        name, self.config.embed_batch_size, self.config.question_encoder, self.config.cache_dir
+                    )
                     self.scorer = SupportScorer(self._embedder)
                     if isinstance(self.generator, ExtractiveGenerator):
                         self.generator.scorer = self.scorer
@@ -100,10 +108,14 @@ class RagEngine:
         if self.generator.uses_llm and whole_corpus_fits(snap, self.options.context_tokens):
             context = build_context(snap, [], self.options.context_tokens)
             prefix = stable_prefix_chars(context)
-            self.generator.prefill(GenerationRequest(answer_messages("Warm-up.", context), "", context,
-                                                     prefix_chars=prefix))
-            self.generator.prefill(GenerationRequest(rewrite_messages("Warm-up.", [], context), "", context,
-                                                     utility=True, prefix_chars=prefix))
+            self.generator.prefill(
+                GenerationRequest(answer_messages("Warm-up.", context), "", context, prefix_chars=prefix)
+            )
+            self.generator.prefill(
+                GenerationRequest(
+                    rewrite_messages("Warm-up.", [], context), "", context, utility=True, prefix_chars=prefix
+                )
+            )
 
     # -- answering --------------------------------------------------------------------
 
@@ -114,8 +126,14 @@ class RagEngine:
                 result = item
         return result
 
-    def stream(self, question: str, history: list[dict] | None = None, *, top_k: int | None = None,
-               retrieval_mode: str | None = None) -> Iterator[str | Answer]:
+    def stream(
+        self,
+        question: str,
+        history: list[dict] | None = None,
+        *,
+        top_k: int | None = None,
+        retrieval_mode: str | None = None,
+    ) -> Iterator[str | Answer]:
         """Yield answer text pieces as they are generated, then the final ``Answer``."""
         started = time.perf_counter()
         timings: dict[str, float] = {}
@@ -149,8 +167,16 @@ class RagEngine:
             retrieved += [p for p in retriever.retrieve(question, top_k=2, mode=mode) if p.chunk.id not in seen]
         timings["retrieve"] = time.perf_counter() - t
 
-        answer = Answer(question=question, text="", passages=[], retrieved=retrieved, language=language,
-                        rewritten_question=rewritten, generator=self.generator.name, notices=notices)
+        answer = Answer(
+            question=question,
+            text="",
+            passages=[],
+            retrieved=retrieved,
+            language=language,
+            rewritten_question=rewritten,
+            generator=self.generator.name,
+            notices=notices,
+        )
         best_dense = max((p.dense_score or 0.0 for p in retrieved), default=0.0)
         if not retrieved or (best_dense < self.options.abstain_below and not any(p.bm25_score for p in retrieved)):
             answer.abstained, answer.text = True, abstain_message(language)
@@ -167,9 +193,14 @@ class RagEngine:
         answer.passages = context
         english = rewritten or question  # standalone (follow-ups resolved) and in English
         fits = whole_corpus_fits(snap, self.options.context_tokens)  # then the passages never change
-        request = GenerationRequest(answer_messages(english, context), english, context, language,
-                                    max_tokens=self.options.max_answer_tokens,
-                                    prefix_chars=stable_prefix_chars(context) if fits else None)
+        request = GenerationRequest(
+            answer_messages(english, context),
+            english,
+            context,
+            language,
+            max_tokens=self.options.max_answer_tokens,
+            prefix_chars=stable_prefix_chars(context) if fits else None,
+        )
         t = time.perf_counter()
         pieces: list[str] = []
         held, released = "", language != "en"  # non-English: nothing is shown until translated
@@ -184,7 +215,7 @@ class RagEngine:
                 continue
             held += piece  # hold the first characters back until they cannot be NO_ANSWER
             head = held.strip().upper()
-            if len(head) > len(NO_ANSWER) + 1 or not NO_ANSWER.startswith(head[:len(NO_ANSWER)]):
+            if len(head) > len(NO_ANSWER) + 1 or not NO_ANSWER.startswith(head[: len(NO_ANSWER)]):
                 if not is_no_answer(held):
                     released = True
                     yield held
@@ -199,8 +230,9 @@ class RagEngine:
             if self.generator.uses_llm:
                 t = time.perf_counter()
                 translated = []
-                request = GenerationRequest(translate_messages(answer.text, language), "", [], language,
-                                            max_tokens=300, utility=True)
+                request = GenerationRequest(
+                    translate_messages(answer.text, language), "", [], language, max_tokens=300, utility=True
+                )
                 for piece in self.generator.stream(request):
                     timings.setdefault("first_token", time.perf_counter() - started)
                     translated.append(piece)
@@ -224,8 +256,11 @@ class RagEngine:
             # share the answer prompt's prefix when it is the whole corpus; otherwise no passages
             fits = whole_corpus_fits(snap, self.options.context_tokens)
             passages = build_context(snap, [], self.options.context_tokens) if fits else []
-            text = self.generator.complete(rewrite_messages(question, history, passages), max_tokens=60,
-                                           prefix_chars=stable_prefix_chars(passages) if fits else None)
+            text = self.generator.complete(
+                rewrite_messages(question, history, passages),
+                max_tokens=60,
+                prefix_chars=stable_prefix_chars(passages) if fits else None,
+            )
             text = text.strip().strip('"').splitlines()[0].strip() if text.strip() else ""
             return text if len(text) > 3 and not is_no_answer(text) else None
         last_user = next((m["content"] for m in reversed(history) if m.get("role") == "user"), "")
@@ -235,8 +270,12 @@ class RagEngine:
         language = answer.language
         english = language == "en" or self.generator.uses_llm  # the LLM answered in English
         if is_no_answer(raw):
-            self._extractive_fallback(answer, context, "the model found no answer, but a passage sentence "
-                                      "closely matches the question", min_support=OVERRIDE_SUPPORT)
+            self._extractive_fallback(
+                answer,
+                context,
+                "the model found no answer, but a passage sentence closely matches the question",
+                min_support=OVERRIDE_SUPPORT,
+            )
             if answer.abstained:
                 answer.fallback_reason = ""
             return
@@ -266,16 +305,19 @@ class RagEngine:
             answer.unsupported_sentences = verified.unsupported
             answer.fallback_reason = "no sentence of the model's answer is supported by the passages"
             return
-        answer.text, answer.citations, answer.unsupported_sentences = (verified.text, verified.citations,
-                                                                     verified.unsupported)
+        answer.text, answer.citations, answer.unsupported_sentences = (
+            verified.text,
+            verified.citations,
+            verified.unsupported,
+        )
 
     def _extractive_fallback(self, answer: Answer, context, reason: str, min_support: float = MIN_SUPPORT) -> None:
-        text = ExtractiveGenerator(self.scorer).answer_text(answer.rewritten_question or answer.question, context,
-                                                            min_support)
+        text = ExtractiveGenerator(self.scorer).answer_text(
+            answer.rewritten_question or answer.question, context, min_support
+        )
         answer.fallback_reason = reason
         if is_no_answer(text):
             answer.abstained, answer.text = True, abstain_message(answer.language)
             return
         verified = verify(parse_answer(text, len(context)), context, self.scorer, 0.0)
         answer.text, answer.citations = verified.text, verified.citations
-

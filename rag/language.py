@@ -19,8 +19,15 @@ ABSTAIN = {
     "it": "I documenti non lo dicono. Non ho trovato questa informazione nei documenti indicizzati.",
     "nl": "De documenten zeggen het niet. Ik heb deze informatie niet gevonden in de geïndexeerde documenten.",
 }
-LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "fr": "French", "de": "German", "pt": "Portuguese",
-                  "it": "Italian", "nl": "Dutch"}
+LANGUAGE_NAMES = {
+    "en": "English",
+    "es": "Spanish",
+    "fr": "French",
+    "de": "German",
+    "pt": "Portuguese",
+    "it": "Italian",
+    "nl": "Dutch",
+}
 
 
 @lru_cache(maxsize=1)

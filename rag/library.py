@@ -74,14 +74,25 @@ def status(config: Config) -> LibraryStatus:
         return LibraryStatus(problem="No index yet: upload documents here, or run `rag index PATH`.")
     uploads = uploads_dir(config).resolve()
     documents = sorted(
-        (DocumentInfo(meta.get("title") or Path(meta["source"]).name, meta["source"], int(meta.get("chunks", 0)),
-                      uploads in Path(meta["source"]).parents)
-         for meta in manifest.get("documents", {}).values()),
-        key=lambda d: (d.title.lower(), d.source))
-    return LibraryStatus(documents=documents, chunks=int(manifest.get("counts", {}).get("chunks", 0)),
-                         embedder=manifest.get("embedder", {}).get("name", ""),
-                         index_type=manifest.get("index_type", ""), built_at=manifest.get("built_at", ""),
-                         path=config.store_location if config.store else str(store.current_path() or ""))
+        (
+            DocumentInfo(
+                meta.get("title") or Path(meta["source"]).name,
+                meta["source"],
+                int(meta.get("chunks", 0)),
+                uploads in Path(meta["source"]).parents,
+            )
+            for meta in manifest.get("documents", {}).values()
+        ),
+        key=lambda d: (d.title.lower(), d.source),
+    )
+    return LibraryStatus(
+        documents=documents,
+        chunks=int(manifest.get("counts", {}).get("chunks", 0)),
+        embedder=manifest.get("embedder", {}).get("name", ""),
+        index_type=manifest.get("index_type", ""),
+        built_at=manifest.get("built_at", ""),
+        path=config.store_location if config.store else str(store.current_path() or ""),
+    )
 
 
 def safe_upload_name(name: str) -> str:
@@ -100,17 +111,22 @@ def check_upload(name: str, path: Path) -> str:
     safe = safe_upload_name(name)
     suffix = Path(safe).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        raise UploadRejected(f"{safe}: unsupported file type {suffix!r}; supported: "
-                             f"{', '.join(sorted(SUPPORTED_SUFFIXES))}")
+        raise UploadRejected(
+            f"{safe}: unsupported file type {suffix!r}; supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}"
+        )
     size = Path(path).stat().st_size
     if size > MAX_UPLOAD_BYTES:
         raise UploadRejected(f"{safe}: {size / 1e6:.1f} MB is over the {MAX_UPLOAD_BYTES // 2**20} MiB upload limit")
     return safe
 
 
-def add_uploads(files: Iterable[tuple[str, Path | str]], config: Config,
-                on_progress: Callable[[int, int], None] | None = None,
-                say: Callable[[str], None] = lambda message: None, embedder=None) -> UploadResult:
+def add_uploads(
+    files: Iterable[tuple[str, Path | str]],
+    config: Config,
+    on_progress: Callable[[int, int], None] | None = None,
+    say: Callable[[str], None] = lambda message: None,
+    embedder=None,
+) -> UploadResult:
     """Copy valid uploads into the uploads folder and index them incrementally.
 
     ``files`` are ``(original name, temporary path)`` pairs as a web framework hands them over.
@@ -134,8 +150,9 @@ def add_uploads(files: Iterable[tuple[str, Path | str]], config: Config,
         except (UploadRejected, OSError) as exc:
             result.rejected.append(str(exc))
     if result.accepted:
-        result.report = build_index([target_dir], config, on_progress=on_progress, say=say,
-                                    lock_timeout=INDEX_WAIT_SECONDS, embedder=embedder)
+        result.report = build_index(
+            [target_dir], config, on_progress=on_progress, say=say, lock_timeout=INDEX_WAIT_SECONDS, embedder=embedder
+        )
     return result
 
 

@@ -36,9 +36,19 @@ class Passage:
         return self.chunk.char_end
 
     def to_dict(self) -> dict:
-        return {"chunk_id": self.chunk.id, "doc_id": self.doc_id, "title": self.title, "source": self.source,
-                "char_start": self.char_start, "char_end": self.char_end, "text": self.text, "rank": self.rank,
-                "fused_score": self.fused_score, "dense_score": self.dense_score, "bm25_score": self.bm25_score}
+        return {
+            "chunk_id": self.chunk.id,
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "source": self.source,
+            "char_start": self.char_start,
+            "char_end": self.char_end,
+            "text": self.text,
+            "rank": self.rank,
+            "fused_score": self.fused_score,
+            "dense_score": self.dense_score,
+            "bm25_score": self.bm25_score,
+        }
 
 
 @dataclass(frozen=True)
@@ -67,9 +77,18 @@ class Citation:
         return self.passage.source
 
     def to_dict(self) -> dict:
-        return {"number": self.number, "title": self.title, "source": self.source, "span_start": self.span_start,
-                "span_end": self.span_end, "text": self.text, "sentence": self.sentence,
-                "support": round(self.support, 3), "reattached": self.reattached, "chunk_id": self.passage.chunk.id}
+        return {
+            "number": self.number,
+            "title": self.title,
+            "source": self.source,
+            "span_start": self.span_start,
+            "span_end": self.span_end,
+            "text": self.text,
+            "sentence": self.sentence,
+            "support": round(self.support, 3),
+            "reattached": self.reattached,
+            "chunk_id": self.passage.chunk.id,
+        }
 
 
 @dataclass

@@ -34,8 +34,15 @@ from rag.records import Passage
 log = logging.getLogger(__name__)
 
 MODES = ("hybrid", "dense", "bm25")
-FEATURES = ("dense", "bm25", "best-sentence coverage", "bigrams", "coverage", "best-sentence cosine",
-            "best-sentence mix")
+FEATURES = (
+    "dense",
+    "bm25",
+    "best-sentence coverage",
+    "bigrams",
+    "coverage",
+    "best-sentence cosine",
+    "best-sentence mix",
+)
 SECOND_FEATURE = "second-embedder cosine"
 SENTENCE_MIX = 0.7  # share of the late cosine (vs idf coverage) in the "best-sentence mix" signal
 FUSIONS = ("features", "rrf", "convex")
@@ -62,8 +69,7 @@ class HybridRetriever:
     """Retrieval over any store view (index/store_api.py): the folder store's loaded snapshot or a
     PostgreSQL store. Everything a query needs about its candidates is read in one ``candidates`` call."""
 
-    def __init__(self, snapshot: IndexView, embedder, settings: RetrievalSettings | None = None,
-                 second_embedder=None):
+    def __init__(self, snapshot: IndexView, embedder, settings: RetrievalSettings | None = None, second_embedder=None):
         self.snapshot = snapshot
         self.embedder = embedder
         self.settings = settings or RetrievalSettings()
@@ -73,13 +79,19 @@ class HybridRetriever:
             try:
                 second_embedder = E5Embedder(snapshot.second_embedder_name)
             except SecondEmbedderUnavailable as exc:
-                log.warning("index has %s vectors, but: %s; retrieving without them", snapshot.second_embedder_name, exc)
+                log.warning(
+                    "index has %s vectors, but: %s; retrieving without them", snapshot.second_embedder_name, exc
+                )
         self.second_embedder = second_embedder
 
     def uses_second_signal(self, mode: str = "hybrid") -> bool:
-        return (mode == "hybrid" and self.settings.fusion == "features" and self.settings.second_signal
-                and self.second_embedder is not None
-                and self.snapshot.second_embedder_name is not None)
+        return (
+            mode == "hybrid"
+            and self.settings.fusion == "features"
+            and self.settings.second_signal
+            and self.second_embedder is not None
+            and self.snapshot.second_embedder_name is not None
+        )
 
     def encode_second_query(self, query: str) -> np.ndarray | None:
         """The query's second-embedder vector, or None when that signal is off or cannot load."""
@@ -90,9 +102,14 @@ class HybridRetriever:
             self.second_embedder = None
             return None
 
-    def retrieve(self, query: str, top_k: int = 5, mode: str = "hybrid",
-                 query_vector: np.ndarray | None = None, second_query_vector: np.ndarray | None = None
-                 ) -> list[Passage]:
+    def retrieve(
+        self,
+        query: str,
+        top_k: int = 5,
+        mode: str = "hybrid",
+        query_vector: np.ndarray | None = None,
+        second_query_vector: np.ndarray | None = None,
+    ) -> list[Passage]:
         if mode not in MODES:
             raise ValueError(f"retrieval mode must be one of {', '.join(MODES)}, not {mode!r}")
         view = self.snapshot
@@ -126,15 +143,24 @@ class HybridRetriever:
             dense_score = dense_scores.get(row)
             if dense_score is None and query_vector is not None:
                 dense_score = float(candidates.vectors[i] @ query_vector)
-            passages.append(Passage(chunk=candidates.chunks[i], title=candidates.titles[i],
-                                    source=candidates.sources[i], rank=rank, fused_score=float(score),
-                                    dense_score=dense_score, bm25_score=bm25_scores.get(row)))
+            passages.append(
+                Passage(
+                    chunk=candidates.chunks[i],
+                    title=candidates.titles[i],
+                    source=candidates.sources[i],
+                    rank=rank,
+                    fused_score=float(score),
+                    dense_score=dense_score,
+                    bm25_score=bm25_scores.get(row),
+                )
+            )
         return passages
 
     # -- the "features" fusion -------------------------------------------------------
 
-    def candidate_features(self, query: str, query_vector, dense, lexical, second_query_vector=None
-                           ) -> tuple[Candidates | None, np.ndarray]:
+    def candidate_features(
+        self, query: str, query_vector, dense, lexical, second_query_vector=None
+    ) -> tuple[Candidates | None, np.ndarray]:
         """The candidates (dense, then BM25, then second-embedder order) and their seven signals (eight
         with ``second_query_vector``), min-max normalised over them."""
         view = self.snapshot
@@ -156,13 +182,17 @@ class HybridRetriever:
         low, high = features.min(axis=0), features.max(axis=0)
         return candidates, (features - low) / np.where(high > low, high - low, 1.0)
 
-    def _feature_rank(self, query: str, query_vector, dense, lexical, second_query_vector=None
-                      ) -> tuple[list[tuple[int, float]], Candidates | None]:
+    def _feature_rank(
+        self, query: str, query_vector, dense, lexical, second_query_vector=None
+    ) -> tuple[list[tuple[int, float]], Candidates | None]:
         candidates, normalised = self.candidate_features(query, query_vector, dense, lexical, second_query_vector)
         if candidates is None:
             return [], None
-        weights = self.settings.second_feature_weights if normalised.shape[1] > len(FEATURES) \
+        weights = (
+            self.settings.second_feature_weights
+            if normalised.shape[1] > len(FEATURES)
             else self.settings.feature_weights
+        )
         scores = normalised @ np.asarray(weights, dtype=np.float64)
         rows = candidates.keys
         order = np.lexsort((np.asarray(rows), -scores))
@@ -226,8 +256,9 @@ def _index_in(tokens: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return np.where(match, order[at] if len(ordered) else -1, -1)
 
 
-def fuse(dense: list[tuple[int, float]], lexical: list[tuple[int, float]],
-         settings: RetrievalSettings) -> list[tuple[int, float]]:
+def fuse(
+    dense: list[tuple[int, float]], lexical: list[tuple[int, float]], settings: RetrievalSettings
+) -> list[tuple[int, float]]:
     """Rank fusion (``rrf``) or score fusion (``convex``) of two ranked (row, score) lists."""
     scores: dict[int, float] = {}
     weighted = ((dense, settings.dense_weight), (lexical, settings.bm25_weight))

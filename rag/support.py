@@ -22,7 +22,8 @@ from index.chunker import sentence_spans
 from rag.records import Passage
 
 _WORD = re.compile(r"\w+(?:[.,]\d+)*", re.UNICODE)
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a an the and or but if of to in on at by for with from as is are was were be been being it its this that these
 those there here he she they them his her their we you i me my our your who whom whose which what when where why
 how do does did done have has had not no nor so than too very can could should would will shall may might must
@@ -30,7 +31,8 @@ also just about into over under again further then once more most such only own 
 all s t don said says say according
 el la los las un una unos unas y o pero de del al en por para con sin que se su sus es son fue fueron ser está
 están como más menos lo le les ya muy también qué quién quiénes cuál cuáles cuándo dónde cómo cuánto cuántos
-""".split())
+""".split()
+)
 
 
 @lru_cache(maxsize=1)

@@ -79,8 +79,10 @@ def assemble(parts: Sequence[Path], target: Path, expected_size: int, expected_s
             raise ModelUnavailable(f"model parts are missing: {', '.join(missing)}")
         total = sum(Path(p).stat().st_size for p in parts)
         if total != expected_size:
-            raise ModelIntegrityError(f"model parts add up to {total:,} bytes, expected {expected_size:,}; "
-                                      "a part is damaged or from another release — reinstall the model packages")
+            raise ModelIntegrityError(
+                f"model parts add up to {total:,} bytes, expected {expected_size:,}; "
+                "a part is damaged or from another release — reinstall the model packages"
+            )
         tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
         digest = hashlib.sha256()
         try:
@@ -120,5 +122,9 @@ def verify_file(path: Path, expected_size: int, expected_sha256: str, raise_on_e
 
 def packaged_model(cache_dir: Path) -> Path:
     """Path of the verified packaged GGUF, joining it on first use."""
-    return assemble(packaged_part_paths(), Path(cache_dir) / "models" / PACKAGED_MODEL_NAME,
-                    PACKAGED_MODEL_SIZE, PACKAGED_MODEL_SHA256)
+    return assemble(
+        packaged_part_paths(),
+        Path(cache_dir) / "models" / PACKAGED_MODEL_NAME,
+        PACKAGED_MODEL_SIZE,
+        PACKAGED_MODEL_SHA256,
+    )

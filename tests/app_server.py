@@ -16,8 +16,14 @@ import httpx
 from tests.conftest import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def free_port() -> int:
@@ -27,14 +33,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(cmd: list[str], ready_url: str, log_path: Path, env: dict | None = None,
-            startup_timeout: float = 180) -> Iterator[str]:
+def serving(
+    cmd: list[str], ready_url: str, log_path: Path, env: dict | None = None, startup_timeout: float = 180
+) -> Iterator[str]:
     """Run a server command until ``ready_url`` answers 200; stop it afterwards.
 
     Output goes to a file, not a pipe: servers log a lot and would block on a full pipe."""
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + startup_timeout
         while True:
@@ -62,8 +68,12 @@ def serving(cmd: list[str], ready_url: str, log_path: Path, env: dict | None = N
 def running_app(data_dir: Path, generator: str, log_path: Path) -> Iterator[str]:
     """`rag chat` on a free port; yields its URL once the page is served."""
     port = free_port()
-    with serving([sys.executable, "-m", "cli", "chat", "--generator", generator, "--port", str(port)],
-                 f"http://127.0.0.1:{port}/", log_path, env={"RAG_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}) as url:
+    with serving(
+        [sys.executable, "-m", "cli", "chat", "--generator", generator, "--port", str(port)],
+        f"http://127.0.0.1:{port}/",
+        log_path,
+        env={"RAG_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"},
+    ) as url:
         yield url
 
 

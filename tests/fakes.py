@@ -45,8 +45,12 @@ class HashEmbedder:
     def encode_with_sentences(self, texts, spans, on_progress=None):
         """Chunk vectors, and each sentence embedded on its own (the real embedder pools tokens)."""
         vectors = self.encode(texts, on_progress=on_progress)
-        sentences = [np.stack([self._vector(t[s:e]) for s, e in sp]).astype(np.float16) if sp
-                     else np.zeros((0, self._dimension), np.float16) for t, sp in zip(texts, spans)]
+        sentences = [
+            np.stack([self._vector(t[s:e]) for s, e in sp]).astype(np.float16)
+            if sp
+            else np.zeros((0, self._dimension), np.float16)
+            for t, sp in zip(texts, spans)
+        ]
         return vectors, sentences
 
 
@@ -63,7 +67,7 @@ class HashSecondEmbedder:
         vec = np.zeros(self._dimension, dtype=np.float32)
         text = text.lower()
         for i in range(len(text) - 2):
-            h = int.from_bytes(hashlib.blake2b(text[i:i + 3].encode(), digest_size=8).digest(), "little")
+            h = int.from_bytes(hashlib.blake2b(text[i : i + 3].encode(), digest_size=8).digest(), "little")
             vec[h % self._dimension] += 1.0
         norm = np.linalg.norm(vec)
         return vec / norm if norm else vec

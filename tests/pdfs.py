@@ -11,8 +11,11 @@ def _escape(text: str) -> str:
 
 def make_pdf(path: Path, lines: list[str] | None, title: str | None = None) -> Path:
     """One page with ``lines`` of Helvetica text; ``None`` or ``[]`` gives a page with no text."""
-    content = "BT /F1 12 Tf 72 720 Td 14 TL " + " ".join(f"({_escape(l)}) Tj T*" for l in lines) + " ET" \
-        if lines else ""
+    content = (
+        "BT /F1 12 Tf 72 720 Td 14 TL " + " ".join(f"({_escape(line)}) Tj T*" for line in lines) + " ET"
+        if lines
+        else ""
+    )
     info = f"<< /Title ({_escape(title)}) >>" if title else "<< >>"
     objects = [
         "<< /Type /Catalog /Pages 2 0 R >>",

@@ -17,9 +17,11 @@ def make_doc(text: str) -> Document:
 TRICKY = (
     "Intro line without a full stop\n\n"
     + "This is a normal sentence. " * 30
-    + "\n\n" + "averyveryverylongwordwithoutanyspaces" * 40
+    + "\n\n"
+    + "averyveryverylongwordwithoutanyspaces" * 40
     + "\n\nÚltima oración en español, ¿verdad? ¡Sí! 東京は日本の首都です。" * 5
-    + "\n" + ("word " * 700)
+    + "\n"
+    + ("word " * 700)
 )
 
 
@@ -30,7 +32,7 @@ def test_chunk_offsets_round_trip(seed_text: str, size: int, overlap: int):
         chunks = Chunker(size, overlap).split(doc)
         assert chunks, "a non-empty document gives chunks"
         for i, chunk in enumerate(chunks):
-            assert chunk.text == doc.text[chunk.char_start:chunk.char_end]
+            assert chunk.text == doc.text[chunk.char_start : chunk.char_end]
             assert chunk.text.strip() == chunk.text and chunk.text
             assert chunk.doc_id == doc.id and chunk.ordinal == i and chunk.id == f"{doc.id}:{i}"
         starts = [c.char_start for c in chunks]
@@ -41,7 +43,7 @@ def test_every_word_is_in_some_chunk(seed_text: str):
     doc = make_doc(TRICKY + "\n\n" + seed_text)
     covered = bytearray(len(doc.text))
     for chunk in Chunker(64, 8).split(doc):
-        covered[chunk.char_start:chunk.char_end] = b"\x01" * (chunk.char_end - chunk.char_start)
+        covered[chunk.char_start : chunk.char_end] = b"\x01" * (chunk.char_end - chunk.char_start)
     missing = [i for i, ch in enumerate(doc.text) if not ch.isspace() and not covered[i]]
     assert missing == []
 
@@ -66,7 +68,7 @@ def test_chunks_respect_token_budget_and_overlap(seed_text: str):
 def test_sentences_are_not_cut_when_they_fit(seed_text: str):
     chunks = Chunker(120, 0).split(make_doc(seed_text))
     for chunk in chunks[:-1]:
-        assert chunk.text[-1] in ".!?”\"'’:" or "\n" in seed_text[chunk.char_end:chunk.char_end + 2], chunk.text[-40:]
+        assert chunk.text[-1] in ".!?”\"'’:" or "\n" in seed_text[chunk.char_end : chunk.char_end + 2], chunk.text[-40:]
 
 
 def test_length_guard_resplits_chunks_the_embedder_rejects(seed_text: str):
@@ -75,7 +77,7 @@ def test_length_guard_resplits_chunks_the_embedder_rejects(seed_text: str):
     doc = make_doc(seed_text)
     chunks = chunker.split(doc)
     assert all(len(c.text) <= limit for c in chunks)
-    assert all(c.text == doc.text[c.char_start:c.char_end] for c in chunks)
+    assert all(c.text == doc.text[c.char_start : c.char_end] for c in chunks)
 
 
 def test_bad_settings_are_refused():

@@ -10,9 +10,11 @@ from rag.records import Passage
 from rag.support import SupportScorer
 from tests.fakes import HashEmbedder
 
-DOC = ("Mexico is the top trade partner of the United States. The trade relationship is valued at US$1.8 "
-       "million per minute.\n\nAuto workers must earn at least US$16 per hour under the USMCA. "
-       "This rule aims at better-paid jobs.\n\nShenzhen grew with help from Chinese people abroad.")
+DOC = (
+    "Mexico is the top trade partner of the United States. The trade relationship is valued at US$1.8 "
+    "million per minute.\n\nAuto workers must earn at least US$16 per hour under the USMCA. "
+    "This rule aims at better-paid jobs.\n\nShenzhen grew with help from Chinese people abroad."
+)
 
 
 def passages() -> list[Passage]:
@@ -21,26 +23,36 @@ def passages() -> list[Passage]:
     for i, (s, e) in enumerate(cuts):
         text = DOC[s:e].strip()
         start = DOC.index(text, s)
-        out.append(Passage(chunk=Chunk(f"d:{i}", "d", i, start, start + len(text), text), title="Trade",
-                           source="/docs/trade.txt", rank=i + 1, fused_score=1.0))
+        out.append(
+            Passage(
+                chunk=Chunk(f"d:{i}", "d", i, start, start + len(text), text),
+                title="Trade",
+                source="/docs/trade.txt",
+                rank=i + 1,
+                fused_score=1.0,
+            )
+        )
     return out
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("Workers earn US$16 per hour [2].", [[2]]),
-    ("Workers earn US$16 per hour [1,2].", [[1, 2]]),
-    ("Workers earn US$16 per hour [1][2].", [[1, 2]]),
-    ("Workers earn US$16 per hour [1-3].", [[1, 2, 3]]),
-    ("Workers earn US$16 per hour [1–2].", [[1, 2]]),
-    ("Workers earn US$16 per hour (Source 2).", [[2]]),
-    ("Workers earn US$16 per hour, per Passage 2.", [[2]]),
-    ("Workers earn US$16 per hour 【2】.", [[2]]),
-    ("Workers earn US$16 per hour [7].", [[]]),  # no passage 7: dropped
-    ("Workers earn US$16 per hour [0].", [[]]),
-    ("Workers earn US$16 per hour. [2]", [[2]]),  # marker after the full stop belongs to that sentence
-    ("Mexico trades a lot [1]. Workers earn US$16 [2][2].", [[1], [2]]),
-    ("Los trabajadores ganan 16 dólares (Fuente 2).", [[2]]),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Workers earn US$16 per hour [2].", [[2]]),
+        ("Workers earn US$16 per hour [1,2].", [[1, 2]]),
+        ("Workers earn US$16 per hour [1][2].", [[1, 2]]),
+        ("Workers earn US$16 per hour [1-3].", [[1, 2, 3]]),
+        ("Workers earn US$16 per hour [1–2].", [[1, 2]]),
+        ("Workers earn US$16 per hour (Source 2).", [[2]]),
+        ("Workers earn US$16 per hour, per Passage 2.", [[2]]),
+        ("Workers earn US$16 per hour 【2】.", [[2]]),
+        ("Workers earn US$16 per hour [7].", [[]]),  # no passage 7: dropped
+        ("Workers earn US$16 per hour [0].", [[]]),
+        ("Workers earn US$16 per hour. [2]", [[2]]),  # marker after the full stop belongs to that sentence
+        ("Mexico trades a lot [1]. Workers earn US$16 [2][2].", [[1], [2]]),
+        ("Los trabajadores ganan 16 dólares (Fuente 2).", [[2]]),
+    ],
+)
 def test_marker_formats(text, expected):
     parsed = parse_answer(text, passage_count=3)
     assert [s.cited for s in parsed] == expected
@@ -66,14 +78,17 @@ def test_correct_citation_is_kept_with_its_supporting_span(scorer):
     assert result.unsupported == [] and len(result.citations) == 1
     citation = result.citations[0]
     assert citation.number == 2 and not citation.reattached
-    assert DOC[citation.span_start:citation.span_end] == citation.text
+    assert DOC[citation.span_start : citation.span_end] == citation.text
     assert "US$16 per hour" in citation.text
     assert result.text == "Auto workers must earn at least US$16 per hour [2]."
 
 
 def test_wrong_or_missing_citation_is_reattached(scorer):
     ps = passages()
-    for reply in ("Auto workers must earn at least US$16 per hour [3].", "Auto workers must earn at least US$16 per hour."):
+    for reply in (
+        "Auto workers must earn at least US$16 per hour [3].",
+        "Auto workers must earn at least US$16 per hour.",
+    ):
         result = verify(parse_answer(reply, 3), ps, scorer)
         assert [c.number for c in result.citations] == [2]
         assert result.citations[0].reattached
@@ -81,8 +96,13 @@ def test_wrong_or_missing_citation_is_reattached(scorer):
 
 
 def test_unsupported_sentence_is_flagged(scorer):
-    result = verify(parse_answer("Mexico is the top trade partner of the United States [1]. "
-                                 "Paris hosted the Olympic Games in 2024 [1].", 3), passages(), scorer)
+    result = verify(
+        parse_answer(
+            "Mexico is the top trade partner of the United States [1]. Paris hosted the Olympic Games in 2024 [1].", 3
+        ),
+        passages(),
+        scorer,
+    )
     assert result.unsupported == ["Paris hosted the Olympic Games in 2024."]
     assert [c.number for c in result.citations] == [1]
     assert result.supported_sentences == 1

@@ -17,8 +17,9 @@ def run_rag(*args, env_data=None, cwd=None):
     env = {**os.environ}
     if env_data:
         env["RAG_DATA_DIR"] = str(env_data)
-    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True,
-                          cwd=cwd or ROOT, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args], capture_output=True, text=True, cwd=cwd or ROOT, env=env, timeout=600
+    )
 
 
 def test_unknown_option_is_a_usage_error_without_traceback():
@@ -45,17 +46,24 @@ def test_ask_and_chat_end_to_end_with_the_extractive_generator(tmp_path):
 
     data = tmp_path / "data"
     assert run_rag("index", "seeds", env_data=data).returncode == 0
-    result = run_rag("ask", "How much must auto workers earn per hour?", "--generator", "extractive", "--json",
-                     env_data=data)
+    result = run_rag(
+        "ask", "How much must auto workers earn per hour?", "--generator", "extractive", "--json", env_data=data
+    )
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert "US$16 per hour" in answer["text"] and answer["citations"] and not answer["abstained"]
     result = run_rag("ask", "   ", "--generator", "extractive", env_data=data)
     assert result.returncode == 1 and "error: the question is empty" in result.stderr
     assert "Traceback" not in result.stderr
-    chat = subprocess.run([sys.executable, "-m", "cli", "chat", "--terminal", "--generator", "extractive"], cwd=ROOT,
-                          input="Who is Mariana Campos?\n/new\nWho won the 2018 World Cup?\n", capture_output=True,
-                          text=True, timeout=600, env={**__import__("os").environ, "RAG_DATA_DIR": str(data)})
+    chat = subprocess.run(
+        [sys.executable, "-m", "cli", "chat", "--terminal", "--generator", "extractive"],
+        cwd=ROOT,
+        input="Who is Mariana Campos?\n/new\nWho won the 2018 World Cup?\n",
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**__import__("os").environ, "RAG_DATA_DIR": str(data)},
+    )
     assert chat.returncode == 0, chat.stderr
     assert "Mariana Campos" in chat.stdout and "Sources:" in chat.stdout and "(new conversation)" in chat.stdout
     assert "The documents don't say" in chat.stdout

@@ -9,19 +9,56 @@ import pytest
 from eval.sets import load_set, sample
 from tests.conftest import ROOT
 
-SQUAD = {"version": "1.1", "data": [
-    {"title": "Super_Bowl_50", "paragraphs": [
-        {"context": "Super Bowl 50 was won by the Denver Broncos.", "qas": [
-            {"id": "q1", "question": "Who won Super Bowl 50?",
-             "answers": [{"text": "Denver Broncos", "answer_start": 29}, {"text": "Denver Broncos", "answer_start": 29},
-                         {"text": "the Denver Broncos", "answer_start": 25}]}]},
-        {"context": "The game was played in Santa Clara.", "qas": [
-            {"id": "q2", "question": "Where was it played?", "answers": [{"text": "Santa Clara", "answer_start": 23}]},
-            {"id": "q3", "question": "Who sang the anthem?", "answers": [], "is_impossible": True}]}]},
-    {"title": "Warsaw", "paragraphs": [
-        {"context": "Warsaw is the capital of Poland.", "qas": [
-            {"id": "q4", "question": "What is the capital of Poland?",
-             "answers": [{"text": "Warsaw", "answer_start": 0}]}]}]}]}
+SQUAD = {
+    "version": "1.1",
+    "data": [
+        {
+            "title": "Super_Bowl_50",
+            "paragraphs": [
+                {
+                    "context": "Super Bowl 50 was won by the Denver Broncos.",
+                    "qas": [
+                        {
+                            "id": "q1",
+                            "question": "Who won Super Bowl 50?",
+                            "answers": [
+                                {"text": "Denver Broncos", "answer_start": 29},
+                                {"text": "Denver Broncos", "answer_start": 29},
+                                {"text": "the Denver Broncos", "answer_start": 25},
+                            ],
+                        }
+                    ],
+                },
+                {
+                    "context": "The game was played in Santa Clara.",
+                    "qas": [
+                        {
+                            "id": "q2",
+                            "question": "Where was it played?",
+                            "answers": [{"text": "Santa Clara", "answer_start": 23}],
+                        },
+                        {"id": "q3", "question": "Who sang the anthem?", "answers": [], "is_impossible": True},
+                    ],
+                },
+            ],
+        },
+        {
+            "title": "Warsaw",
+            "paragraphs": [
+                {
+                    "context": "Warsaw is the capital of Poland.",
+                    "qas": [
+                        {
+                            "id": "q4",
+                            "question": "What is the capital of Poland?",
+                            "answers": [{"text": "Warsaw", "answer_start": 0}],
+                        }
+                    ],
+                }
+            ],
+        },
+    ],
+}
 
 
 def test_squad_file_paragraphs_are_documents_and_questions_point_at_them(tmp_path):
@@ -41,15 +78,21 @@ def test_squad_file_paragraphs_are_documents_and_questions_point_at_them(tmp_pat
 def test_beir_folder_with_graded_qrels(tmp_path):
     folder = tmp_path / "scifact-mini"
     (folder / "qrels").mkdir(parents=True)
-    corpus = [{"_id": "doc/1", "title": "Aspirin", "text": "Aspirin thins the blood."},
-              {"_id": "doc/2", "title": "", "text": "Coffee contains caffeine."},
-              {"_id": "doc/3", "title": "Tea", "text": "Tea contains caffeine too."}]
+    corpus = [
+        {"_id": "doc/1", "title": "Aspirin", "text": "Aspirin thins the blood."},
+        {"_id": "doc/2", "title": "", "text": "Coffee contains caffeine."},
+        {"_id": "doc/3", "title": "Tea", "text": "Tea contains caffeine too."},
+    ]
     (folder / "corpus.jsonl").write_text("\n".join(json.dumps(d) for d in corpus) + "\n", encoding="utf-8")
-    queries = [{"_id": "1", "text": "What thins blood?"}, {"_id": "2", "text": "Which drinks have caffeine?"},
-               {"_id": "3", "text": "Not judged in this split"}]
+    queries = [
+        {"_id": "1", "text": "What thins blood?"},
+        {"_id": "2", "text": "Which drinks have caffeine?"},
+        {"_id": "3", "text": "Not judged in this split"},
+    ]
     (folder / "queries.jsonl").write_text("\n".join(json.dumps(q) for q in queries), encoding="utf-8")
-    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n1\tdoc/1\t1\n2\tdoc/2\t2\n2\tdoc/3\t1\n"
-                                               "2\tdoc/1\t0\n", encoding="utf-8")
+    (folder / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n1\tdoc/1\t1\n2\tdoc/2\t2\n2\tdoc/3\t1\n2\tdoc/1\t0\n", encoding="utf-8"
+    )
     (folder / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n3\tdoc/2\t1\n", encoding="utf-8")
     s = load_set(folder)
     assert s.format == "beir" and [d.name for d in s.documents] == ["d000000.txt", "d000001.txt", "d000002.txt"]
@@ -63,10 +106,28 @@ def test_jsonl_set_finds_its_documents_and_reads_conversations(tmp_path):
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "a.txt").write_text("Alpha.", encoding="utf-8")
     path = tmp_path / "mini.jsonl"
-    rows = [{"id": "1", "question": "Q?", "answers": ["A"], "support": "Alpha.", "document": "a.txt",
-             "answerable": True, "language": "en", "kind": "fact"},
-            {"id": "2", "turns": ["Who?", "And then?"], "answers": [], "support": None, "document": None,
-             "answerable": False, "language": "en", "kind": "follow-up"}]
+    rows = [
+        {
+            "id": "1",
+            "question": "Q?",
+            "answers": ["A"],
+            "support": "Alpha.",
+            "document": "a.txt",
+            "answerable": True,
+            "language": "en",
+            "kind": "fact",
+        },
+        {
+            "id": "2",
+            "turns": ["Who?", "And then?"],
+            "answers": [],
+            "support": None,
+            "document": None,
+            "answerable": False,
+            "language": "en",
+            "kind": "follow-up",
+        },
+    ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n", encoding="utf-8")
     s = load_set(path)
     assert s.format == "jsonl" and s.docs_folder == tmp_path / "docs"

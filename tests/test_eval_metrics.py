@@ -8,8 +8,19 @@ import random
 import pytest
 
 from eval.citations import CitationJudge
-from eval.metrics import (abstention_scores, best_over, contains_answer, document_ranking, exact_match, f1, mrr_at,
-                          ndcg_at, normalize_answer, percentiles, recall_at)
+from eval.metrics import (
+    abstention_scores,
+    best_over,
+    contains_answer,
+    document_ranking,
+    exact_match,
+    f1,
+    mrr_at,
+    ndcg_at,
+    normalize_answer,
+    percentiles,
+    recall_at,
+)
 from index.records import Chunk
 from rag.records import Passage
 from rag.support import SupportScorer
@@ -73,8 +84,7 @@ def test_contains_a_gold_answer_as_alce_str_em():
 def test_abstention_precision_and_recall_treat_unanswerable_as_positive():
     scores = abstention_scores(abstained=[True, True, False, False, True], answerable=[False, True, False, True, False])
     assert scores["precision"] == pytest.approx(2 / 3) and scores["recall"] == pytest.approx(2 / 3)
-    assert abstention_scores([False], [True]) == {"precision": None, "recall": None, "abstained": 0,
-                                                  "unanswerable": 0}
+    assert abstention_scores([False], [True]) == {"precision": None, "recall": None, "abstained": 0, "unanswerable": 0}
 
 
 def test_latency_percentiles_interpolate_like_numpy():
@@ -83,8 +93,13 @@ def test_latency_percentiles_interpolate_like_numpy():
 
 
 def _passage(i: int, text: str) -> Passage:
-    return Passage(chunk=Chunk(f"doc{i}:0", f"doc{i}", 0, 0, len(text), text), title=f"doc {i}",
-                   source=f"/docs/doc{i}.txt", rank=i, fused_score=1.0)
+    return Passage(
+        chunk=Chunk(f"doc{i}:0", f"doc{i}", 0, 0, len(text), text),
+        title=f"doc {i}",
+        source=f"/docs/doc{i}.txt",
+        rank=i,
+        fused_score=1.0,
+    )
 
 
 def test_alce_citation_recall_and_precision():

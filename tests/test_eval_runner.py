@@ -13,25 +13,53 @@ pytestmark = pytest.mark.models
 
 DOCS = {
     "volcanoes.txt": "Volcanoes of Iceland\n\nHekla is one of Iceland's most active volcanoes. It erupted in 2000. "
-                     "The eruption of Eyjafjallajökull in 2010 disrupted air travel across Europe for six days.",
+    "The eruption of Eyjafjallajökull in 2010 disrupted air travel across Europe for six days.",
     "bees.txt": "Honey bees\n\nA honey bee colony has one queen. Worker bees live for about six weeks in summer. "
-                "Bees communicate the direction of flowers with a waggle dance.",
+    "Bees communicate the direction of flowers with a waggle dance.",
     "bread.txt": "Sourdough\n\nSourdough bread is leavened by wild yeast and lactic acid bacteria. "
-                 "A starter is fed with flour and water every day.",
+    "A starter is fed with flour and water every day.",
 }
 ITEMS = [
-    {"id": "t1", "question": "How long do worker bees live in summer?", "answers": ["about six weeks", "six weeks"],
-     "support": "Worker bees live for about six weeks in summer.", "document": "bees.txt", "answerable": True,
-     "language": "en", "kind": "fact"},
-    {"id": "t2", "question": "Which eruption disrupted air travel across Europe?",
-     "answers": ["Eyjafjallajökull", "The eruption of Eyjafjallajökull"],
-     "support": "The eruption of Eyjafjallajökull in 2010 disrupted air travel", "document": "volcanoes.txt",
-     "answerable": True, "language": "en", "kind": "fact"},
-    {"id": "t3", "turns": ["What leavens sourdough bread?", "How often is its starter fed?"],
-     "answers": ["every day"], "support": "A starter is fed with flour and water every day.",
-     "document": "bread.txt", "answerable": True, "language": "en", "kind": "follow-up"},
-    {"id": "t4", "question": "Who won the 1998 football World Cup?", "answers": [], "support": None,
-     "document": None, "answerable": False, "language": "en", "kind": "unanswerable"},
+    {
+        "id": "t1",
+        "question": "How long do worker bees live in summer?",
+        "answers": ["about six weeks", "six weeks"],
+        "support": "Worker bees live for about six weeks in summer.",
+        "document": "bees.txt",
+        "answerable": True,
+        "language": "en",
+        "kind": "fact",
+    },
+    {
+        "id": "t2",
+        "question": "Which eruption disrupted air travel across Europe?",
+        "answers": ["Eyjafjallajökull", "The eruption of Eyjafjallajökull"],
+        "support": "The eruption of Eyjafjallajökull in 2010 disrupted air travel",
+        "document": "volcanoes.txt",
+        "answerable": True,
+        "language": "en",
+        "kind": "fact",
+    },
+    {
+        "id": "t3",
+        "turns": ["What leavens sourdough bread?", "How often is its starter fed?"],
+        "answers": ["every day"],
+        "support": "A starter is fed with flour and water every day.",
+        "document": "bread.txt",
+        "answerable": True,
+        "language": "en",
+        "kind": "follow-up",
+    },
+    {
+        "id": "t4",
+        "question": "Who won the 1998 football World Cup?",
+        "answers": [],
+        "support": None,
+        "document": None,
+        "answerable": False,
+        "language": "en",
+        "kind": "unanswerable",
+    },
 ]
 
 
@@ -46,8 +74,7 @@ def _tiny_set(tmp_path):
 
 def test_eval_runs_a_tiny_set_end_to_end_and_reuses_its_index(tmp_path, capsys):
     path, out, data = _tiny_set(tmp_path), tmp_path / "out", tmp_path / "data"
-    argv = ["eval", str(path), "--generator", "extractive", "--out", str(out), "--data-dir", str(data),
-            "--no-progress"]
+    argv = ["eval", str(path), "--generator", "extractive", "--out", str(out), "--data-dir", str(data), "--no-progress"]
     assert main(argv) == 0
     printed = capsys.readouterr()
     assert "retrieval (3 questions): nDCG@10 1.0000" in printed.out and "report:" in printed.out
@@ -78,8 +105,9 @@ def test_eval_runs_a_tiny_set_end_to_end_and_reuses_its_index(tmp_path, capsys):
 
     # a stopped run resumes from its checkpoint: answered items are not asked again
     first = json.loads((out / "items.jsonl").read_text(encoding="utf-8").splitlines()[0])
-    (out / "partial.jsonl").write_text(json.dumps({**first, "answer": "Resumed [1].", "f1": 0.25}) + "\n{cut",
-                                       encoding="utf-8")
+    (out / "partial.jsonl").write_text(
+        json.dumps({**first, "answer": "Resumed [1].", "f1": 0.25}) + "\n{cut", encoding="utf-8"
+    )
     assert main([*argv, "--resume"]) == 0
     assert "resuming: 1 answered items" in capsys.readouterr().err and not (out / "partial.jsonl").exists()
     items = [json.loads(line) for line in (out / "items.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -91,8 +119,26 @@ def test_retrieval_only_run_on_a_squad_file_with_a_fixed_sample(tmp_path, capsys
     path = tmp_path / "tiny-squad.json"
     path.write_text(json.dumps(SQUAD), encoding="utf-8")
     out = tmp_path / "out"
-    assert main(["eval", str(path), "--generator", "none", "--limit", "3", "--out", str(out),
-                 "--data-dir", str(tmp_path / "data"), "--no-progress", "--retrieval", "bm25"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                str(path),
+                "--generator",
+                "none",
+                "--limit",
+                "3",
+                "--out",
+                str(out),
+                "--data-dir",
+                str(tmp_path / "data"),
+                "--no-progress",
+                "--retrieval",
+                "bm25",
+            ]
+        )
+        == 0
+    )
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     s = results["summary"]
     assert s["items"] == 3 and "answers" not in s and results["settings"]["limit"] == 3

@@ -76,8 +76,7 @@ def test_eviction_keeps_the_most_recently_used_within_count_and_bytes(tmp_path):
         capped.save([i], PAYLOAD)
         os.utime(capped.path_for([i]), ns=(i * 10**9, i * 10**9))
     capped.save([9], PAYLOAD)
-    assert sorted(p.name for p in capped.directory.glob("*.bin")) == sorted(
-        capped.path_for(t).name for t in ([3], [9]))
+    assert sorted(p.name for p in capped.directory.glob("*.bin")) == sorted(capped.path_for(t).name for t in ([3], [9]))
 
 
 def test_temporary_file_of_a_dead_writer_is_removed_but_not_a_live_one(store):

@@ -11,14 +11,17 @@ from tests.fakes import HashEmbedder
 from tests.pdfs import make_pdf
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("notes.txt", "notes.txt"),
-    ("../../etc/passwd.txt", "passwd.txt"),
-    ("..\\..\\windows\\evil.md", "evil.md"),
-    ("re<port>|v2.html", "re_port__v2.html"),
-    ("  spaced name.pdf ", "spaced name.pdf"),
-    (".hidden.txt", "hidden.txt"),  # a hidden file would be skipped by the indexer
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("notes.txt", "notes.txt"),
+        ("../../etc/passwd.txt", "passwd.txt"),
+        ("..\\..\\windows\\evil.md", "evil.md"),
+        ("re<port>|v2.html", "re_port__v2.html"),
+        ("  spaced name.pdf ", "spaced name.pdf"),
+        (".hidden.txt", "hidden.txt"),  # a hidden file would be skipped by the indexer
+    ],
+)
 def test_upload_names_lose_directories_and_odd_characters(name, expected):
     assert safe_upload_name(name) == expected
 
@@ -58,8 +61,12 @@ def test_uploads_are_indexed_incrementally_and_bad_ones_leave_the_index_alone(co
     binary = incoming / "blob.txt"
     binary.write_bytes(bytes(range(256)) * 4)
     seen = []
-    result = add_uploads([("notes.md", good), ("scan.pdf", empty_pdf), ("blob.txt", binary),
-                          ("../evil.exe", good)], config, embedder=emb, on_progress=lambda d, t: seen.append((d, t)))
+    result = add_uploads(
+        [("notes.md", good), ("scan.pdf", empty_pdf), ("blob.txt", binary), ("../evil.exe", good)],
+        config,
+        embedder=emb,
+        on_progress=lambda d, t: seen.append((d, t)),
+    )
     assert result.accepted == ["notes.md"]
     assert len(result.rejected) == 3 and any("scan.pdf" in r for r in result.rejected)
     assert any("evil.exe" in r and "unsupported" in r for r in result.rejected)

@@ -56,16 +56,20 @@ TOWNS = [  # name, founded, mayor, river, known for
 
 
 def town_text(name, founded, mayor, river, known_for) -> str:
-    return (f"The town of {name}\n\n{name} is a market town founded in {founded}. The mayor of {name} is {mayor}. "
-            f"The {river} River flows through {name}. {name} is known for its {known_for}.\n")
+    return (
+        f"The town of {name}\n\n{name} is a market town founded in {founded}. The mayor of {name} is {mayor}. "
+        f"The {river} River flows through {name}. {name} is known for its {known_for}.\n"
+    )
 
 
 def questions(town) -> list[tuple[str, str]]:
     """(question, what its answer must contain); the third is a follow-up that needs the history."""
     name, founded, mayor, river, _ = town
-    return [(f"In which year was {name} founded?", str(founded)),
-            (f"Who is the mayor of {name}?", mayor),
-            ("Which river flows through it?", river)]
+    return [
+        (f"In which year was {name} founded?", str(founded)),
+        (f"Who is the mayor of {name}?", mayor),
+        ("Which river flows through it?", river),
+    ]
 
 
 def foreign_facts(town) -> list[str]:
@@ -140,9 +144,11 @@ def check_facts(towns, replies: dict) -> None:
 
 
 def report(label: str, sessions: int, latencies: list[float], errors: list[str], elapsed: float) -> None:
-    print(f"\n{label}: {sessions} sessions x 3 questions, {len(latencies)} answers, {len(errors)} errors, "
-          f"{elapsed:.1f} s wall; latency per question p50 {percentile(latencies, 50):.2f} s, "
-          f"p95 {percentile(latencies, 95):.2f} s, max {max(latencies):.2f} s (queue wait included)")
+    print(
+        f"\n{label}: {sessions} sessions x 3 questions, {len(latencies)} answers, {len(errors)} errors, "
+        f"{elapsed:.1f} s wall; latency per question p50 {percentile(latencies, 50):.2f} s, "
+        f"p95 {percentile(latencies, 95):.2f} s, max {max(latencies):.2f} s (queue wait included)"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -196,15 +202,16 @@ def raw_call(url: str, api_name: str, data: list) -> tuple[str, str]:
     with httpx.stream("GET", f"{base}/call/{api_name}/{event_id}", timeout=600) as stream:
         for line in stream.iter_lines():
             if line.startswith("event: "):
-                event = line[len("event: "):]
+                event = line[len("event: ") :]
             elif line.startswith("data: ") and event in ("complete", "error"):
-                return event, line[len("data: "):]
+                return event, line[len("data: ") :]
     return event, ""
 
 
 def upload(url: str, name: str, content: bytes) -> httpx.Response:
-    return httpx.post(url.rstrip("/") + "/gradio_api/upload", files={"files": (name, content, "text/plain")},
-                      timeout=120)
+    return httpx.post(
+        url.rstrip("/") + "/gradio_api/upload", files={"files": (name, content, "text/plain")}, timeout=120
+    )
 
 
 @pytest.mark.timeout(1800)
@@ -221,29 +228,39 @@ def test_hostile_uploads_over_http_are_refused_and_the_index_is_untouched(extrac
 
     # a type the chat does not take
     path = upload(extractive_app, "tool.exe", b"MZ\x90\x00binary").json()[0]
-    event, data = raw_call(extractive_app, "add_files", [[{"path": path, "meta": {"_type": "gradio.FileData"}}],
-                                                         "extractive"])
+    event, data = raw_call(
+        extractive_app, "add_files", [[{"path": path, "meta": {"_type": "gradio.FileData"}}], "extractive"]
+    )
     assert event == "error" and "Invalid file type" in data
     tried.append(".exe")
 
     # a file of the server's own, named by the client instead of uploaded
     secret = tmp_path / "server-secret.txt"
     secret.write_text("The server secret is swordfish.", encoding="utf-8")
-    event, data = raw_call(extractive_app, "add_files", [[{"path": str(secret), "meta": {"_type": "gradio.FileData"}}],
-                                                         "extractive"])
+    event, data = raw_call(
+        extractive_app, "add_files", [[{"path": str(secret), "meta": {"_type": "gradio.FileData"}}], "extractive"]
+    )
     assert event == "error" and "not uploaded by a user" in data
     tried.append("a server path instead of an upload")
     assert store.current_path() == before
 
     # a path-traversal name: only the base name survives, the file lands in the uploads folder
     escape = tmp_path / "escaped.txt"
-    response = upload(extractive_app, f"../../../../..{tmp_path}/escaped.txt",
-                      b"Traversal notice\n\nThe traversal notice says the lighthouse keeper is Marta Quill.")
+    response = upload(
+        extractive_app,
+        f"../../../../..{tmp_path}/escaped.txt",
+        b"Traversal notice\n\nThe traversal notice says the lighthouse keeper is Marta Quill.",
+    )
     assert response.status_code == 200
     path = response.json()[0]
-    event, data = raw_call(extractive_app, "add_files", [[{"path": path, "meta": {"_type": "gradio.FileData"},
-                                                           "orig_name": f"../../../..{tmp_path}/escaped.txt"}],
-                                                         "extractive"])
+    event, data = raw_call(
+        extractive_app,
+        "add_files",
+        [
+            [{"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": f"../../../..{tmp_path}/escaped.txt"}],
+            "extractive",
+        ],
+    )
     assert event == "complete" and "1 added" in data, data
     tried.append("../ path-traversal name")
     assert not escape.exists()
@@ -252,8 +269,10 @@ def test_hostile_uploads_over_http_are_refused_and_the_index_is_untouched(extrac
     assert str(uploads.resolve() / "escaped.txt") in sources and len(sources) == len(TOWNS) + 2
     reply = client(extractive_app).predict(message="Who is the lighthouse keeper?", api_name="/chat")
     assert "Marta Quill" in reply["answer"]
-    print(f"\nhostile uploads over HTTP: {len(tried)} tried ({'; '.join(tried)}); 3 refused with a message and "
-          "the index untouched, the traversal name reduced to its base name inside the uploads folder")
+    print(
+        f"\nhostile uploads over HTTP: {len(tried)} tried ({'; '.join(tried)}); 3 refused with a message and "
+        "the index untouched, the traversal name reduced to its base name inside the uploads folder"
+    )
 
 
 @pytest.mark.timeout(1800)
@@ -261,9 +280,11 @@ def test_the_app_answers_while_an_upload_is_being_indexed(extractive_app, towns_
     from gradio_client import handle_file
 
     big = tmp_path / "annual-report.txt"
-    paragraphs = [f"Section {i} of the annual report covers the harbour budget line {i}, the dredging of berth {i} "
-                  f"and the crane maintenance schedule number {i}, approved by the port council in session {i}."
-                  for i in range(700)]
+    paragraphs = [
+        f"Section {i} of the annual report covers the harbour budget line {i}, the dredging of berth {i} "
+        f"and the crane maintenance schedule number {i}, approved by the port council in session {i}."
+        for i in range(700)
+    ]
     big.write_text("Annual port report\n\n" + "\n\n".join(paragraphs) + "\n", encoding="utf-8")
     result: dict = {}
 
@@ -293,8 +314,10 @@ def test_the_app_answers_while_an_upload_is_being_indexed(extractive_app, towns_
     assert during, f"no answer completed during the {result['seconds']:.0f} s upload"
     reply = me.predict(message="Which session approved the crane maintenance schedule number 412?", api_name="/chat")
     assert "412" in reply["answer"] and reply["citations"][0]["title"] == "Annual port report"
-    print(f"\nwhile an upload was indexed ({result['seconds']:.1f} s): {len(during)} questions answered, "
-          f"latency p50 {percentile(during, 50):.2f} s, max {max(during):.2f} s")
+    print(
+        f"\nwhile an upload was indexed ({result['seconds']:.1f} s): {len(during)} questions answered, "
+        f"latency p50 {percentile(during, 50):.2f} s, max {max(during):.2f} s"
+    )
 
 
 @pytest.mark.timeout(3600)
@@ -313,7 +336,9 @@ def test_4_concurrent_sessions_with_the_local_llm(tmp_path, real_embedder, monke
     assert errors == []
     check_replies_belong_to_their_sessions(towns, replies)
     # the model's own accuracy is what `rag eval` measures; here it is reported, not required
-    right = [(q, r["answer"]) for t in towns for (q, fact), r in zip(questions(t), replies[t[0]]) if fact in r["answer"]]
+    right = [
+        (q, r["answer"]) for t in towns for (q, fact), r in zip(questions(t), replies[t[0]]) if fact in r["answer"]
+    ]
     print(f"  answers with their town's fact: {len(right)}/{3 * len(towns)}")
     for t in towns:
         for (q, fact), r in zip(questions(t), replies[t[0]]):

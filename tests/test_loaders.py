@@ -32,7 +32,8 @@ def test_markdown_heading_is_the_title(tmp_path):
 
 def test_html_drops_scripts_styles_and_navigation_but_keeps_headings(tmp_path):
     path = tmp_path / "page.html"
-    path.write_text("""<!doctype html><html><head><title>Trade page</title>
+    path.write_text(
+        """<!doctype html><html><head><title>Trade page</title>
       <style>.x{color:red}</style><script>var secret = "SCRIPT_TEXT";</script></head>
       <body><nav><a href="/">Home</a> | <a href="/menu">MENU_LINK</a></nav>
       <header>SITE_BANNER</header>
@@ -40,7 +41,9 @@ def test_html_drops_scripts_styles_and_navigation_but_keeps_headings(tmp_path):
         <p>First   paragraph
         about tariffs.</p><h2>Labour</h2><p>Wages of US$16 per hour.</p>
         <!-- a comment --><noscript>NOSCRIPT_TEXT</noscript></article>
-      <footer>FOOTER_TEXT</footer></body></html>""", encoding="utf-8")
+      <footer>FOOTER_TEXT</footer></body></html>""",
+        encoding="utf-8",
+    )
     doc = load_document(path)
     assert doc.title == "Trade page"
     for gone in ("SCRIPT_TEXT", "color:red", "MENU_LINK", "SITE_BANNER", "FOOTER_TEXT", "NOSCRIPT_TEXT", "comment"):
@@ -51,8 +54,9 @@ def test_html_drops_scripts_styles_and_navigation_but_keeps_headings(tmp_path):
 
 
 def test_pdf_text_and_title(tmp_path):
-    path = make_pdf(tmp_path / "report.pdf", ["Quarterly trade report", "Exports grew by 4 percent."],
-                    title="Trade Report Q3")
+    path = make_pdf(
+        tmp_path / "report.pdf", ["Quarterly trade report", "Exports grew by 4 percent."], title="Trade Report Q3"
+    )
     doc = load_document(path)
     assert doc.title == "Trade Report Q3"
     assert "Exports grew by 4 percent." in doc.text
@@ -73,8 +77,9 @@ def test_broken_pdf_is_reported_by_name(tmp_path):
 
 def test_non_utf8_text_is_decoded_with_a_warning(tmp_path):
     path = tmp_path / "latin.txt"
-    path.write_bytes("Verónica Ortiz dijo que el tratado no es una varita mágica. Señal de éxito, año 2026."
-                     .encode("cp1252"))
+    path.write_bytes(
+        "Verónica Ortiz dijo que el tratado no es una varita mágica. Señal de éxito, año 2026.".encode("cp1252")
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         doc = load_document(path)

@@ -51,7 +51,7 @@ def test_fact_question_is_answered_with_a_citation_that_contains_the_fact(engine
     assert "US$16 per hour" in cited_text(answer)
     seed = next(SEEDS.glob("*.txt")).read_text(encoding="utf-8").strip()
     for c in answer.citations:
-        assert seed[c.span_start:c.span_end] == c.text
+        assert seed[c.span_start : c.span_end] == c.text
 
 
 def test_question_outside_the_article_abstains(engine):
@@ -86,8 +86,21 @@ def llama_server(seed_config, tmp_path_factory):
     from rag.weights import packaged_model
 
     port = free_port()
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(packaged_model(seed_config.cache_dir)),
-           "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(packaged_model(seed_config.cache_dir)),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "4096",
+        "--n_threads",
+        "2",
+    ]
     log_path = tmp_path_factory.mktemp("server") / "llama_server.log"
     with serving(cmd, f"http://127.0.0.1:{port}/v1/models", log_path):
         yield f"http://127.0.0.1:{port}"

@@ -9,15 +9,18 @@ from index.chunker import sentence_spans
 
 pytestmark = pytest.mark.models
 
-TEXT = ("The factory in Monterrey builds electric car batteries. It opened in 2024 and employs 3,000 people. "
-        "Meanwhile, Brazilian farmers export record amounts of soybeans to China.")
+TEXT = (
+    "The factory in Monterrey builds electric car batteries. It opened in 2024 and employs 3,000 people. "
+    "Meanwhile, Brazilian farmers export record amounts of soybeans to China."
+)
 
 
 def test_chunk_vector_is_the_plain_embedding(real_embedder):
     texts = ["Short text.", TEXT, "A middle-sized text. It has two sentences."] * 3  # encoded longest first
     progress = []
-    vectors, sentences = real_embedder.encode_with_sentences(texts, [sentence_spans(t) for t in texts],
-                                                             on_progress=lambda done, total: progress.append((done, total)))
+    vectors, sentences = real_embedder.encode_with_sentences(
+        texts, [sentence_spans(t) for t in texts], on_progress=lambda done, total: progress.append((done, total))
+    )
     plain = real_embedder.encode(texts, progress=False)
     assert np.allclose(vectors, plain, atol=1e-4)
     assert [len(s) for s in sentences] == [1, 3, 2] * 3

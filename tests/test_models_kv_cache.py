@@ -59,8 +59,9 @@ def test_restored_prefix_answers_exactly_like_a_cold_prompt_and_damage_is_ignore
     messages = answer_messages(QUESTION, passages)
 
     def request(**kw) -> GenerationRequest:
-        return GenerationRequest(messages, QUESTION, passages, max_tokens=40,
-                                 prefix_chars=stable_prefix_chars(passages), **kw)
+        return GenerationRequest(
+            messages, QUESTION, passages, max_tokens=40, prefix_chars=stable_prefix_chars(passages), **kw
+        )
 
     generator = fresh_generator(config, kv_dir)
     llm, _ = generator._model()
@@ -89,4 +90,3 @@ def test_restored_prefix_answers_exactly_like_a_cold_prompt_and_damage_is_ignore
     # 3. the same prompt through llama.cpp alone (no prefix handling, a fresh context) agrees token for token
     plain = GenerationRequest(messages, QUESTION, passages, max_tokens=40, utility=True)
     assert run(generator, plain)[:2] == (cold_text, cold_tokens)
-

@@ -34,25 +34,47 @@ def seed_store(postgres_url, tmp_path_factory) -> Config:
 
 
 def test_answer_from_python_over_postgres_cites_the_fact(seed_store):
-    result = answer("How much must auto manufacturing workers earn per hour under the USMCA?", config=seed_store,
-                    generator="llm")
+    result = answer(
+        "How much must auto manufacturing workers earn per hour under the USMCA?", config=seed_store, generator="llm"
+    )
     assert result.retrieved and not result.abstained, result.raw_text
     assert "16" in result.text and any("US$16 per hour" in c.text for c in result.citations)
     seed = next(SEEDS.glob("*.txt")).read_text(encoding="utf-8").strip()
     for c in result.citations:
-        assert seed[c.span_start:c.span_end] == c.text and c.source.endswith(".txt")
+        assert seed[c.span_start : c.span_end] == c.text and c.source.endswith(".txt")
     assert answer("Who won the 2018 FIFA World Cup?", config=seed_store, generator="llm").abstained
 
 
 def test_two_app_processes_answer_from_one_database_at_once(seed_store, tmp_path):
-    questions = ["How much must auto manufacturing workers earn per hour under the USMCA?",
-                 "What did Estefanía Cruz say Mexico could do, like China did with Shenzhen?"]
-    procs = [subprocess.Popen([sys.executable, "-m", "cli", "ask", "--store", seed_store.store, "--data-dir",
-                               str(tmp_path), "--generator", "extractive", "--json", q],
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for q in questions]
+    questions = [
+        "How much must auto manufacturing workers earn per hour under the USMCA?",
+        "What did Estefanía Cruz say Mexico could do, like China did with Shenzhen?",
+    ]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cli",
+                "ask",
+                "--store",
+                seed_store.store,
+                "--data-dir",
+                str(tmp_path),
+                "--generator",
+                "extractive",
+                "--json",
+                q,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for q in questions
+    ]
     outputs = [p.communicate(timeout=600) for p in procs]
-    for proc, (out, err) in zip(procs, outputs):
+    for proc, (_out, err) in zip(procs, outputs):
         assert proc.returncode == 0, err[-2000:]
     first, second = (json.loads(out) for out, _ in outputs)
     assert any("US$16 per hour" in c["text"] for c in first["citations"])

@@ -11,9 +11,13 @@ from index.config import Config
 from index.embedder import Embedder
 from index.onnx_encoder import _encoders, onnx_encoder
 
-QUESTIONS = ["When was the USMCA revised?", "¿Cuántos empleos creó la planta de baterías en Monterrey?",
-             "tariffs", "A much longer question about the rules of origin for cars built in Mexico and whether "
-             "workers earn at least sixteen dollars an hour under the agreement signed by the three countries?"]
+QUESTIONS = [
+    "When was the USMCA revised?",
+    "¿Cuántos empleos creó la planta de baterías en Monterrey?",
+    "tariffs",
+    "A much longer question about the rules of origin for cars built in Mexico and whether "
+    "workers earn at least sixteen dollars an hour under the agreement signed by the three countries?",
+]
 
 
 @pytest.mark.models

@@ -16,8 +16,8 @@ import pytest
 from index.pipeline import IndexBusy, NothingToIndex, build_index
 from index.store import FORMAT_VERSION, FolderStore
 from tests.conftest import ROOT, SEEDS
-from tests.test_store import as_format_2
 from tests.fakes import HashEmbedder
+from tests.test_store import as_format_2
 
 
 def write_docs(folder: Path, n: int, words: int = 120) -> None:
@@ -191,8 +191,12 @@ def test_no_chunk_exceeds_the_embedders_max_length(real_embedder, seed_text):
     from index.loaders import document_id
     from index.records import Document
 
-    hungry = ("Año 2026: 1,234,567.89 US$ · Ciudad de México – Querétaro – Nuevo León. " * 40
-              + "東京都は日本の首都であり、人口は約1400万人です。" * 30 + "\n\n" + seed_text)
+    hungry = (
+        "Año 2026: 1,234,567.89 US$ · Ciudad de México – Querétaro – Nuevo León. " * 40
+        + "東京都は日本の首都であり、人口は約1400万人です。" * 30
+        + "\n\n"
+        + seed_text
+    )
     doc = Document(id=document_id(hungry), title="t", source="/x", text=hungry)
     tokenizer = real_embedder.model.tokenizer
     limit = real_embedder.max_tokens
@@ -202,7 +206,7 @@ def test_no_chunk_exceeds_the_embedders_max_length(real_embedder, seed_text):
     chunks = Chunker(400, 40, fits=real_embedder.fits).split(doc)
     lengths = [len(tokenizer(c.text)["input_ids"]) for c in chunks]
     assert max(lengths) <= limit
-    assert all(c.text == hungry[c.char_start:c.char_end] for c in chunks)
+    assert all(c.text == hungry[c.char_start : c.char_end] for c in chunks)
 
 
 def test_index_of_an_older_format_is_rebuilt_with_all_its_documents(tmp_path, config):
@@ -214,8 +218,9 @@ def test_index_of_an_older_format_is_rebuilt_with_all_its_documents(tmp_path, co
     build_index([second], config, embedder=emb)
     store = FolderStore(config.index_dir)
     manifest_path = store.current_path() / "manifest.json"
-    manifest_path.write_text(manifest_path.read_text().replace(f'"format_version": {FORMAT_VERSION}',
-                                                               '"format_version": 1'))
+    manifest_path.write_text(
+        manifest_path.read_text().replace(f'"format_version": {FORMAT_VERSION}', '"format_version": 1')
+    )
 
     report = build_index([second], config, embedder=emb)  # names only one folder
     assert "unusable" in report.full_rebuild_reason and "format 1" in report.full_rebuild_reason

@@ -8,8 +8,8 @@ import random
 import numpy as np
 import pytest
 
-from index.pipeline import build_index
 from index.chunker import sentence_spans
+from index.pipeline import build_index
 from index.store import FolderStore
 from index.terms import bm25_query_tokens, bm25_tokens_of
 from rag.retriever import FEATURES, SENTENCE_MIX, HybridRetriever, RetrievalSettings
@@ -20,7 +20,7 @@ DOCS = {
     "focused.txt": "Trade news.\n\nThe new battery plant opened in Monterrey in March. Prices rose later.",
     # the same words, scattered over unrelated sentences
     "scattered.txt": "Trade news.\n\nA battery was sold. A plant grew tall. Monterrey is a city. It opened late. "
-                     "New rules came in March.",
+    "New rules came in March.",
     "other.txt": "Soybean exports from Brazil reached a record as farmers shipped more grain to China.",
 }
 
@@ -55,8 +55,9 @@ def test_signals_are_normalised_per_candidate_set(retriever):
     query = "When did the new battery plant open in Monterrey?"
     snap = retriever.snapshot
     vector = retriever.embedder.encode_query(query)
-    candidates, features = retriever.candidate_features(query, vector, snap.search_dense(vector, 30),
-                                                         snap.search_lexical(query, 30))
+    candidates, features = retriever.candidate_features(
+        query, vector, snap.search_dense(vector, 30), snap.search_lexical(query, 30)
+    )
     assert features.shape == (len(candidates.keys), len(FEATURES)) == (len(snap.chunks), 7)
     assert features.min() >= 0 and features.max() <= 1
     assert np.allclose(features.max(axis=0)[[0, 2, 5, 6]], 1.0)
@@ -95,7 +96,9 @@ def reference_text_features(snap, rows, query_terms, query_vector) -> np.ndarray
                 best = max(best, 0.9 * sum(idf[t] for t in found | sets[j + 1]) / total)
         all_tokens = [t for tokens in per_sentence for t in tokens]
         out[i, 0] = best
-        out[i, 1] = len(query_bigrams & set(zip(all_tokens, all_tokens[1:]))) / len(query_bigrams) if query_bigrams else 0
+        out[i, 1] = (
+            len(query_bigrams & set(zip(all_tokens, all_tokens[1:]))) / len(query_bigrams) if query_bigrams else 0
+        )
         out[i, 2] = sum(idf[t] for t in query_set & set(all_tokens)) / total
         coverage = np.array([sum(idf[t] for t in found) / total for found in sets])
         out[i, 4] = ((1 - SENTENCE_MIX) * coverage + SENTENCE_MIX * cosines).max()
@@ -117,7 +120,7 @@ def test_stored_sentence_terms_give_the_same_signals_as_analysing_the_text(tmp_p
     words = seed_text.split()
     rng = random.Random(7)
     queries = [" ".join(rng.sample(words, rng.randint(1, 12))) for _ in range(40)]
-    queries += [" ".join(words[i:i + 8]) for i in range(0, 400, 50)]  # real bigrams
+    queries += [" ".join(words[i : i + 8]) for i in range(0, 400, 50)]  # real bigrams
     queries += ["the and of", "zyxwv qqqq battery", "battery battery plant plant"]
     for query in queries:
         vector = emb.encode_query(query)

@@ -121,7 +121,7 @@ def test_the_second_signal_adds_candidates_and_an_eighth_weighted_feature(tmp_pa
     rows7, rows8 = candidates7.keys, candidates8.keys
     assert features7.shape[1] == len(FEATURES) and features8.shape[1] == len(FEATURES) + 1
     second_best = [r for r, _ in top_rows(snap.second_vectors @ second_vector + 2.0, 2)]
-    assert rows8[:len(rows7)] == rows7 and set(second_best) <= set(rows8)
+    assert rows8[: len(rows7)] == rows7 and set(second_best) <= set(rows8)
     assert features8.min() >= 0 and features8.max() <= 1 and features8[:, -1].max() == 1.0
 
     # weights on the eighth signal alone: the ranking follows the second embedder's cosine
@@ -130,8 +130,12 @@ def test_the_second_signal_adds_candidates_and_an_eighth_weighted_feature(tmp_pa
     expected = sorted(rows8, key=lambda r: -float(snap.second_vectors[r] @ second_vector))[:2]
     assert [snap.chunks.index(p.chunk) for p in ranked] == expected
     # retrieve() encodes the query with the second embedder itself when not given the vector
-    assert [p.chunk for p in ranked] == [p.chunk for p in HybridRetriever(
-        snap, emb, only_second, second_embedder=second).retrieve(query, top_k=2, second_query_vector=second_vector)]
+    assert [p.chunk for p in ranked] == [
+        p.chunk
+        for p in HybridRetriever(snap, emb, only_second, second_embedder=second).retrieve(
+            query, top_k=2, second_query_vector=second_vector
+        )
+    ]
 
 
 def test_an_index_without_second_vectors_uses_the_seven_signal_weights(tmp_path, config):
@@ -148,10 +152,12 @@ def test_an_index_without_second_vectors_uses_the_seven_signal_weights(tmp_path,
 @pytest.mark.models
 def test_real_e5_is_multilingual_and_unit_length():
     e5 = E5Embedder()
-    passages = e5.encode_passages([
-        "The new battery plant opened in Monterrey in March, creating 2,000 jobs.",
-        "Soybean exports from Brazil reached a record as farmers shipped more grain to China.",
-    ])
+    passages = e5.encode_passages(
+        [
+            "The new battery plant opened in Monterrey in March, creating 2,000 jobs.",
+            "Soybean exports from Brazil reached a record as farmers shipped more grain to China.",
+        ]
+    )
     query = e5.encode_query("¿Cuándo abrió la planta de baterías en Monterrey?")
     assert passages.shape == (2, 384) and np.allclose(np.linalg.norm(passages, axis=1), 1.0, atol=1e-4)
     scores = passages @ query

@@ -14,23 +14,34 @@ from index.store import FORMAT_VERSION, FolderStore, IndexCorrupt, IndexMissing,
 from tests.conftest import SEEDS
 from tests.fakes import HashEmbedder
 
-TEXTS = ["Mexico is the top trade partner of the United States.",
-         "The pharmaceutical sector is a key opportunity for manufacturing.",
-         "Workers earning at least US$16 per hour build cars under USMCA rules.",
-         "Shenzhen was developed with help from Chinese people abroad."]
+TEXTS = [
+    "Mexico is the top trade partner of the United States.",
+    "The pharmaceutical sector is a key opportunity for manufacturing.",
+    "Workers earning at least US$16 per hour build cars under USMCA rules.",
+    "Shenzhen was developed with help from Chinese people abroad.",
+]
 
 
 def write_sample(store: FolderStore, texts=TEXTS, ann_threshold=1000):
     emb = HashEmbedder()
-    chunks = [Chunk(id=f"d{i}:0", doc_id=f"d{i}", ordinal=0, char_start=0, char_end=len(t), text=t)
-              for i, t in enumerate(texts)]
-    docs = {f"d{i}": {"id": f"d{i}", "title": f"Doc {i}", "source": f"/docs/{i}.txt", "chunks": 1}
-            for i in range(len(texts))}
+    chunks = [
+        Chunk(id=f"d{i}:0", doc_id=f"d{i}", ordinal=0, char_start=0, char_end=len(t), text=t)
+        for i, t in enumerate(texts)
+    ]
+    docs = {
+        f"d{i}": {"id": f"d{i}", "title": f"Doc {i}", "source": f"/docs/{i}.txt", "chunks": 1}
+        for i in range(len(texts))
+    }
     vectors, sentences = emb.encode_with_sentences(texts, [sentence_spans(t) for t in texts])
-    store.write(documents=docs, chunks=chunks, vectors=vectors, sentence_vectors=sentences,
-                embedder={"name": emb.name, "dimension": emb.dimension},
-                chunker={"chunk_tokens": 200, "chunk_overlap": 40, "tokenizer": "cl100k_base"},
-                ann_threshold=ann_threshold)
+    store.write(
+        documents=docs,
+        chunks=chunks,
+        vectors=vectors,
+        sentence_vectors=sentences,
+        embedder={"name": emb.name, "dimension": emb.dimension},
+        chunker={"chunk_tokens": 200, "chunk_overlap": 40, "tokenizer": "cl100k_base"},
+        ann_threshold=ann_threshold,
+    )
     return emb, chunks
 
 
@@ -143,9 +154,15 @@ def test_fast_bm25_analysis_matches_bm25s_tokenize():
 
     from index.terms import _stemmer, bm25_tokens_of
 
-    texts = ["The new battery plants opened in Monterrey, creating 2,000 jobs.", "", "the THE and",
-             "Ünïcode café naïve — U.S. tariffs' effects (2026) on workers' wages", "a b c", "Running runs ran",
-             next(SEEDS.glob("*.txt")).read_text(encoding="utf-8")[:3000]]
+    texts = [
+        "The new battery plants opened in Monterrey, creating 2,000 jobs.",
+        "",
+        "the THE and",
+        "Ünïcode café naïve — U.S. tariffs' effects (2026) on workers' wages",
+        "a b c",
+        "Running runs ran",
+        next(SEEDS.glob("*.txt")).read_text(encoding="utf-8")[:3000],
+    ]
     expected = bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
     assert bm25_tokens_of(texts) == [list(t) for t in expected]
     assert bm25_tokens_of(texts[:2]) == bm25_tokens_of(texts)[:2]  # the stem cache changes nothing
@@ -158,7 +175,7 @@ def test_sentence_terms_are_stored_and_bm25_is_the_same_as_bm25s_own_analysis(tm
 
     from index.terms import _stemmer, bm25_query_tokens, bm25_tokens_of
 
-    texts = TEXTS + [next(SEEDS.glob("*.txt")).read_text(encoding="utf-8")[i:i + 900] for i in range(0, 9000, 900)]
+    texts = TEXTS + [next(SEEDS.glob("*.txt")).read_text(encoding="utf-8")[i : i + 900] for i in range(0, 9000, 900)]
     store = FolderStore(tmp_path / "index")
     write_sample(store, texts=texts)
     snap = store.load()
@@ -172,8 +189,13 @@ def test_sentence_terms_are_stored_and_bm25_is_the_same_as_bm25s_own_analysis(tm
         text = texts[row]
         expected = bm25_tokens_of([text[s:e] for s, e in sentence_spans(text)])
         first, last = snap.sentence_rows[row], snap.sentence_rows[row + 1]
-        got = [[vocabulary[int(i)] for i in snap.sentence_term_ids[snap.sentence_term_rows[s]:snap.sentence_term_rows[s + 1]]]
-               for s in range(first, last)]
+        got = [
+            [
+                vocabulary[int(i)]
+                for i in snap.sentence_term_ids[snap.sentence_term_rows[s] : snap.sentence_term_rows[s + 1]]
+            ]
+            for s in range(first, last)
+        ]
         assert got == expected
 
 

@@ -18,7 +18,7 @@ DOCS = {
     "ports.txt": "The port of Valparaiso handles copper and fruit exports. Cranes were renewed in 2025.",
     "batteries.txt": "A battery plant opened in Monterrey in March 2026. It employs 2,000 workers.",
     "wages.txt": "Under the revised USMCA rules, auto workers must earn at least sixteen dollars per hour. "
-                 "Inspectors check payrolls twice a year.",
+    "Inspectors check payrolls twice a year.",
     "weather.txt": "Rainfall in the Andes was below average. Farmers reported smaller harvests of grapes.",
 }
 
@@ -53,7 +53,8 @@ def test_build_search_and_stats(tmp_path, store_config):
     dense = view.search_dense(emb.encode_query(query), 3)
     top = view.candidates([dense[0][0]])
     assert top.sources[0].endswith("batteries.txt") and dense[0][1] == pytest.approx(
-        float(emb.encode_query(query) @ emb.encode_query(top.chunks[0].text)), abs=1e-5)
+        float(emb.encode_query(query) @ emb.encode_query(top.chunks[0].text)), abs=1e-5
+    )
     lexical = view.search_lexical("copper exports from Valparaiso", 2)
     assert view.candidates([lexical[0][0]]).sources[0].endswith("ports.txt")
     assert view.search_lexical("zzzz qqqq", 5) == []
@@ -62,7 +63,8 @@ def test_build_search_and_stats(tmp_path, store_config):
     shown = status(store_config)
     assert not shown.problem and len(shown.documents) == 4 and shown.chunks == report.chunks_total
     assert [c.doc_id for c in view.chunks_of(list(view.documents))] == sorted(
-        [c.doc_id for c in view.chunks_of(list(view.documents))], key=lambda d: view.documents[d]["source"])
+        [c.doc_id for c in view.chunks_of(list(view.documents))], key=lambda d: view.documents[d]["source"]
+    )
 
 
 def test_incremental_updates_embed_only_what_changed(tmp_path, store_config):
@@ -141,8 +143,13 @@ def test_retrieval_is_the_same_on_both_backends(tmp_path, postgres_url, seed_tex
     emb = HashEmbedder()
     a, b = (HybridRetriever(open_store(c).load(), emb, second_embedder=second) for c in (folder, postgres))
     assert a.uses_second_signal() and b.uses_second_signal()
-    for query in ["When did the battery plant open?", "copper exports", "How much must auto workers earn?",
-                  "USMCA revision rules of origin", "zzzz"]:
+    for query in [
+        "When did the battery plant open?",
+        "copper exports",
+        "How much must auto workers earn?",
+        "USMCA revision rules of origin",
+        "zzzz",
+    ]:
         for mode in ("hybrid", "dense", "bm25"):
             got_a = [(p.chunk.id, round(p.fused_score, 4)) for p in a.retrieve(query, top_k=5, mode=mode)]
             got_b = [(p.chunk.id, round(p.fused_score, 4)) for p in b.retrieve(query, top_k=5, mode=mode)]
@@ -198,7 +205,8 @@ def test_a_failed_ingest_leaves_the_previous_index(tmp_path, store_config, monke
     assert after.version == before.version and after.documents == before.documents
     assert [c.id for c in after.chunks_of(list(after.documents))] == before_chunks
     assert after.search_lexical("copper prices third quarter", 3) == before.search_lexical(
-        "copper prices third quarter", 3)
+        "copper prices third quarter", 3
+    )
     monkeypatch.setattr(pipeline, "open_store", real_open)
     report = build_index([docs], store_config, embedder=emb)  # and the next run does the work
     assert report.wrote and [p.rsplit("/", 1)[-1] for p in report.added] == ["new.txt"]

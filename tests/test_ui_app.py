@@ -45,8 +45,9 @@ def client(url):
 
 
 def test_api_answers_a_seed_question_with_sources(llm_app):
-    result = client(llm_app).predict(message="How much must auto workers earn per hour under the USMCA?",
-                                     api_name="/chat")
+    result = client(llm_app).predict(
+        message="How much must auto workers earn per hour under the USMCA?", api_name="/chat"
+    )
     assert not result["abstained"], result
     assert "16" in result["answer"]
     assert result["citations"], result
@@ -101,9 +102,11 @@ def test_hostile_upload_is_shown_as_text_and_runs_nothing(seed_data, tmp_path):
     payload_doc = tmp_path / "security-notice.txt"
     payload_doc.write_text(
         "Security notice about the quarterly audit.\n\n"
-        "The audit banner reads <img src=x onerror=\"window.__xss=1;alert(1)\"> exactly as typed. "
+        'The audit banner reads <img src=x onerror="window.__xss=1;alert(1)"> exactly as typed. '
         "The footer contains <script>window.__xss=2</script> as plain words. "
-        "The quarterly audit found no problems in the warehouse.\n", encoding="utf-8")
+        "The quarterly audit found no problems in the warehouse.\n",
+        encoding="utf-8",
+    )
     data = tmp_path / "data"
     import shutil
 
@@ -114,8 +117,9 @@ def test_hostile_upload_is_shown_as_text_and_runs_nothing(seed_data, tmp_path):
         page.goto(url, wait_until="load")
         page.set_input_files("#upload input[type=file]", str(payload_doc))
         page.click("#add-docs")
-        page.wait_for_function("document.querySelector('#documents-note')?.innerText.includes('Indexed')",
-                               timeout=300_000)
+        page.wait_for_function(
+            "document.querySelector('#documents-note')?.innerText.includes('Indexed')", timeout=300_000
+        )
         page.check("text=Show all retrieved passages")
         page.fill("#question textarea", "What does the audit banner read?")
         page.click("#ask")

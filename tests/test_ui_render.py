@@ -14,8 +14,7 @@ DOC = "Intro sentence. Workers must earn at least US$16 per hour. Closing words.
 
 def passage(text=DOC, start=0, title="Article", source="/docs/a.txt", rank=1) -> Passage:
     chunk = Chunk(id=f"d1:{rank}", doc_id="d1", ordinal=0, char_start=start, char_end=start + len(text), text=text)
-    return Passage(chunk=chunk, title=title, source=source, rank=rank, fused_score=0.9, dense_score=0.7,
-                   bm25_score=3.2)
+    return Passage(chunk=chunk, title=title, source=source, rank=rank, fused_score=0.9, dense_score=0.7, bm25_score=3.2)
 
 
 def cited_answer(text="They must earn at least US$16 per hour [1].", **kw) -> Answer:
@@ -69,23 +68,32 @@ def test_hostile_document_text_in_sources_is_escaped():
     payload = 'See <img src=x onerror="window.__xss=1"> and <script>window.__xss=1</script>.'
     p = passage(payload, title="<b>T</b>", source="/docs/<x>.txt")
     cite = Citation(number=1, passage=p, span_start=0, span_end=len(payload), text=payload, sentence="s", support=1)
-    out = render_answer(Answer(question="q", text=payload + " [1]", citations=[cite], passages=[p], retrieved=[p]),
-                        show_retrieved=True)
+    out = render_answer(
+        Answer(question="q", text=payload + " [1]", citations=[cite], passages=[p], retrieved=[p]), show_retrieved=True
+    )
     assert "<img" not in out and "<script" not in out and "<b>" not in out and "<x>" not in out
     assert "&#60;img src&#61;x onerror&#61;&#34;window.&#95;&#95;xss&#61;1&#34;&#62;" in out
 
 
 def test_highlight_uses_document_offsets_and_merges_overlaps():
     p = passage("abcdefghij", start=100)
-    cites = [Citation(1, p, 102, 105, "cde", "s", 1.0), Citation(1, p, 104, 107, "efg", "s", 1.0),
-             Citation(1, p, 90, 101, "a", "s", 1.0)]
+    cites = [
+        Citation(1, p, 102, 105, "cde", "s", 1.0),
+        Citation(1, p, 104, 107, "efg", "s", 1.0),
+        Citation(1, p, 90, 101, "a", "s", 1.0),
+    ]
     assert highlight(p, cites) == "<mark>a</mark>b<mark>cdefg</mark>hij"
 
 
 def test_pending_and_status():
     assert "Searching" in render_pending("") and render_pending("<b>").count("<b>") == 0
-    status = LibraryStatus(documents=[DocumentInfo("A <doc>", "/d/a.txt", 3, True)], chunks=3, embedder="m",
-                           index_type="flat", built_at="2026-11-29T05:00:00Z")
+    status = LibraryStatus(
+        documents=[DocumentInfo("A <doc>", "/d/a.txt", 3, True)],
+        chunks=3,
+        embedder="m",
+        index_type="flat",
+        built_at="2026-11-29T05:00:00Z",
+    )
     out = render_status(status, "llama.cpp:x.gguf")
     assert "A &#60;doc&#62;" in out and "uploaded" in out and "llama.cpp" in out
     assert "No index yet" in render_status(LibraryStatus(problem="No index yet: upload."), "g")

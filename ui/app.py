@@ -55,8 +55,9 @@ class ChatApp:
 
     # -- answering ----------------------------------------------------------------
 
-    def respond(self, message: str, chat: list, history: list, top_k: int, generator: str,
-                show_retrieved: bool) -> Iterator[tuple]:
+    def respond(
+        self, message: str, chat: list, history: list, top_k: int, generator: str, show_retrieved: bool
+    ) -> Iterator[tuple]:
         """UI: stream the answer into the chat, then replace it with the verified, cited version."""
         message = (message or "").strip()
         if not message:
@@ -70,8 +71,11 @@ class ChatApp:
             for item in get_engine(self.config, generator).stream(message, history, top_k=int(top_k)):
                 if isinstance(item, Answer):
                     chat[-1] = {"role": "assistant", "content": render_answer(item, show_retrieved)}
-                    history = [*history, {"role": "user", "content": message},
-                               {"role": "assistant", "content": item.text}]
+                    history = [
+                        *history,
+                        {"role": "user", "content": message},
+                        {"role": "assistant", "content": item.text},
+                    ]
                 else:
                     streamed += item
                     chat[-1] = {"role": "assistant", "content": render_pending(streamed)}
@@ -81,8 +85,10 @@ class ChatApp:
             yield chat, history, ""
         except Exception as exc:  # keep the session alive; the log has the details
             log.exception("answering failed")
-            chat[-1] = {"role": "assistant", "content": render_error(f"internal error ({type(exc).__name__}); "
-                                                                     "see the server log")}
+            chat[-1] = {
+                "role": "assistant",
+                "content": render_error(f"internal error ({type(exc).__name__}); see the server log"),
+            }
             yield chat, history, ""
 
     def chat(self, message: str, history: list) -> tuple[dict, list]:
@@ -110,7 +116,7 @@ class ChatApp:
         status = library.status(self.config)
         return self.status_html(generator, status), gr.update(choices=self.document_choices(status), value=None)
 
-    def add_files(self, files: list | None, generator: str, progress=gr.Progress()) -> tuple:
+    def add_files(self, files: list | None, generator: str, progress=gr.Progress()) -> tuple:  # noqa: B008 - Gradio's idiom
         if not files:
             return "Choose one or more files first.", gr.update(), gr.update(), None
         pairs = [(Path(f).name, Path(f)) for f in files]
@@ -153,9 +159,18 @@ def api_payload(answer: Answer) -> dict:
         "searched_for": answer.rewritten_question,
         "unsupported_sentences": answer.unsupported_sentences,
         "notices": answer.notices,
-        "citations": [{"number": c.number, "title": c.title, "source": c.source, "text": c.text,
-                       "span_start": c.span_start, "span_end": c.span_end, "support": round(c.support, 3)}
-                      for c in answer.citations],
+        "citations": [
+            {
+                "number": c.number,
+                "title": c.title,
+                "source": c.source,
+                "text": c.text,
+                "span_start": c.span_start,
+                "span_end": c.span_end,
+                "support": round(c.support, 3),
+            }
+            for c in answer.citations
+        ],
         "timings": {k: round(v, 3) for k, v in answer.timings.items()},
     }
 
@@ -166,13 +181,25 @@ def build_app(config, generator: str) -> gr.Blocks:
         history = gr.State([])  # the plain-text conversation the engine sees, one per browser session
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
-                chatbot = gr.Chatbot(label="Chat", elem_id="chat", height=620, latex_delimiters=[],
-                                     sanitize_html=True, feedback_options=None, buttons=["copy"],
-                                     placeholder="Ask a question about your documents. Every answer cites "
-                                                 "the passages it comes from.")
+                chatbot = gr.Chatbot(
+                    label="Chat",
+                    elem_id="chat",
+                    height=620,
+                    latex_delimiters=[],
+                    sanitize_html=True,
+                    feedback_options=None,
+                    buttons=["copy"],
+                    placeholder="Ask a question about your documents. Every answer cites the passages it comes from.",
+                )
                 with gr.Row():
-                    question = gr.Textbox(show_label=False, placeholder="Ask about your documents…", scale=6,
-                                          elem_id="question", autofocus=True, max_lines=6)
+                    question = gr.Textbox(
+                        show_label=False,
+                        placeholder="Ask about your documents…",
+                        scale=6,
+                        elem_id="question",
+                        autofocus=True,
+                        max_lines=6,
+                    )
                     ask = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
                 new_chat = gr.Button("New chat", elem_id="new-chat", size="sm")
             with gr.Column(scale=2):
@@ -180,18 +207,27 @@ def build_app(config, generator: str) -> gr.Blocks:
                     status = gr.HTML(elem_id="index-status")
                 with gr.Accordion("Settings", open=True):
                     top_k = gr.Slider(1, 20, value=config.top_k, step=1, label="Passages to retrieve (top-k)")
-                    generator_choice = gr.Dropdown(handlers.generators, value=generator, label="Answer generator",
-                                                   info="llm: local model; extractive: quotes the best sentences")
+                    generator_choice = gr.Dropdown(
+                        handlers.generators,
+                        value=generator,
+                        label="Answer generator",
+                        info="llm: local model; extractive: quotes the best sentences",
+                    )
                     show_retrieved = gr.Checkbox(False, label="Show all retrieved passages")
                 with gr.Accordion("Documents", open=True):
-                    files = gr.File(label=f"Add documents (.txt .md .html .pdf, up to "
-                                          f"{library.MAX_UPLOAD_BYTES // 2**20} MiB each)",
-                                    file_count="multiple", file_types=UPLOAD_TYPES, type="filepath",
-                                    elem_id="upload")
+                    files = gr.File(
+                        label=f"Add documents (.txt .md .html .pdf, up to "
+                        f"{library.MAX_UPLOAD_BYTES // 2**20} MiB each)",
+                        file_count="multiple",
+                        file_types=UPLOAD_TYPES,
+                        type="filepath",
+                        elem_id="upload",
+                    )
                     add = gr.Button("Add to index", elem_id="add-docs")
                     documents_note = gr.Markdown(elem_id="documents-note")
-                    to_remove = gr.Dropdown(handlers.document_choices(), value=None, label="Remove a document",
-                                            elem_id="remove-choice")
+                    to_remove = gr.Dropdown(
+                        handlers.document_choices(), value=None, label="Remove a document", elem_id="remove-choice"
+                    )
                     remove = gr.Button("Remove from index", variant="stop", size="sm")
         # the hidden pieces of the API endpoint `/chat`
         api_message = gr.Textbox(visible=False)
@@ -201,18 +237,44 @@ def build_app(config, generator: str) -> gr.Blocks:
         answer_inputs = [question, chatbot, history, top_k, generator_choice, show_retrieved]
         answer_outputs = [chatbot, history, question]
         for trigger in (question.submit, ask.click):
-            trigger(handlers.respond, answer_inputs, answer_outputs, concurrency_id=ANSWER_SLOT,
-                    concurrency_limit=1, api_visibility="undocumented", show_progress="minimal")
-        api_button.click(handlers.chat, [api_message, history], [api_answer, history], api_name="chat",
-                         concurrency_id=ANSWER_SLOT, concurrency_limit=1)
-        new_chat.click(lambda: ([], [], ""), None, [chatbot, history, question], queue=False,
-                       api_visibility="undocumented")
+            trigger(
+                handlers.respond,
+                answer_inputs,
+                answer_outputs,
+                concurrency_id=ANSWER_SLOT,
+                concurrency_limit=1,
+                api_visibility="undocumented",
+                show_progress="minimal",
+            )
+        api_button.click(
+            handlers.chat,
+            [api_message, history],
+            [api_answer, history],
+            api_name="chat",
+            concurrency_id=ANSWER_SLOT,
+            concurrency_limit=1,
+        )
+        new_chat.click(
+            lambda: ([], [], ""), None, [chatbot, history, question], queue=False, api_visibility="undocumented"
+        )
         chatbot.clear(lambda: [], None, history, queue=False, api_visibility="undocumented")  # its trash icon
         app.load(handlers.status_html, None, status, api_visibility="undocumented")
-        add.click(handlers.add_files, [files, generator_choice], [documents_note, status, to_remove, files],
-                  concurrency_id="index", concurrency_limit=1, api_visibility="undocumented")
-        remove.click(handlers.remove, [to_remove, generator_choice], [documents_note, status, to_remove],
-                     concurrency_id="index", concurrency_limit=1, api_visibility="undocumented")
+        add.click(
+            handlers.add_files,
+            [files, generator_choice],
+            [documents_note, status, to_remove, files],
+            concurrency_id="index",
+            concurrency_limit=1,
+            api_visibility="undocumented",
+        )
+        remove.click(
+            handlers.remove,
+            [to_remove, generator_choice],
+            [documents_note, status, to_remove],
+            concurrency_id="index",
+            concurrency_limit=1,
+            api_visibility="undocumented",
+        )
         generator_choice.change(handlers.status_html, [generator_choice], [status], api_visibility="undocumented")
     app.queue(default_concurrency_limit=1)
     app._rag_handlers = handlers  # for start-up warm-up and tests
@@ -227,9 +289,22 @@ def launch(config, generator: str, host: str = "127.0.0.1", port: int = 7860, wa
     app = build_app(config, generator)
     if warm:
         threading.Thread(target=app._rag_handlers.warm_up, name="warm-up", daemon=True).start()
-    theme = gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"],
-                           font_mono=["ui-monospace", "monospace"])  # system fonts: no web font downloads
-    print(f"Chat open at http://{host}:{port}  (API: gradio_client.Client(url).predict(message=..., "
-          "api_name=\"/chat\"); Ctrl-C stops)", flush=True)
-    app.launch(server_name=host, server_port=port, theme=theme, css_paths=[CSS_PATH], ssr_mode=False,
-               footer_links=["api"], max_file_size=library.MAX_UPLOAD_BYTES, show_error=True, quiet=True)
+    theme = gr.themes.Soft(
+        font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
+    )  # system fonts: no web font downloads
+    print(
+        f"Chat open at http://{host}:{port}  (API: gradio_client.Client(url).predict(message=..., "
+        'api_name="/chat"); Ctrl-C stops)',
+        flush=True,
+    )
+    app.launch(
+        server_name=host,
+        server_port=port,
+        theme=theme,
+        css_paths=[CSS_PATH],
+        ssr_mode=False,
+        footer_links=["api"],
+        max_file_size=library.MAX_UPLOAD_BYTES,
+        show_error=True,
+        quiet=True,
+    )

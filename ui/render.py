@@ -42,13 +42,16 @@ def render_answer(answer: Answer, show_retrieved: bool = False, key: str | None 
     parts = [f'<div class="rag-answer{" rag-abstained" if answer.abstained else ""}">']
     if answer.abstained:
         parts.append('<div class="rag-badge">ⓘ Not found in the documents</div>')
-    parts.append(f'<div class="rag-text">{_answer_text(answer.text, set(numbers), answer.unsupported_sentences, key)}'
-                 '</div>')
+    parts.append(
+        f'<div class="rag-text">{_answer_text(answer.text, set(numbers), answer.unsupported_sentences, key)}</div>'
+    )
     for note in answer.notices:
         parts.append(f'<div class="rag-notice">Note: {inert(note)}</div>')
     if answer.unsupported_sentences:
-        parts.append('<div class="rag-notice">Sentences marked <span class="rag-unsupported">like this</span> are '
-                     'not supported by any retrieved passage.</div>')
+        parts.append(
+            '<div class="rag-notice">Sentences marked <span class="rag-unsupported">like this</span> are '
+            "not supported by any retrieved passage.</div>"
+        )
     if answer.rewritten_question:
         parts.append(f'<div class="rag-searched">Searched for: {inert(answer.rewritten_question)}</div>')
     if numbers:
@@ -58,8 +61,9 @@ def render_answer(answer: Answer, show_retrieved: bool = False, key: str | None 
             parts.append(_source(n, cites, key))
         parts.append("</div>")
     if show_retrieved and answer.retrieved:
-        parts.append(f'<details class="rag-retrieved"><summary>All {len(answer.retrieved)} retrieved passages'
-                     '</summary>')
+        parts.append(
+            f'<details class="rag-retrieved"><summary>All {len(answer.retrieved)} retrieved passages</summary>'
+        )
         parts += [_retrieved(p) for p in answer.retrieved]
         parts.append("</details>")
     parts.append("</div>")
@@ -74,8 +78,9 @@ def _answer_text(text: str, numbers: set[int], unsupported: list[str], key: str)
         if sentence and at >= 0:
             ranges.append((at, at + len(sentence)))
     out = []
-    boundaries = sorted({0, len(text), *[b for r in ranges for b in r],
-                         *[b for m in _CITE.finditer(text) for b in m.span()]})
+    boundaries = sorted(
+        {0, len(text), *[b for r in ranges for b in r], *[b for m in _CITE.finditer(text) for b in m.span()]}
+    )
     for start, end in zip(boundaries, boundaries[1:]):
         piece = text[start:end]
         match = _CITE.fullmatch(piece)
@@ -101,9 +106,11 @@ def _cite_links(inside: str, numbers: set[int], key: str) -> str:
 
 def _source(number: int, cites: list[Citation], key: str) -> str:
     passage = cites[0].passage
-    return (f'<div class="rag-source" id="src-{key}-{number}"><div class="rag-source-head"><strong>&#91;{number}&#93; '
-            f'{inert(passage.title)}</strong> <span class="rag-path">{inert(passage.source)}</span></div>'
-            f'<blockquote class="rag-passage">{highlight(passage, cites)}</blockquote></div>')
+    return (
+        f'<div class="rag-source" id="src-{key}-{number}"><div class="rag-source-head"><strong>&#91;{number}&#93; '
+        f'{inert(passage.title)}</strong> <span class="rag-path">{inert(passage.source)}</span></div>'
+        f'<blockquote class="rag-passage">{highlight(passage, cites)}</blockquote></div>'
+    )
 
 
 def highlight(passage: Passage, cites: list[Citation]) -> str:
@@ -133,18 +140,28 @@ def _retrieved(p: Passage) -> str:
         scores.append(f"dense {p.dense_score:.3f}")
     if p.bm25_score is not None:
         scores.append(f"BM25 {p.bm25_score:.2f}")
-    return (f'<div class="rag-source"><div class="rag-source-head"><strong>{inert(p.title)}</strong> '
-            f'<span class="rag-path">{inert(p.source)}</span> <span class="rag-scores">{", ".join(scores)}</span>'
-            f'</div><blockquote class="rag-passage">{inert(p.text)}</blockquote></div>')
+    return (
+        f'<div class="rag-source"><div class="rag-source-head"><strong>{inert(p.title)}</strong> '
+        f'<span class="rag-path">{inert(p.source)}</span> <span class="rag-scores">{", ".join(scores)}</span>'
+        f'</div><blockquote class="rag-passage">{inert(p.text)}</blockquote></div>'
+    )
 
 
 def render_status(status: LibraryStatus, generator_name: str) -> str:
     if status.problem:
         return f'<div class="rag-status"><p>{inert(status.problem)}</p><p>Generator: {inert(generator_name)}</p></div>'
-    rows = [("Documents", str(len(status.documents))), ("Chunks", str(status.chunks)),
-            ("Embedder", status.embedder), ("Generator", generator_name),
-            ("Vector index", status.index_type), ("Built", status.built_at.replace("T", " ").rstrip("Z") + " UTC")]
+    rows = [
+        ("Documents", str(len(status.documents))),
+        ("Chunks", str(status.chunks)),
+        ("Embedder", status.embedder),
+        ("Generator", generator_name),
+        ("Vector index", status.index_type),
+        ("Built", status.built_at.replace("T", " ").rstrip("Z") + " UTC"),
+    ]
     table = "".join(f"<tr><th>{inert(k)}</th><td>{inert(v)}</td></tr>" for k, v in rows)
-    docs = "".join(f'<li title="{html.escape(d.source)}">{inert(d.title)} <span class="rag-path">'
-                   f'({d.chunks} chunks{", uploaded" if d.uploaded else ""})</span></li>' for d in status.documents)
+    docs = "".join(
+        f'<li title="{html.escape(d.source)}">{inert(d.title)} <span class="rag-path">'
+        f"({d.chunks} chunks{', uploaded' if d.uploaded else ''})</span></li>"
+        for d in status.documents
+    )
     return f'<div class="rag-status"><table>{table}</table><ul class="rag-docs">{docs}</ul></div>'

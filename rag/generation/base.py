@@ -40,8 +40,9 @@ class Generator(ABC):
 
     def complete(self, messages: list[dict], max_tokens: int = 64, prefix_chars: int | None = None) -> str:
         """A short non-streamed completion (used for query rewriting). LLM backends only."""
-        request = GenerationRequest(messages=messages, question="", passages=[], max_tokens=max_tokens, utility=True,
-                                    prefix_chars=prefix_chars)
+        request = GenerationRequest(
+            messages=messages, question="", passages=[], max_tokens=max_tokens, utility=True, prefix_chars=prefix_chars
+        )
         return "".join(self.stream(request))
 
     def prefill(self, request: GenerationRequest) -> None:
@@ -50,5 +51,5 @@ class Generator(ABC):
         for _ in self.stream(replace(request, max_tokens=1)):
             pass
 
-    def warm_up(self) -> None:
+    def warm_up(self) -> None:  # noqa: B027 - an optional hook: most backends have nothing to load
         """Load whatever is slow to load, so the first question is not the one that pays."""

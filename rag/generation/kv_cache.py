@@ -36,8 +36,7 @@ _HEADER_MAX = 1 << 20  # 1 MiB of JSON: ~100,000 token ids, far past any n_ctx w
 class KVStateStore:
     """Files of (prefix tokens -> opaque state bytes) for one model identity. No llama.cpp here."""
 
-    def __init__(self, directory: str | Path, identity: str, max_files: int = MAX_FILES,
-                 max_bytes: int = MAX_BYTES):
+    def __init__(self, directory: str | Path, identity: str, max_files: int = MAX_FILES, max_bytes: int = MAX_BYTES):
         self.directory = Path(directory)
         self.identity = identity
         self.max_files = max_files
@@ -67,8 +66,14 @@ class KVStateStore:
     def save(self, tokens: Sequence[int], payload: bytes) -> Path | None:
         """Write atomically, then evict beyond the caps. Failure to write (full disk, read-only
         cache) only costs speed, so it is swallowed."""
-        header = json.dumps({"identity": self.identity, "tokens": list(map(int, tokens)), "size": len(payload),
-                             "sha256": hashlib.sha256(payload).hexdigest()}).encode("utf-8")
+        header = json.dumps(
+            {
+                "identity": self.identity,
+                "tokens": list(map(int, tokens)),
+                "size": len(payload),
+                "sha256": hashlib.sha256(payload).hexdigest(),
+            }
+        ).encode("utf-8")
         path = self.path_for(tokens)
         tmp = None
         try:
@@ -121,20 +126,25 @@ def _parse(data: bytes, identity: str, tokens: list[int]) -> bytes | None:
     if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 4:
         return None
     start = len(MAGIC) + 4
-    size = int.from_bytes(data[len(MAGIC):start], "little")
+    size = int.from_bytes(data[len(MAGIC) : start], "little")
     if size > _HEADER_MAX:
         return None
     try:
-        header = json.loads(data[start:start + size])
-        payload = data[start + size:]
-        ok = (header["identity"] == identity and header["tokens"] == tokens and header["size"] == len(payload)
-              and header["sha256"] == hashlib.sha256(payload).hexdigest())
+        header = json.loads(data[start : start + size])
+        payload = data[start + size :]
+        ok = (
+            header["identity"] == identity
+            and header["tokens"] == tokens
+            and header["size"] == len(payload)
+            and header["sha256"] == hashlib.sha256(payload).hexdigest()
+        )
     except (ValueError, KeyError, TypeError):
         return None
     return payload if ok and payload else None
 
 
 # -- llama-cpp-python glue ----------------------------------------------------------------
+
 
 def model_identity(model_path: str | Path, n_ctx: int) -> str:
     """What a saved state depends on: the model file (name, size, modification time — hashing

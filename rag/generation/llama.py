@@ -38,12 +38,19 @@ def load_llama(model_path: str, threads: int, n_ctx: int = N_CTX, role: str = "a
             try:
                 from llama_cpp import Llama
             except ImportError:
-                raise GeneratorUnavailable("llama-cpp-python is not installed; re-run the install command "
-                                           "or use --generator extractive") from None
+                raise GeneratorUnavailable(
+                    "llama-cpp-python is not installed; re-run the install command or use --generator extractive"
+                ) from None
             if not Path(model_path).is_file():
                 raise GeneratorUnavailable(f"model file not found: {model_path}")
-            llm = Llama(model_path=str(model_path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
-                        n_batch=512, verbose=bool(os.environ.get("RAG_LLAMA_VERBOSE")))
+            llm = Llama(
+                model_path=str(model_path),
+                n_ctx=n_ctx,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_batch=512,
+                verbose=bool(os.environ.get("RAG_LLAMA_VERBOSE")),
+            )
             _models[key] = llm
         lock = _generation_locks.setdefault(key[:3], threading.Lock())  # one lock per model file
         return llm, lock
@@ -76,9 +83,16 @@ class LlamaCppGenerator(Generator):
         llm, lock = self._model("utility" if request.utility else "answer")
         with lock:
             self._ensure_prefix(llm, request)
-            chunks = llm.create_chat_completion(messages=request.messages, stream=True,
-                                                max_tokens=request.max_tokens, temperature=0.0, top_k=1,
-                                                repeat_penalty=1.0, stop=list(request.stop) or None, seed=0)
+            chunks = llm.create_chat_completion(
+                messages=request.messages,
+                stream=True,
+                max_tokens=request.max_tokens,
+                temperature=0.0,
+                top_k=1,
+                repeat_penalty=1.0,
+                stop=list(request.stop) or None,
+                seed=0,
+            )
             for chunk in chunks:
                 choice = chunk["choices"][0]
                 if choice.get("finish_reason"):
@@ -109,8 +123,11 @@ class LlamaCppGenerator(Generator):
 
             eos, bos = llm.token_eos(), llm.token_bos()
             self._formatter = Jinja2ChatFormatter(
-                template=template, eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
-                bos_token=llm._model.token_get_text(bos) if bos != -1 else "", stop_token_ids=[eos])
+                template=template,
+                eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
+                bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
+                stop_token_ids=[eos],
+            )
         result = self._formatter(messages=messages)
         return llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
 

@@ -26,20 +26,23 @@ class OpenAICompatibleGenerator(Generator):
     def stream(self, request: GenerationRequest) -> Iterator[str]:
         import httpx
 
-        body = {"messages": request.messages, "stream": True, "max_tokens": request.max_tokens,
-                "temperature": 0.0}
+        body = {"messages": request.messages, "stream": True, "max_tokens": request.max_tokens, "temperature": 0.0}
         if self.model:
             body["model"] = self.model
         if request.stop:
             body["stop"] = list(request.stop)
         try:
-            with httpx.Client(timeout=self.timeout) as client, \
-                    client.stream("POST", f"{self.base_url}/chat/completions", json=body,
-                                  headers=self._headers()) as response:
+            with (
+                httpx.Client(timeout=self.timeout) as client,
+                client.stream(
+                    "POST", f"{self.base_url}/chat/completions", json=body, headers=self._headers()
+                ) as response,
+            ):
                 if response.status_code != 200:
                     response.read()
-                    raise GeneratorUnavailable(f"{self.base_url} answered HTTP {response.status_code}: "
-                                               f"{response.text[:300]}")
+                    raise GeneratorUnavailable(
+                        f"{self.base_url} answered HTTP {response.status_code}: {response.text[:300]}"
+                    )
                 for line in response.iter_lines():
                     if not line.startswith("data:"):
                         continue
