@@ -738,8 +738,8 @@ def install_size(name: str) -> tuple[int, list[str]]:
             continue
         try:
             dist = md.distribution(n)
-        except md.PackageNotFoundError:
-            seen[key] = 0
+        except md.PackageNotFoundError:  # not installed: a requirement for another Python (a marker)
+            seen[key] = -1
             continue
         size = 0
         for f in dist.files or []:
@@ -749,8 +749,8 @@ def install_size(name: str) -> tuple[int, list[str]]:
                 pass
         seen[key] = size
         todo.extend(_requires(dist))
-    deps = [k for k in seen if k != name.lower().replace("_", "-")]
-    return sum(seen.values()), deps
+    deps = [k for k, size in seen.items() if k != name.lower().replace("_", "-") and size >= 0]
+    return sum(size for size in seen.values() if size > 0), deps
 
 
 # --------------------------------------------------------------------------------------------------
