@@ -208,3 +208,39 @@ def test_a_format_2_index_still_loads_with_its_terms_analysed_at_load(tmp_path):
     assert older.manifest["format_version"] == 2
     assert np.array_equal(older.sentence_term_ids, current.sentence_term_ids)
     assert np.array_equal(older.sentence_term_rows, current.sentence_term_rows)
+
+
+def test_threads_first_using_a_loaded_view_all_see_every_chunk(tmp_path):
+    """A loaded view is shared by threads (the chat's warm-up and its first question, any callers of the
+    Python API): several asking for documents' chunks at the same moment each get all of them, once,
+    in order. (The per-document row map used to be filled lazily, unlocked, by the first caller: the
+    others saw it half-built, and lost chunks.)"""
+    import sys
+    import threading
+
+    texts = [f"word{i} and some filler text" for i in range(5000)]
+    store = FolderStore(tmp_path / "index")
+    write_sample(store, texts)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often, as a busy core does
+    try:
+        for _ in range(5):
+            view = store.load(verify=False)
+            doc_ids = list(view.documents)
+            expected = [view.chunks[i] for i in range(len(texts))]
+            start = threading.Barrier(4)
+            got = []
+
+            def ask(view=view, doc_ids=doc_ids, start=start, got=got):
+                start.wait()
+                got.append(view.chunks_of(doc_ids))
+
+            threads = [threading.Thread(target=ask) for _ in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert [len(chunks) for chunks in got] == [len(texts)] * 4
+            assert all(chunks == expected for chunks in got)
+    finally:
+        sys.setswitchinterval(interval)
