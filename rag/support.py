@@ -14,11 +14,11 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
 from index.chunker import sentence_spans
+from index.terms import stem_words
 from rag.records import Passage
 
 _WORD = re.compile(r"\w+(?:[.,]\d+)*", re.UNICODE)
@@ -35,17 +35,10 @@ están como más menos lo le les ya muy también qué quién quiénes cuál cuá
 )
 
 
-@lru_cache(maxsize=1)
-def _stemmer():
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
 def content_terms(text: str) -> set[str]:
     words = [w.lower().replace(",", "") for w in _WORD.findall(text)]
     words = [w for w in words if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
-    return set(_stemmer().stemWords(words))
+    return set(stem_words(words))  # the index's stemmer, under its lock (PyStemmer is not thread-safe)
 
 
 def lexical_support(claim_terms: set[str], evidence_terms: set[str]) -> float:
