@@ -42,7 +42,7 @@ def compare_batch_sizes(paragraphs, config: Config, sizes: list[int]) -> None:
     from index.records import Document
 
     embedder = Embedder(config.embedder, config.embed_batch_size)
-    chunker = Chunker(config.chunk_tokens, config.chunk_overlap, fits=embedder.fits)
+    chunker = Chunker(config.chunk_tokens, config.chunk_overlap, cache_dir=config.cache_dir, fits=embedder.fits)
     docs = [
         Document(id=document_id(text), title=title, source=f"/p{i}.txt", text=text)
         for i, (title, text) in enumerate(paragraphs)

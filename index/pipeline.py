@@ -237,7 +237,7 @@ def _build_locked(
     fresh_chunks: list[Chunk] = []
     if new_docs:
         say(f"Chunking {len(new_docs)} document(s)...")
-        chunker = Chunker(config.chunk_tokens, config.chunk_overlap, fits=embedder.fits)
+        chunker = Chunker(config.chunk_tokens, config.chunk_overlap, cache_dir=config.cache_dir, fits=embedder.fits)
         per_doc = chunker.split_many(new_docs)
         fresh_chunks = [c for doc in new_docs for c in per_doc[doc.id]]
     report.chunks_embedded = len(fresh_chunks)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from index.config import Config
 from index.embedder import Embedder
 from index.store_api import IndexView, open_store
+from index.tokens import token_counter
 from rag.citations import SUPPORT_THRESHOLD, SUPPORT_THRESHOLD_OTHER_LANGUAGE, is_only_markers, parse_answer, verify
 from rag.context import build_context, whole_corpus_fits
 from rag.generation.base import GenerationRequest, Generator
@@ -69,6 +70,7 @@ class RagEngine:
         self.generator = generator
         self.options = options or EngineOptions(top_k=config.top_k)
         self.store = open_store(config)
+        self.count_tokens = token_counter(config.cache_dir)  # the context budget's tokens
         self._snapshot: IndexView | None = None
         self._lock = threading.Lock()
         self._embedder = embedder  # normally built from the index's manifest; tests pass a fake
@@ -105,8 +107,8 @@ class RagEngine:
         snap = self.snapshot()
         self.embedder.encode_query("warm up")
         self.generator.warm_up()
-        if self.generator.uses_llm and whole_corpus_fits(snap, self.options.context_tokens):
-            context = build_context(snap, [], self.options.context_tokens)
+        if self.generator.uses_llm and whole_corpus_fits(snap, self.options.context_tokens, self.count_tokens):
+            context = build_context(snap, [], self.options.context_tokens, self.count_tokens)
             prefix = stable_prefix_chars(context)
             self.generator.prefill(
                 GenerationRequest(answer_messages("Warm-up.", context), "", context, prefix_chars=prefix)
@@ -189,10 +191,10 @@ class RagEngine:
 
         # 3. generate. The model answers the English question; other languages get a translation after
         # verification, so the citations are checked on the text the model grounded in the passages.
-        context = build_context(snap, retrieved, self.options.context_tokens)
+        context = build_context(snap, retrieved, self.options.context_tokens, self.count_tokens)
         answer.passages = context
         english = rewritten or question  # standalone (follow-ups resolved) and in English
-        fits = whole_corpus_fits(snap, self.options.context_tokens)  # then the passages never change
+        fits = whole_corpus_fits(snap, self.options.context_tokens, self.count_tokens)  # then the passages never change
         request = GenerationRequest(
             answer_messages(english, context),
             english,
@@ -254,8 +256,8 @@ class RagEngine:
     def _rewrite(self, question: str, history: list[dict], snap, retriever) -> str | None:
         if self.generator.uses_llm:
             # share the answer prompt's prefix when it is the whole corpus; otherwise no passages
-            fits = whole_corpus_fits(snap, self.options.context_tokens)
-            passages = build_context(snap, [], self.options.context_tokens) if fits else []
+            fits = whole_corpus_fits(snap, self.options.context_tokens, self.count_tokens)
+            passages = build_context(snap, [], self.options.context_tokens, self.count_tokens) if fits else []
             text = self.generator.complete(
                 rewrite_messages(question, history, passages),
                 max_tokens=60,

@@ -10,6 +10,7 @@ from index.config import Config
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 SHARED = ROOT.parent / "shared"
+CACHE = Config.from_env().cache_dir  # the run's shared cache: tiktoken's file, the joined model, ONNX graphs
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

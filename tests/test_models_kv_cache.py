@@ -12,6 +12,7 @@ import pytest
 from index.config import Config
 from index.pipeline import build_index
 from index.store import FolderStore
+from index.tokens import token_counter
 from rag.context import build_context
 from rag.generation import llama as llama_module
 from rag.generation.base import GenerationRequest
@@ -30,7 +31,7 @@ QUESTION = "How much must auto manufacturing workers earn per hour under the USM
 def context(tmp_path_factory):
     config = Config.from_env(data_dir=tmp_path_factory.mktemp("seed-data"))
     build_index([SEEDS], config)
-    return config, build_context(FolderStore(config.index_dir).load(), [], 1200)
+    return config, build_context(FolderStore(config.index_dir).load(), [], 1200, token_counter(config.cache_dir))
 
 
 def fresh_generator(config: Config, kv_dir) -> LlamaCppGenerator:

@@ -15,7 +15,7 @@ import pytest
 
 from index.pipeline import IndexBusy, NothingToIndex, build_index
 from index.store import FORMAT_VERSION, FolderStore
-from tests.conftest import ROOT, SEEDS
+from tests.conftest import CACHE, ROOT, SEEDS
 from tests.fakes import HashEmbedder
 from tests.test_store import as_format_2
 
@@ -201,9 +201,9 @@ def test_no_chunk_exceeds_the_embedders_max_length(real_embedder, seed_text):
     tokenizer = real_embedder.model.tokenizer
     limit = real_embedder.max_tokens
     assert limit == 256
-    unguarded = Chunker(400, 40).split(doc)
+    unguarded = Chunker(400, 40, cache_dir=CACHE).split(doc)
     assert any(len(tokenizer(c.text)["input_ids"]) > limit for c in unguarded)  # the guard is needed
-    chunks = Chunker(400, 40, fits=real_embedder.fits).split(doc)
+    chunks = Chunker(400, 40, cache_dir=CACHE, fits=real_embedder.fits).split(doc)
     lengths = [len(tokenizer(c.text)["input_ids"]) for c in chunks]
     assert max(lengths) <= limit
     assert all(c.text == hungry[c.char_start : c.char_end] for c in chunks)
