@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from index.config import Config
+from index.errors import ConfigError, UserError
 
 DEFAULT_PATHS = ["seeds"]
 
@@ -211,7 +212,6 @@ def cmd_chat(args) -> int:
 def _terminal_chat(args, config, generator: str) -> int:
     """A chat with history in the terminal: /new starts over, /quit leaves."""
     from rag.api import ChatSession, get_engine
-    from rag.engine import EmptyQuestion
     from rag.records import Answer
 
     print("Loading the index and models...", file=sys.stderr)
@@ -244,7 +244,7 @@ def _terminal_chat(args, config, generator: str) -> int:
                 else:
                     streamed += item
                     print(item, end="", flush=True)
-        except EmptyQuestion as exc:
+        except UserError as exc:  # the conversation goes on
             print(f"error: {exc}")
             continue
         print()
@@ -262,7 +262,7 @@ def cmd_eval(args) -> int:
     from eval.runner import RunSettings
 
     if args.limit is not None and args.limit < 1:
-        raise ValueError("--limit must be at least 1")
+        raise ConfigError("--limit must be at least 1")
     settings = RunSettings(
         generator=args.generator, retrieval=args.retrieval, top_k=args.top_k, limit=args.limit, seed=args.seed
     )
@@ -308,14 +308,6 @@ def _maybe(value) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
-def _known_errors() -> tuple[type[BaseException], ...]:
-    from index.loaders import LoaderError
-    from index.pipeline import IndexBusy, NothingToIndex
-    from rag.api import user_errors
-
-    return (*user_errors(), LoaderError, IndexBusy, NothingToIndex, ValueError)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv
@@ -325,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; the previous index is unchanged", file=sys.stderr)
         return 130
-    except _known_errors() as exc:
+    except (UserError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

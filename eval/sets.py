@@ -12,6 +12,12 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from index.errors import UserError
+
+
+class EvalSetError(UserError):
+    """An evaluation set (or its documents folder) cannot be read; the message names the file."""
+
 
 @dataclass(frozen=True)
 class EvalItem:
@@ -74,9 +80,9 @@ def load_set(path: Path | str, docs: Path | None = None) -> EvalSet:
     if path.is_dir():
         if (path / "corpus.jsonl").is_file() and (path / "queries.jsonl").is_file():
             return load_beir(path)
-        raise ValueError(f"{path}: a folder set must be in BEIR format (corpus.jsonl, queries.jsonl, qrels/)")
+        raise EvalSetError(f"{path}: a folder set must be in BEIR format (corpus.jsonl, queries.jsonl, qrels/)")
     if not path.is_file():
-        raise ValueError(f"{path}: no such evaluation set")
+        raise EvalSetError(f"{path}: no such evaluation set")
     with path.open(encoding="utf-8") as f:
         head = f.read(64).lstrip()
     if path.suffix == ".json" or "".join(head.split()).startswith('{"data"'):
@@ -107,7 +113,7 @@ def load_jsonl(path: Path, docs: Path | None = None) -> EvalSet:
                 )
             )
         except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}:{number}: not a valid evaluation item ({exc})") from None
+            raise EvalSetError(f"{path}:{number}: not a valid evaluation item ({exc})") from None
     return EvalSet(path.stem, path, "jsonl", items, docs_folder=_docs_folder(path, items, docs))
 
 
@@ -116,12 +122,12 @@ def _docs_folder(path: Path, items: list[EvalItem], docs: Path | None) -> Path:
 
     if docs is not None:
         if not Path(docs).is_dir():
-            raise ValueError(f"{docs}: no such documents folder")
+            raise EvalSetError(f"{docs}: no such documents folder")
         return Path(docs)
     names = {name for item in items for name in item.relevant}
     for folder in (path.parent / "docs", path.parent, PROJECT_ROOT / "seeds"):
         if folder.is_dir() and names and all((folder / n).is_file() for n in names):
             return folder
-    raise ValueError(
+    raise EvalSetError(
         f"{path}: cannot find the documents it names ({', '.join(sorted(names)[:3])}...); pass --docs FOLDER"
     )

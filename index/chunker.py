@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from index.errors import ConfigError
 from index.records import Chunk, Document
 from index.tokens import cl100k
 
@@ -48,9 +49,12 @@ class Chunker:
         """Chunks of about ``chunk_tokens`` cl100k tokens overlapping by ``chunk_overlap``; ``cache_dir``
         is the configured cache folder (tiktoken's file is kept there), ``fits`` the embedder's length check."""
         if chunk_tokens < 16:
-            raise ValueError("chunk_tokens must be at least 16")
+            raise ConfigError(f"chunk size {chunk_tokens} (--chunk-tokens, RAG_CHUNK_TOKENS) must be at least 16")
         if not 0 <= chunk_overlap < chunk_tokens // 2:
-            raise ValueError("chunk_overlap must be between 0 and half of chunk_tokens")
+            raise ConfigError(
+                f"chunk overlap {chunk_overlap} (--chunk-overlap, RAG_CHUNK_OVERLAP) must be between 0 and half "
+                f"the chunk size ({chunk_tokens})"
+            )
         self.chunk_tokens = chunk_tokens
         self.chunk_overlap = chunk_overlap
         self.fits = fits

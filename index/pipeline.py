@@ -13,6 +13,7 @@ import numpy as np
 from index.chunker import Chunker, sentence_spans
 from index.config import Config
 from index.embedder import Embedder
+from index.errors import DocumentError
 from index.loaders import LoaderError, find_files, load_document
 from index.records import Chunk, Document
 from index.second_embedder import E5Embedder, wanted_second_embedder
@@ -24,8 +25,8 @@ __all__ = ["IndexBusy", "IndexReport", "NothingToIndex", "build_index"]
 Say = Callable[[str], None]
 
 
-class NothingToIndex(ValueError):
-    pass
+class NothingToIndex(DocumentError):
+    """None of the given paths holds an indexable document (the message lists what was skipped)."""
 
 
 @dataclass

@@ -25,25 +25,26 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from index.errors import StoreError
 from index.records import Chunk
 
 if TYPE_CHECKING:
     from index.config import Config
 
 
-class IndexMissing(FileNotFoundError):
-    pass
+class IndexMissing(StoreError):
+    """No index has been built yet (the message says how to build one)."""
 
 
-class IndexCorrupt(RuntimeError):
-    pass
+class IndexCorrupt(StoreError):
+    """The index is damaged or of a format this version cannot read (the message says how to rebuild)."""
 
 
-class IndexBusy(RuntimeError):
-    pass
+class IndexBusy(StoreError):
+    """Another writer (`rag index`) holds the index."""
 
 
-class StoreUnavailable(RuntimeError):
+class StoreUnavailable(StoreError):
     """The store cannot be reached or used (bad URL, server down, missing extension)."""
 
 

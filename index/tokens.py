@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from index.errors import ModelError
+
 CL100K_URL = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
 CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
 
@@ -23,8 +25,8 @@ _lock = threading.Lock()
 _encoding = None
 
 
-class TokenizerUnavailable(RuntimeError):
-    pass
+class TokenizerUnavailable(ModelError):
+    """tiktoken's packaged BPE file is missing or not the expected file."""
 
 
 def _packaged_bpe_file() -> Path:

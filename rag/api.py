@@ -18,36 +18,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from index.config import Config
+from index.errors import ConfigError
 from rag.engine import EngineOptions, RagEngine
 from rag.generation.base import Generator
 from rag.records import Answer
 
 _engines: dict[tuple, RagEngine] = {}
 _engines_lock = threading.Lock()
-
-
-def user_errors() -> tuple[type[BaseException], ...]:
-    """Errors that mean "the user can fix this" (missing or damaged index or model, a bad setting):
-    the CLI prints them as one `error:` line and the chat shows them, neither as a traceback."""
-    from index.embedder import EmbedderUnavailable
-    from index.store_api import IndexBusy, IndexCorrupt, IndexMissing, StoreUnavailable
-    from index.tokens import TokenizerUnavailable
-    from rag.engine import EmptyQuestion
-    from rag.generation.base import GeneratorUnavailable
-    from rag.weights import ModelIntegrityError, ModelUnavailable
-
-    return (
-        IndexMissing,
-        IndexCorrupt,
-        IndexBusy,
-        StoreUnavailable,
-        EmbedderUnavailable,
-        TokenizerUnavailable,
-        GeneratorUnavailable,
-        ModelIntegrityError,
-        ModelUnavailable,
-        EmptyQuestion,
-    )
 
 
 def make_generator(spec: str, config: Config) -> Generator:
@@ -73,7 +50,7 @@ def make_generator(spec: str, config: Config) -> Generator:
         from rag.generation.extractive import ExtractiveGenerator
 
         return ExtractiveGenerator()  # the engine hands it its support scorer
-    raise ValueError(f"unknown generator {spec!r}: use 'llm', 'extractive' or an http(s):// URL")
+    raise ConfigError(f"unknown generator {spec!r}: use 'llm', 'extractive' or an http(s):// URL")
 
 
 def get_engine(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from index.config import Config
 from index.embedder import Embedder
+from index.errors import UserError
 from index.store_api import IndexView, open_store
 from index.tokens import token_counter
 from rag.citations import SUPPORT_THRESHOLD, SUPPORT_THRESHOLD_OTHER_LANGUAGE, is_only_markers, parse_answer, verify
@@ -44,8 +45,8 @@ _REFERRING = re.compile(
 )
 
 
-class EmptyQuestion(ValueError):
-    pass
+class EmptyQuestion(UserError):
+    """The question is empty or blank."""
 
 
 @dataclass

@@ -11,6 +11,7 @@ import textwrap
 import pytest
 
 from index.chunker import Chunker
+from index.errors import ConfigError
 from index.loaders import document_id
 from index.records import Document
 from index.tokens import CL100K_URL, cl100k
@@ -88,9 +89,9 @@ def test_length_guard_resplits_chunks_the_embedder_rejects(seed_text: str):
 
 
 def test_bad_settings_are_refused():
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="chunk size 8 .* at least 16"):
         Chunker(8, 0, cache_dir=CACHE)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match=r"chunk overlap 60 .* half the chunk size \(100\)"):
         Chunker(100, 60, cache_dir=CACHE)
 
 

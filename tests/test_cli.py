@@ -72,3 +72,36 @@ def test_ask_and_chat_end_to_end_with_the_extractive_generator(tmp_path):
 def test_asking_before_any_index_names_the_command_that_builds_it(tmp_path):
     result = run_rag("ask", "anything", "--generator", "extractive", env_data=tmp_path / "empty")
     assert result.returncode == 1 and "rag index" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_every_error_a_user_can_fix_is_one_user_error():
+    """The CLI and the chat treat exactly the UserError family as "the user can fix this"."""
+    from eval.sets import EvalSetError
+    from index.embedder import EmbedderUnavailable
+    from index.errors import ConfigError, DocumentError, ModelError, StoreError, UserError
+    from index.loaders import LoaderError
+    from index.pipeline import NothingToIndex
+    from index.second_embedder import SecondEmbedderUnavailable
+    from index.store_api import IndexBusy, IndexCorrupt, IndexMissing, StoreUnavailable
+    from index.tokens import TokenizerUnavailable
+    from rag.engine import EmptyQuestion
+    from rag.generation.base import GeneratorUnavailable
+    from rag.library import UploadRejected
+    from rag.weights import ModelIntegrityError, ModelUnavailable
+
+    areas = {
+        DocumentError: [LoaderError, NothingToIndex, UploadRejected],
+        StoreError: [IndexMissing, IndexCorrupt, IndexBusy, StoreUnavailable],
+        ModelError: [
+            EmbedderUnavailable,
+            SecondEmbedderUnavailable,
+            TokenizerUnavailable,
+            GeneratorUnavailable,
+            ModelUnavailable,
+            ModelIntegrityError,
+        ],
+        UserError: [ConfigError, DocumentError, StoreError, ModelError, EmptyQuestion, EvalSetError],
+    }
+    for area, errors in areas.items():
+        assert [e for e in errors if not issubclass(e, area)] == [], area
+    assert not issubclass(UserError, (ValueError, RuntimeError, OSError))  # never caught by accident

@@ -9,6 +9,7 @@ import pytest
 
 from index.config import Config
 from index.embedder import Embedder
+from index.errors import ConfigError
 from index.onnx_encoder import _encoders, onnx_encoder
 
 QUESTIONS = [
@@ -56,9 +57,9 @@ def test_a_model_that_cannot_be_exported_keeps_torch(tmp_path, caplog):
 
 def test_torch_is_used_without_a_cache_folder_and_bad_names_are_refused():
     assert Embedder("x", question_backend="onnx").question_backend == "torch"
-    with pytest.raises(ValueError, match="question encoder 'fast'"):
+    with pytest.raises(ConfigError, match="question encoder 'fast'"):
         Embedder("x", question_backend="fast")
-    with pytest.raises(ValueError, match="RAG_QUESTION_ENCODER"):
+    with pytest.raises(ConfigError, match="RAG_QUESTION_ENCODER"):
         Config(question_encoder="fast")
 
 

@@ -271,11 +271,12 @@ def test_missing_index_is_a_clear_error(store_config):
 
 def test_unreachable_database_and_bad_urls_are_clear_errors(tmp_path):
     from index.config import Config
+    from index.errors import ConfigError
 
     store = open_store(Config(data_dir=tmp_path, store=f"postgresql://nobody@/nodb?host={tmp_path}/nosocket"))
     with pytest.raises(StoreUnavailable, match="cannot connect to PostgreSQL"):
         store.load()
-    with pytest.raises(ValueError, match="not a postgresql:// URL"):
+    with pytest.raises(ConfigError, match="not a postgresql:// URL"):
         Config(data_dir=tmp_path, store="mysql://somewhere/db")
     with pytest.raises(StoreUnavailable, match="schema"):
         open_store(Config(data_dir=tmp_path, store="postgresql://h/db?schema=Robert'); DROP TABLE x;--"))

@@ -6,10 +6,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
+from index.errors import ModelError
 from rag.records import Passage
 
 
-class GeneratorUnavailable(RuntimeError):
+class GeneratorUnavailable(ModelError):
     """The backend cannot run here (no model installed, server unreachable...)."""
 
 
