@@ -1,7 +1,8 @@
 """``rag index | ask | chat | eval``: argument parsing and friendly errors, nothing else.
 
-User mistakes (missing files, no index, bad options, a damaged model) end with one
-clear ``error:`` line and exit status 1 (2 for bad usage); never a traceback.
+User mistakes (missing files, no index, bad options, a damaged model: ``index.errors.UserError``)
+end with one clear ``error:`` line and exit status 1 (2 for bad usage), never a traceback. Any
+other exception is a bug and shows its traceback.
 """
 
 from __future__ import annotations
@@ -317,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; the previous index is unchanged", file=sys.stderr)
         return 130
-    except (UserError, ValueError) as exc:
+    except UserError as exc:  # only these: any other exception is a bug, and keeps its traceback
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

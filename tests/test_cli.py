@@ -105,3 +105,16 @@ def test_every_error_a_user_can_fix_is_one_user_error():
     for area, errors in areas.items():
         assert [e for e in errors if not issubclass(e, area)] == [], area
     assert not issubclass(UserError, (ValueError, RuntimeError, OSError))  # never caught by accident
+
+
+def test_a_programming_error_keeps_its_traceback(tmp_path, monkeypatch, capsys):
+    """Only UserErrors are one `error:` line: a bug (here a ValueError from inside the indexer) must
+    reach the user with its traceback, not look like a mistake of theirs."""
+
+    def broken_build(*args, **kwargs):
+        raise ValueError("an internal inconsistency")
+
+    monkeypatch.setattr("index.pipeline.build_index", broken_build)
+    with pytest.raises(ValueError, match="an internal inconsistency"):
+        main(["index", str(tmp_path), "--data-dir", str(tmp_path / "data")])
+    assert "error:" not in capsys.readouterr().err
