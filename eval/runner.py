@@ -208,7 +208,7 @@ def run(
     """
     resumed = resumed or {}
     started = time.perf_counter()
-    config = prepare_index(eval_set, base, say)
+    config = prepare_index(eval_set, base, say, progress)
     items = sample(eval_set.items, settings.limit, settings.seed)
     engine = get_engine(config, settings.generator if settings.answers else "extractive")
     snapshot, embedder = engine.snapshot(), engine.embedder

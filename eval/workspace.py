@@ -41,7 +41,7 @@ def write_documents(eval_set: EvalSet, folder: Path) -> Path:
     return folder
 
 
-def prepare_index(eval_set: EvalSet, base: Config, say=lambda message: None) -> Config:
+def prepare_index(eval_set: EvalSet, base: Config, say=lambda message: None, progress: bool = True) -> Config:
     """Build (or bring up to date) the set's own index; returns the config that points at it."""
     root = workspace_for(eval_set, base)
     config = base.with_(data_dir=root)
@@ -50,6 +50,6 @@ def prepare_index(eval_set: EvalSet, base: Config, say=lambda message: None) -> 
 
         config = config.with_(store=with_schema(base.store, f"eval_{root.name}"))
     folder = eval_set.docs_folder or write_documents(eval_set, root / "docs")
-    report = build_index([folder], config, say=say)
+    report = build_index([folder], config, say=say, progress=None if progress else False)
     say(report.summary())
     return config

@@ -42,7 +42,7 @@ class HashEmbedder:
     def encode_query(self, text: str) -> np.ndarray:
         return self._vector(text)
 
-    def encode_with_sentences(self, texts, spans, on_progress=None):
+    def encode_with_sentences(self, texts, spans, on_progress=None, progress=None):
         """Chunk vectors, and each sentence embedded on its own (the real embedder pools tokens)."""
         vectors = self.encode(texts, on_progress=on_progress)
         sentences = [
@@ -72,7 +72,7 @@ class HashSecondEmbedder:
         norm = np.linalg.norm(vec)
         return vec / norm if norm else vec
 
-    def encode_passages(self, texts, on_progress=None) -> np.ndarray:
+    def encode_passages(self, texts, on_progress=None, progress=None) -> np.ndarray:
         self.embedded += len(texts)
         for done in range(1, len(texts) + 1):
             if on_progress is not None:
