@@ -79,17 +79,20 @@ class SupportScorer:
         self._lock = threading.Lock()
 
     def _encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 1), np.float32)
+        # this call's vectors are collected here: other threads (or this call's own inserts) may
+        # evict cached ones between our look-up and our result
         with self._lock:
-            missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+            found = {t: self._vectors[t] for t in texts if t in self._vectors}
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
-            vectors = self.embedder.encode(missing, progress=False)
+            found.update(zip(missing, self.embedder.encode(missing, progress=False)))
             with self._lock:
-                for text, vec in zip(missing, vectors):
-                    self._vectors[text] = vec
+                self._vectors.update((t, found[t]) for t in missing)
                 while len(self._vectors) > self._cache_size:
                     self._vectors.popitem(last=False)
-        with self._lock:
-            return np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, 1), np.float32)
+        return np.stack([found[t] for t in texts])
 
     def score(self, claims: list[str], evidence: list[Evidence]) -> np.ndarray:
         """Support of every claim (rows) by every evidence span (columns), in 0..1."""

@@ -223,31 +223,22 @@ def test_threads_first_using_a_loaded_view_all_see_every_chunk(tmp_path):
     in order. (The per-document row map used to be filled lazily, unlocked, by the first caller: the
     others saw it half-built, and lost chunks.)"""
     import sys
-    import threading
+
+    from tests.threads import failures_in_threads
 
     texts = [f"word{i} and some filler text" for i in range(5000)]
     store = FolderStore(tmp_path / "index")
     write_sample(store, texts)
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-5)  # switch threads often, as a busy core does
+
+    def ask(view) -> None:
+        got = view.chunks_of(list(view.documents))
+        assert got == view.chunks, f"{len(got)} chunks of {len(view.chunks)}"
+
     try:
         for _ in range(5):
-            view = store.load(verify=False)
-            doc_ids = list(view.documents)
-            expected = [view.chunks[i] for i in range(len(texts))]
-            start = threading.Barrier(4)
-            got = []
-
-            def ask(view=view, doc_ids=doc_ids, start=start, got=got):
-                start.wait()
-                got.append(view.chunks_of(doc_ids))
-
-            threads = [threading.Thread(target=ask) for _ in range(4)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            assert [len(chunks) for chunks in got] == [len(texts)] * 4
-            assert all(chunks == expected for chunks in got)
+            view = store.load(verify=False)  # fresh: nothing asked of it yet
+            assert failures_in_threads(ask, [(view,)] * 4) == []
     finally:
         sys.setswitchinterval(interval)

@@ -4,11 +4,11 @@ shared by threads: the index build, questions, and the answer checks (rag/suppor
 from __future__ import annotations
 
 import random
-import threading
 
 from index import terms
 from rag.support import content_terms
 from tests.conftest import SEEDS
+from tests.threads import failures_in_threads
 
 
 def test_stems_are_right_while_threads_fill_and_clear_the_cache(monkeypatch):
@@ -22,21 +22,10 @@ def test_stems_are_right_while_threads_fill_and_clear_the_cache(monkeypatch):
     expected_content = {s: content_terms(s) for s in sentences}
     monkeypatch.setattr(terms, "_stems", {})
     monkeypatch.setattr(terms, "_STEM_CACHE_LIMIT", 50)  # a sentence has ~20 words, the article ~700
-    failures: list[str] = []
 
     def analyse(seed: int) -> None:
-        try:
-            for sentence in random.Random(seed).sample(sentences, len(sentences)):  # one text a call
-                if terms.bm25_tokens_of([sentence]) != [expected_bm25[sentence]]:
-                    failures.append(f"bm25 terms of {sentence[:40]!r}")
-                if content_terms(sentence) != expected_content[sentence]:
-                    failures.append(f"content terms of {sentence[:40]!r}")
-        except Exception as exc:  # noqa: BLE001 - any failure in a thread is the finding
-            failures.append(f"{type(exc).__name__}: {exc}")
+        for sentence in random.Random(seed).sample(sentences, len(sentences)):  # one text a call
+            assert terms.bm25_tokens_of([sentence]) == [expected_bm25[sentence]], sentence
+            assert content_terms(sentence) == expected_content[sentence], sentence
 
-    threads = [threading.Thread(target=analyse, args=(seed,)) for seed in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
+    assert failures_in_threads(analyse, [(seed,) for seed in range(4)]) == []
