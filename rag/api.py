@@ -13,12 +13,9 @@ so repeated calls are fast; all of it is safe to call from several threads.
 from __future__ import annotations
 
 import threading
-import warnings
 from collections.abc import Iterator
-from pathlib import Path
 
 from index.config import Config
-from index.errors import ConfigError
 from rag.engine import EngineOptions, RagEngine
 from rag.generation.base import Generator
 from rag.records import Answer
@@ -27,43 +24,18 @@ _engines: dict[tuple, RagEngine] = {}
 _engines_lock = threading.Lock()
 
 
-def make_generator(spec: str, config: Config) -> Generator:
-    """``"llm"`` (in-process llama.cpp), ``"extractive"``, or an OpenAI-compatible base URL."""
-    spec = (spec or "llm").strip()
-    if spec.startswith(("http://", "https://")):
-        from rag.generation.openai_compat import OpenAICompatibleGenerator
-
-        return OpenAICompatibleGenerator(spec)
-    if spec == "llm":
-        from rag.generation.llama import LlamaCppGenerator
-        from rag.weights import ModelUnavailable, packaged_model
-
-        try:
-            import llama_cpp  # noqa: F401
-
-            path = config.model_path or str(packaged_model(config.cache_dir))
-            return LlamaCppGenerator(path, threads=config.threads, kv_dir=Path(config.cache_dir) / "kv")
-        except (ImportError, ModelUnavailable) as exc:
-            warnings.warn(f"no local LLM available ({exc}); answering extractively", RuntimeWarning, stacklevel=2)
-            spec = "extractive"
-    if spec == "extractive":
-        from rag.generation.extractive import ExtractiveGenerator
-
-        return ExtractiveGenerator()  # the engine hands it its support scorer
-    raise ConfigError(f"unknown generator {spec!r}: use 'llm', 'extractive' or an http(s):// URL")
-
-
 def get_engine(
     config: Config | None = None, generator: str | Generator | None = None, options: EngineOptions | None = None
 ) -> RagEngine:
+    """The shared engine for ``config`` and ``generator`` (a ``Generator``, or a name for
+    rag.generation.factory.make_generator; None: ``config.generator``)."""
     config = config or Config.from_env()
     spec = generator if generator is not None else config.generator
     key = (config, spec if isinstance(spec, str) else id(spec), repr(options))
     with _engines_lock:
         engine = _engines.get(key)
         if engine is None:
-            gen = spec if isinstance(spec, Generator) else make_generator(spec, config)
-            engine = RagEngine(config, gen, options)
+            engine = RagEngine(config, spec, options)
             _engines[key] = engine
         return engine
 

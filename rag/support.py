@@ -73,25 +73,33 @@ class SupportScorer:
     """Scores claims against evidence; caches evidence vectors between calls (passages repeat)."""
 
     def __init__(self, embedder, cache_size: int = 20_000):
+        """``embedder``: ``encode(texts, progress=False)`` and a ``name``; an engine's follows the
+        embedder of its current index, so cached vectors are kept for one embedder name at a time."""
         self.embedder = embedder
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._vectors_of = ""  # the embedder name the cached vectors are from
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 1), np.float32)
-        # this call's vectors are collected here: other threads (or this call's own inserts) may
-        # evict cached ones between our look-up and our result
+        name = getattr(self.embedder, "name", "")
+        # this call's vectors are collected here: other threads may evict (or, for another embedder,
+        # clear) cached ones between our look-up and our result
         with self._lock:
+            if name != self._vectors_of:
+                self._vectors.clear()
+                self._vectors_of = name
             found = {t: self._vectors[t] for t in texts if t in self._vectors}
         missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
             found.update(zip(missing, self.embedder.encode(missing, progress=False)))
             with self._lock:
-                self._vectors.update((t, found[t]) for t in missing)
-                while len(self._vectors) > self._cache_size:
-                    self._vectors.popitem(last=False)
+                if name == self._vectors_of:
+                    self._vectors.update((t, found[t]) for t in missing)
+                    while len(self._vectors) > self._cache_size:
+                        self._vectors.popitem(last=False)
         return np.stack([found[t] for t in texts])
 
     def score(self, claims: list[str], evidence: list[Evidence]) -> np.ndarray:

@@ -119,12 +119,11 @@ CACHE_SCRIPT = textwrap.dedent("""
     from index.config import Config
     from index.pipeline import build_index
     from rag.engine import RagEngine
-    from rag.generation.extractive import ExtractiveGenerator
     from tests.fakes import HashEmbedder
 
     config = {config}
     build_index([Path({docs!r})], config, embedder=HashEmbedder())
-    RagEngine(config, ExtractiveGenerator(), embedder=HashEmbedder()).answer("Who keeps the lighthouse?")
+    RagEngine(config, "extractive", embedder=HashEmbedder()).answer("Who keeps the lighthouse?")
 """)
 
 

@@ -299,7 +299,7 @@ def test_citations_only_point_at_real_passages_whatever_the_model_writes(tmp_pat
     """A model reply with markers for passages that do not exist ([0], [7], [99], ranges past the end)
     and markup: every citation left is a real passage, quoting the document at its offsets."""
     from rag.engine import EngineOptions, RagEngine
-    from tests.test_engine import ScriptedLLM
+    from tests.fakes import ScriptedLLM
     from ui.render import render_answer
 
     docs = tmp_path / "docs"
@@ -406,9 +406,8 @@ def wait_for_text(log: Path, text: str, proc: subprocess.Popen, timeout: float =
 
 def answers_the_seed_question(config: Config, embedder) -> bool:
     from rag.engine import RagEngine
-    from rag.generation.extractive import ExtractiveGenerator
 
-    answer = RagEngine(config, ExtractiveGenerator(), embedder=embedder).answer(SEED_QUESTION)
+    answer = RagEngine(config, "extractive", embedder=embedder).answer(SEED_QUESTION)
     return "US$16 per hour" in answer.text and any("US$16 per hour" in c.text for c in answer.citations)
 
 
@@ -634,7 +633,7 @@ def test_an_answer_that_obeys_a_document_instruction_is_not_given(tmp_path, conf
     as the answer: such sentences are left out (with a notice); if nothing is left, the answer is
     the documents' own sentences. An answer reporting the instruction is kept as written."""
     from rag.engine import EngineOptions, RagEngine
-    from tests.test_engine import ScriptedLLM
+    from tests.fakes import ScriptedLLM
 
     docs = tmp_path / "docs"
     docs.mkdir()
