@@ -33,12 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.retrieval import metrics_from_ranks  # noqa: E402
 from bench.squad import load_squad, write_paragraph_files  # noqa: E402
-from index.config import Config  # noqa: E402
+from index.config import Config, with_schema  # noqa: E402
 from index.embedder import Embedder  # noqa: E402
-from index.pg_store import with_schema  # noqa: E402
 from index.pipeline import build_index  # noqa: E402
 from index.store import FolderStore  # noqa: E402
-from index.store_api import open_store  # noqa: E402
+from index.store_factory import open_store  # noqa: E402
 from rag.retriever import HybridRetriever  # noqa: E402
 
 

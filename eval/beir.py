@@ -11,7 +11,8 @@ import csv
 import json
 from pathlib import Path
 
-from eval.sets import EvalItem, EvalSet, EvalSetError, SetDocument
+from eval.errors import EvalSetError
+from eval.records import EvalItem, EvalSet, SetDocument
 
 
 def _jsonl(path: Path, *fields: str) -> list[dict]:

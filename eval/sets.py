@@ -1,4 +1,4 @@
-"""Evaluation sets as typed records, whatever file format they came in.
+"""Reading evaluation sets into the records of eval/records.py, whatever file format they came in.
 
 Three shapes are read (``load_set`` tells them apart): our JSONL format (``eval/README.md``),
 SQuAD-format JSON (v1.1 or v2.0) and BEIR folders (``corpus.jsonl``, ``queries.jsonl``,
@@ -9,58 +9,12 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.errors import UserError
-
-
-class EvalSetError(UserError):
-    """An evaluation set (or its documents folder) cannot be read; the message names the file."""
-
-
-@dataclass(frozen=True)
-class EvalItem:
-    id: str
-    turns: tuple[str, ...]  # the user's messages; the last one is scored
-    answers: tuple[str, ...] = ()  # acceptable gold answers, any one counts
-    relevant: dict[str, int] = field(default_factory=dict)  # document file name -> relevance grade
-    support: str | None = None  # gold supporting text
-    answerable: bool = True
-    language: str = "en"
-    kind: str = ""
-
-    @property
-    def question(self) -> str:
-        return self.turns[-1]
-
-    @property
-    def retrieval_query(self) -> str:
-        """A standalone query without an LLM: a follow-up is searched together with the turns before it."""
-        return " ".join(self.turns)
-
-
-@dataclass(frozen=True)
-class SetDocument:
-    """A document an external set carries inline; written to a .txt file named ``name`` before indexing."""
-
-    name: str
-    title: str
-    text: str
-
-
-@dataclass
-class EvalSet:
-    name: str
-    path: Path
-    format: str  # "jsonl", "squad" or "beir"
-    items: list[EvalItem]
-    documents: list[SetDocument] = field(default_factory=list)  # inline documents (SQuAD, BEIR)
-    docs_folder: Path | None = None  # or an existing folder of documents (JSONL sets)
-
-    @property
-    def titles(self) -> dict[str, str]:
-        return {d.name: d.title for d in self.documents}
+from eval.beir import load_beir
+from eval.errors import EvalSetError
+from eval.records import EvalItem, EvalSet
+from eval.squad import load_squad_set
 
 
 def sample(items: list[EvalItem], limit: int | None, seed: int = 0) -> list[EvalItem]:
@@ -73,9 +27,6 @@ def sample(items: list[EvalItem], limit: int | None, seed: int = 0) -> list[Eval
 
 def load_set(path: Path | str, docs: Path | None = None) -> EvalSet:
     """Read a JSONL set, a SQuAD JSON file or a BEIR folder, told apart by their shape."""
-    from eval.beir import load_beir
-    from eval.squad import load_squad_set
-
     path = Path(path)
     if path.is_dir():
         if (path / "corpus.jsonl").is_file() and (path / "queries.jsonl").is_file():

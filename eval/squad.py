@@ -10,7 +10,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from eval.sets import EvalItem, EvalSet, EvalSetError, SetDocument
+from eval.errors import EvalSetError
+from eval.records import EvalItem, EvalSet, SetDocument
 
 
 @dataclass(frozen=True)

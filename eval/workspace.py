@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from eval.sets import EvalSet
+from eval.records import EvalSet
 from index.config import Config
 from index.pipeline import build_index
 
@@ -46,7 +46,7 @@ def prepare_index(eval_set: EvalSet, base: Config, say=lambda message: None, pro
     root = workspace_for(eval_set, base)
     config = base.with_(data_dir=root)
     if base.store:  # a database store: the set's index goes into its own schema of the same database
-        from index.pg_store import with_schema
+        from index.config import with_schema
 
         config = config.with_(store=with_schema(base.store, f"eval_{root.name}"))
     folder = eval_set.docs_folder or write_documents(eval_set, root / "docs")

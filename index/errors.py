@@ -14,7 +14,7 @@ raised, in their own modules::
     │                    SecondEmbedderUnavailable), TokenizerUnavailable, GeneratorUnavailable,
     │                    ModelUnavailable, ModelIntegrityError
     ├── EmptyQuestion    (rag/engine.py)
-    └── EvalSetError     an evaluation set that cannot be read (eval/sets.py)
+    └── EvalSetError     an evaluation set that cannot be read (eval/errors.py)
 
 This module is at the bottom of the layers (index imports nothing above it), so every layer can
 raise and catch these.

@@ -18,7 +18,8 @@ from index.loaders import LoaderError, find_files, load_document
 from index.records import Chunk, Document
 from index.second_embedder import E5Embedder, wanted_second_embedder
 from index.store import FORMAT_VERSION
-from index.store_api import IndexBusy, IndexCorrupt, Store, open_store
+from index.store_api import IndexBusy, IndexCorrupt, Store
+from index.store_factory import open_store
 
 __all__ = ["IndexBusy", "IndexReport", "NothingToIndex", "build_index"]
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from index.config import Config
 from index.embedder import Embedder
 from index.errors import UserError
-from index.store_api import IndexView, open_store
+from index.store_api import IndexView
+from index.store_factory import open_store
 from index.tokens import token_counter
 from rag.citations import SUPPORT_THRESHOLD, SUPPORT_THRESHOLD_OTHER_LANGUAGE, is_only_markers, parse_answer, verify
 from rag.context import build_context, whole_corpus_fits

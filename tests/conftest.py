@@ -63,7 +63,7 @@ def store_config(request, tmp_path: Path) -> Config:
     """The same config on each store backend: the local folder, and a fresh schema of the test database."""
     config = Config.from_env(data_dir=tmp_path / "data")
     if request.param == "postgres":
-        from index.pg_store import with_schema
+        from index.config import with_schema
 
         url = request.getfixturevalue("postgres_url")
         config = config.with_(store=with_schema(url, f"t_{abs(hash(str(tmp_path))) % 10**12}"))

@@ -76,7 +76,7 @@ def test_asking_before_any_index_names_the_command_that_builds_it(tmp_path):
 
 def test_every_error_a_user_can_fix_is_one_user_error():
     """The CLI and the chat treat exactly the UserError family as "the user can fix this"."""
-    from eval.sets import EvalSetError
+    from eval.errors import EvalSetError
     from index.embedder import EmbedderUnavailable
     from index.errors import ConfigError, DocumentError, ModelError, StoreError, UserError
     from index.loaders import LoaderError

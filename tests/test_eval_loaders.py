@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from eval.sets import EvalSetError, load_set, sample
+from eval.errors import EvalSetError
+from eval.sets import load_set, sample
 from tests.conftest import ROOT
 
 SQUAD = {

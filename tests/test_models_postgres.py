@@ -11,8 +11,7 @@ import sys
 import pytest
 
 from cli.main import main as rag
-from index.config import Config
-from index.pg_store import with_schema
+from index.config import Config, with_schema
 from rag.api import answer
 from tests.conftest import ROOT, SEEDS
 

@@ -10,7 +10,8 @@ import pytest
 
 from index.pipeline import build_index
 from index.store import IndexSnapshot
-from index.store_api import IndexBusy, IndexMissing, StoreUnavailable, open_store
+from index.store_api import IndexBusy, IndexMissing, StoreUnavailable
+from index.store_factory import open_store
 from rag.retriever import HybridRetriever
 from tests.fakes import HashEmbedder, HashSecondEmbedder
 
@@ -99,8 +100,7 @@ def test_incremental_updates_embed_only_what_changed(tmp_path, store_config):
 
 def test_bm25_scores_are_the_same_on_both_backends(tmp_path, postgres_url, seed_text):
     """Postgres computes BM25 in SQL over its postings; it must rank exactly as the folder's bm25s index."""
-    from index.config import Config
-    from index.pg_store import with_schema
+    from index.config import Config, with_schema
 
     docs = tmp_path / "docs"
     write(docs, {**DOCS, "seed.txt": seed_text})
@@ -123,8 +123,7 @@ def test_bm25_scores_are_the_same_on_both_backends(tmp_path, postgres_url, seed_
 
 
 def test_retrieval_is_the_same_on_both_backends(tmp_path, postgres_url, seed_text):
-    from index.config import Config
-    from index.pg_store import with_schema
+    from index.config import Config, with_schema
 
     docs = tmp_path / "docs"
     write(docs, {**DOCS, "seed.txt": seed_text})
@@ -278,7 +277,7 @@ def test_unreachable_database_and_bad_urls_are_clear_errors(tmp_path):
         store.load()
     with pytest.raises(ConfigError, match="not a postgresql:// URL"):
         Config(data_dir=tmp_path, store="mysql://somewhere/db")
-    with pytest.raises(StoreUnavailable, match="schema"):
+    with pytest.raises(ConfigError, match="schema"):
         open_store(Config(data_dir=tmp_path, store="postgresql://h/db?schema=Robert'); DROP TABLE x;--"))
 
 
@@ -292,8 +291,7 @@ def test_cli_reports_an_unreachable_database_in_one_line(tmp_path, capsys):
 
 
 def test_a_database_index_of_another_schema_version_is_refused_then_rebuilt(tmp_path, postgres_url):
-    from index.config import Config
-    from index.pg_store import with_schema
+    from index.config import Config, with_schema
     from index.store_api import IndexCorrupt
 
     config = Config.from_env(data_dir=tmp_path, store=with_schema(postgres_url, "old_schema"))
