@@ -81,7 +81,7 @@ def ask(engine: RagEngine, question: str, history: list[dict]) -> tuple[Answer, 
 
 def cold(data_dir: str, kv_dir: str, warm_up: bool) -> None:
     """In a fresh process (``--cold``): load, optionally warm up, ask the first question; print JSON."""
-    config = Config.from_env(data_dir=Path(data_dir))
+    config = Config.load(data_dir=Path(data_dir))
     generator = LlamaCppGenerator(str(packaged_model(config.cache_dir)), threads=config.threads, kv_dir=kv_dir)
     engine = RagEngine(config, generator)
     engine.snapshot()
@@ -121,7 +121,7 @@ def run_cold(data_dir: Path, kv_dir: Path, warm_up: bool = False) -> dict:
 
 def main(cold_only: bool = False) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        config = Config.from_env(data_dir=Path(tmp))
+        config = Config.load(data_dir=Path(tmp))
         build_index([ROOT / "seeds"], config)
         model_path = str(packaged_model(config.cache_dir))
         kv_dir = Path(tmp) / "kv"  # empty: the first fresh process finds no saved state

@@ -80,7 +80,7 @@ def main() -> None:
     base = list(paragraphs)
     for _ in range(1, args.scale):
         paragraphs += [(title, vary(text, base[rng.integers(0, len(base))][1], rng)) for title, text in base]
-    config = Config.from_env()
+    config = Config.load()
     embedder = Embedder(config.embedder, config.embed_batch_size)
     model = embedder.model
     model.encode(["warm up the model"] * 64, batch_size=config.embed_batch_size)

@@ -36,7 +36,7 @@ def session(mode: str, data_dir: str, kv_dir: str, out: str) -> None:
     """In a fresh process (``--child``): warm up, then (unless ``prefill``) answer every item."""
     if mode == "plain":
         LlamaCppGenerator._ensure_prefix = lambda self, llm, request: GenerationResult()
-    config = Config.from_env(data_dir=Path(data_dir))
+    config = Config.load(data_dir=Path(data_dir))
     engine = RagEngine(
         config, LlamaCppGenerator(str(packaged_model(config.cache_dir)), threads=config.threads, kv_dir=kv_dir)
     )
@@ -66,7 +66,7 @@ def read(path: Path) -> tuple[float, dict]:
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        config = Config.from_env(data_dir=Path(tmp))
+        config = Config.load(data_dir=Path(tmp))
         build_index([ROOT / "seeds"], config)
         for mode in ("prefill", "restored", "plain"):
             subprocess.run(

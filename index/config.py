@@ -1,7 +1,9 @@
 """The one configuration object every layer reads.
 
-Values come from (lowest to highest priority): the defaults below, ``RAG_*``
-environment variables, and explicit keyword arguments / CLI options.
+``Config.load(**overrides)`` is the configuration to use: values come from (lowest to highest
+priority) the defaults below, ``RAG_<FIELD>`` environment variables, and explicit keyword
+arguments / CLI options. ``Config(...)`` takes no environment into account: only for code that must
+not depend on the user's settings (tests saying so, or wanting the shipped defaults).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ def _default_cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class Config:
+    """Every setting; each field can be set with ``RAG_<FIELD>`` (read by ``Config.load``)."""
+
     # where things live
     data_dir: Path = field(default_factory=_default_data_dir)
     cache_dir: Path = field(default_factory=_default_cache_dir)  # assembled GGUF, tiktoken file
@@ -61,7 +65,10 @@ class Config:
     generator: str = "llm"  # "llm", "extractive", or an OpenAI-compatible base URL
     model_path: str = ""  # a GGUF file; empty = the packaged Qwen2.5-Coder-1.5B-Instruct
     threads: int = field(default_factory=lambda: os.cpu_count() or 2)
-    top_k: int = 5
+    # answering
+    top_k: int = 5  # passages retrieved for a question
+    context_tokens: int = 1200  # the prompt's budget for passages (cl100k tokens); a corpus that fits goes in whole
+    abstain_below: float = 0.2  # best dense cosine under which nothing retrieved is on topic (the answer abstains)
 
     def __post_init__(self):
         if self.store and not str(self.store).startswith(POSTGRES_SCHEMES):
@@ -91,24 +98,28 @@ class Config:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     @classmethod
-    def from_env(cls, **overrides) -> Config:
-        """Defaults, then ``RAG_<FIELD>`` environment variables, then ``overrides``."""
+    def load(cls, **overrides) -> Config:
+        """The configuration to use: defaults, then ``RAG_<FIELD>`` environment variables, then
+        ``overrides`` (CLI options, code; ``None`` values are ignored)."""
         values: dict = {}
         for f in fields(cls):
-            raw = os.environ.get(f"RAG_{f.name.upper()}")
-            if raw is None or raw == "":
-                continue
-            default = getattr(cls(), f.name)
-            if isinstance(default, Path):
-                values[f.name] = Path(raw).expanduser()
-            elif isinstance(default, int):
-                try:
-                    values[f.name] = int(raw)
-                except ValueError:
-                    raise ConfigError(f"RAG_{f.name.upper()}={raw!r} is not a whole number") from None
-            else:
-                values[f.name] = raw
+            variable = f"RAG_{f.name.upper()}"
+            raw = os.environ.get(variable, "")
+            if raw:
+                values[f.name] = _parse(variable, raw, f.type)
         return cls(**values).with_(**overrides)
+
+
+_PARSERS = {"Path": lambda raw: Path(raw).expanduser(), "int": int, "float": float, "str": str}
+
+
+def _parse(variable: str, raw: str, kind: str):
+    """An environment variable's text as its field's type (the annotation, a string here)."""
+    try:
+        return _PARSERS[kind](raw)
+    except ValueError:
+        what = "a whole number" if kind == "int" else "a number"
+        raise ConfigError(f"{variable}={raw!r} is not {what}") from None
 
 
 def hide_password(url: str) -> str:

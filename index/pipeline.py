@@ -93,7 +93,7 @@ def build_index(
     the embedders draw their own terminal bars (None: for long runs nobody else follows). The store is
     the one ``config`` names (a folder, or a PostgreSQL URL: index/store_api.py).
     """
-    config = config or Config.from_env()
+    config = config or Config.load()
     store = open_store(config)
     try:
         with store.lock(lock_timeout):

@@ -29,7 +29,7 @@ def get_engine(
 ) -> RagEngine:
     """The shared engine for ``config`` and ``generator`` (a ``Generator``, or a name for
     rag.generation.factory.make_generator; None: ``config.generator``)."""
-    config = config or Config.from_env()
+    config = config or Config.load()
     spec = generator if generator is not None else config.generator
     key = (config, spec if isinstance(spec, str) else id(spec), repr(options))
     with _engines_lock:

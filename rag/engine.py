@@ -52,12 +52,12 @@ class EmptyQuestion(UserError):
 
 @dataclass
 class EngineOptions:
-    top_k: int = 5
+    """The engine's own knobs. The user-facing ones (``top_k``, ``context_tokens``, ``abstain_below``)
+    are ``Config`` fields, with their ``RAG_*`` variables."""
+
     retrieval_mode: str = "hybrid"
-    context_tokens: int = 1200
     max_answer_tokens: int = 160
     max_answer_sentences: int = 3  # the model is asked for one or two; longer replies are cut
-    abstain_below: float = 0.2  # best dense cosine under which nothing retrieved is on topic
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
 
 
@@ -98,7 +98,7 @@ class RagEngine:
         ``config.generator``), made with the engine's support scorer. ``embedder``: normally the one the
         index's manifest names, built when the index is loaded; tests pass a fake."""
         self.config = config
-        self.options = options or EngineOptions(top_k=config.top_k)
+        self.options = options or EngineOptions()
         self.store = open_store(config)
         self.count_tokens = token_counter(config.cache_dir)  # the context budget's tokens
         self._snapshot: IndexView | None = None
@@ -135,8 +135,8 @@ class RagEngine:
         snap = self.snapshot()
         self.embedder.encode_query("warm up")
         self.generator.warm_up()
-        if self.generator.uses_llm and whole_corpus_fits(snap, self.options.context_tokens, self.count_tokens):
-            context = build_context(snap, [], self.options.context_tokens, self.count_tokens)
+        if self.generator.uses_llm and whole_corpus_fits(snap, self.config.context_tokens, self.count_tokens):
+            context = build_context(snap, [], self.config.context_tokens, self.count_tokens)
             self.generator.prefill(
                 GenerationRequest(answer_prompt("Warm-up.", context, passages_fixed=True), "", context)
             )
@@ -174,7 +174,7 @@ class RagEngine:
             notices.append(f"question truncated from {len(question):,} to {MAX_QUESTION_CHARS:,} characters")
             question = question[:MAX_QUESTION_CHARS]
         history = [m for m in (history or []) if isinstance(m, dict) and m.get("content")]
-        top_k = top_k or self.options.top_k
+        top_k = top_k or self.config.top_k
         mode = retrieval_mode or self.options.retrieval_mode
         snap = self.snapshot()
         language = detect_language(question)
@@ -207,7 +207,7 @@ class RagEngine:
             notices=notices,
         )
         best_dense = max((p.dense_score or 0.0 for p in retrieved), default=0.0)
-        if not retrieved or (best_dense < self.options.abstain_below and not any(p.bm25_score for p in retrieved)):
+        if not retrieved or (best_dense < self.config.abstain_below and not any(p.bm25_score for p in retrieved)):
             answer.abstained, answer.text = True, abstain_message(language)
             answer.fallback_reason = "nothing relevant was retrieved"
             timings["total"] = time.perf_counter() - started
@@ -218,10 +218,10 @@ class RagEngine:
 
         # 3. generate. The model answers the English question; other languages get a translation after
         # verification, so the citations are checked on the text the model grounded in the passages.
-        context = build_context(snap, retrieved, self.options.context_tokens, self.count_tokens)
+        context = build_context(snap, retrieved, self.config.context_tokens, self.count_tokens)
         answer.passages = context
         english = rewritten or question  # standalone (follow-ups resolved) and in English
-        fits = whole_corpus_fits(snap, self.options.context_tokens, self.count_tokens)  # then the passages never change
+        fits = whole_corpus_fits(snap, self.config.context_tokens, self.count_tokens)  # then the passages never change
         request = GenerationRequest(
             answer_prompt(english, context, passages_fixed=fits),
             english,
@@ -288,8 +288,8 @@ class RagEngine:
     def _rewrite(self, question: str, history: list[dict], snap, retriever) -> str | None:
         if self.generator.uses_llm:
             # share the answer prompt's prefix when it is the whole corpus; otherwise no passages
-            fits = whole_corpus_fits(snap, self.options.context_tokens, self.count_tokens)
-            passages = build_context(snap, [], self.options.context_tokens, self.count_tokens) if fits else []
+            fits = whole_corpus_fits(snap, self.config.context_tokens, self.count_tokens)
+            passages = build_context(snap, [], self.config.context_tokens, self.count_tokens) if fits else []
             text = self.generator.complete(
                 rewrite_prompt(question, history, passages, passages_fixed=fits), max_tokens=60
             )

@@ -10,7 +10,7 @@ from index.config import Config
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 SHARED = ROOT.parent / "shared"
-CACHE = Config.from_env().cache_dir  # the run's shared cache: tiktoken's file, the joined model, ONNX graphs
+CACHE = Config.load().cache_dir  # the run's shared cache (RAG_CACHE_DIR): tiktoken, the joined model, ONNX graphs
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -23,13 +23,13 @@ os.environ.setdefault("RAG_SECOND_EMBEDDER", "none")
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
     """A config whose index lives in the test's temp folder (caches stay shared and read-only)."""
-    return Config.from_env(data_dir=tmp_path / "data")
+    return Config.load(data_dir=tmp_path / "data")
 
 
 def private_cache(folder: Path) -> Path:
     """A cache folder of its own (for the LLM's saved KV states) sharing the joined model file, so
     a test neither re-joins 1.1 GB nor disturbs the saved states of other runs."""
-    shared = Config().cache_dir
+    shared = CACHE
     folder.mkdir()
     for name in ("models", "tiktoken"):
         (shared / name).mkdir(parents=True, exist_ok=True)
@@ -41,7 +41,7 @@ def private_cache(folder: Path) -> Path:
 def real_embedder():
     from index.embedder import Embedder
 
-    return Embedder(Config().embedder)
+    return Embedder(Config.embedder)  # the shipped embedder, whatever RAG_EMBEDDER says
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def postgres_url(tmp_path_factory) -> str:
 @pytest.fixture(params=["folder", "postgres"])
 def store_config(request, tmp_path: Path) -> Config:
     """The same config on each store backend: the local folder, and a fresh schema of the test database."""
-    config = Config.from_env(data_dir=tmp_path / "data")
+    config = Config.load(data_dir=tmp_path / "data")
     if request.param == "postgres":
         from index.config import with_schema
 

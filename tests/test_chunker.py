@@ -140,7 +140,7 @@ def test_the_tiktoken_file_goes_to_the_configured_cache_folder(tmp_path, how):
     env["XDG_CACHE_HOME"] = str(tmp_path / "default-cache")
     if how == "RAG_CACHE_DIR":
         env["RAG_CACHE_DIR"] = str(configured)
-        config = f"Config.from_env(data_dir=Path({str(tmp_path / 'data')!r}))"
+        config = f"Config.load(data_dir=Path({str(tmp_path / 'data')!r}))"
     else:
         config = f"Config(data_dir=Path({str(tmp_path / 'data')!r}), cache_dir=Path({str(configured)!r}))"
     script = CACHE_SCRIPT.format(root=str(ROOT), config=config, docs=str(docs))

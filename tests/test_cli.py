@@ -118,3 +118,43 @@ def test_a_programming_error_keeps_its_traceback(tmp_path, monkeypatch, capsys):
     with pytest.raises(ValueError, match="an internal inconsistency"):
         main(["index", str(tmp_path), "--data-dir", str(tmp_path / "data")])
     assert "error:" not in capsys.readouterr().err
+
+
+def test_every_setting_has_its_variable_and_its_default_in_the_readme():
+    """Config is the one source of the defaults: the README's settings table names every field's
+    RAG_* variable with Config's default (the paths and the CPU count aside)."""
+    import re
+    from dataclasses import MISSING, fields
+
+    from index.config import Config
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = {
+        variable: cells[1]
+        for line in readme.splitlines()
+        if line.startswith("| `RAG_") and (cells := [c.strip() for c in line.strip("|").split("|")])
+        for variable in re.findall(r"`(RAG_\w+)`", cells[0])
+    }
+    for f in fields(Config):
+        variable = f"RAG_{f.name.upper()}"
+        assert variable in rows, variable
+        if f.default is not MISSING and f.name not in ("store", "model_path"):
+            defaults = re.findall(r"`([^`]+)`", rows[variable])
+            assert str(f.default) in defaults, (variable, defaults)
+
+
+def test_settings_come_from_the_environment_and_bad_values_are_one_error(monkeypatch, capsys):
+    from index.config import Config
+    from index.errors import ConfigError
+
+    monkeypatch.setenv("RAG_TOP_K", "8")
+    monkeypatch.setenv("RAG_ABSTAIN_BELOW", "0.35")
+    monkeypatch.setenv("RAG_CONTEXT_TOKENS", "900")
+    config = Config.load(context_tokens=None)  # None: not given, the environment's value stays
+    assert (config.top_k, config.abstain_below, config.context_tokens) == (8, 0.35, 900)
+    assert Config().top_k == 5  # Config() alone takes no environment into account
+    monkeypatch.setenv("RAG_ABSTAIN_BELOW", "low")
+    with pytest.raises(ConfigError, match="RAG_ABSTAIN_BELOW='low' is not a number"):
+        Config.load()
+    assert main(["ask", "anything"]) == 1
+    assert capsys.readouterr().err == "error: RAG_ABSTAIN_BELOW='low' is not a number\n"

@@ -29,9 +29,10 @@ def indexed(tmp_path, config):
     return config, embedder
 
 
-def engine_with(indexed, generator, **options) -> RagEngine:
+def engine_with(indexed, generator, **settings) -> RagEngine:
+    """An engine on the indexed article; ``settings`` change Config fields (e.g. context_tokens)."""
     config, embedder = indexed
-    return RagEngine(config, generator, EngineOptions(**options), embedder=embedder)
+    return RagEngine(config.with_(**settings), generator, EngineOptions(), embedder=embedder)
 
 
 def run(engine, question, history=None):

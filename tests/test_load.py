@@ -156,7 +156,7 @@ def towns_data(tmp_path_factory, real_embedder) -> Path:
     """seeds/ and the 20 towns, indexed with the real embedder."""
     root = tmp_path_factory.mktemp("load")
     data = root / "data"
-    build_index([SEEDS, write_towns(root / "towns", TOWNS)], Config.from_env(data_dir=data), embedder=real_embedder)
+    build_index([SEEDS, write_towns(root / "towns", TOWNS)], Config.load(data_dir=data), embedder=real_embedder)
     return data
 
 
@@ -324,7 +324,7 @@ def test_the_app_answers_while_an_upload_is_being_indexed(extractive_app, towns_
 def test_4_concurrent_sessions_with_the_local_llm(tmp_path, real_embedder, monkeypatch):
     towns = TOWNS[:4]  # a small corpus: the whole of it is the prompt's stable, cached prefix
     data = tmp_path / "data"
-    build_index([write_towns(tmp_path / "towns", towns)], Config.from_env(data_dir=data), embedder=real_embedder)
+    build_index([write_towns(tmp_path / "towns", towns)], Config.load(data_dir=data), embedder=real_embedder)
     monkeypatch.setenv("RAG_CACHE_DIR", str(private_cache(tmp_path / "cache")))
     monkeypatch.setenv("RAG_THREADS", str(len(os.sched_getaffinity(0))))  # the cores this run may use
     with running_app(data, "llm", tmp_path / "app.log") as url:

@@ -27,7 +27,7 @@ def seed_config(tmp_path_factory):
     from index.config import Config
 
     # the shipped default: the second embedder on (tests/conftest.py turns it off for logic tests)
-    config = Config.from_env(data_dir=tmp_path_factory.mktemp("seed-data"), second_embedder=Config().second_embedder)
+    config = Config.load(data_dir=tmp_path_factory.mktemp("seed-data"), second_embedder=Config.second_embedder)
     build_index([SEEDS], config)
     assert FolderStore(config.index_dir).load().second_vectors is not None
     return config

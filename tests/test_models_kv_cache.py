@@ -29,9 +29,10 @@ QUESTION = "How much must auto manufacturing workers earn per hour under the USM
 
 @pytest.fixture(scope="module")
 def context(tmp_path_factory):
-    config = Config.from_env(data_dir=tmp_path_factory.mktemp("seed-data"))
+    config = Config.load(data_dir=tmp_path_factory.mktemp("seed-data"))
     build_index([SEEDS], config)
-    return config, build_context(FolderStore(config.index_dir).load(), [], 1200, token_counter(config.cache_dir))
+    view = FolderStore(config.index_dir).load()
+    return config, build_context(view, [], config.context_tokens, token_counter(config.cache_dir))
 
 
 def fresh_generator(config: Config, kv_dir) -> LlamaCppGenerator:

@@ -11,6 +11,7 @@ from index.config import Config
 from index.embedder import Embedder
 from index.errors import ConfigError
 from index.onnx_encoder import _encoders, onnx_encoder
+from tests.conftest import CACHE
 
 QUESTIONS = [
     "When was the USMCA revised?",
@@ -23,7 +24,7 @@ QUESTIONS = [
 
 @pytest.mark.models
 def test_onnx_vectors_equal_torch_vectors_and_the_export_is_cached(tmp_path, real_embedder):
-    fast = Embedder(real_embedder.name, question_backend="onnx", cache_dir=Config().cache_dir)
+    fast = Embedder(real_embedder.name, question_backend="onnx", cache_dir=CACHE)
     assert fast._fast_encoder() is not None, "the export failed; see the log"
     for question in QUESTIONS:
         got, expected = fast.encode_query(question), real_embedder.encode_query(question)
@@ -31,13 +32,13 @@ def test_onnx_vectors_equal_torch_vectors_and_the_export_is_cached(tmp_path, rea
         assert float(got @ expected) > 0.99999, question
     few = fast.encode(QUESTIONS[:3])  # answer sentences: a small padded batch, also on ONNX
     assert np.allclose(few, real_embedder.encode(QUESTIONS[:3]), atol=1e-5)
-    assert len(list((Config().cache_dir / "onnx").glob("*.onnx"))) >= 1
+    assert len(list((CACHE / "onnx").glob("*.onnx"))) >= 1
 
 
 @pytest.mark.models
 def test_a_damaged_cached_graph_is_exported_again(tmp_path, real_embedder):
     cache = tmp_path / "cache"
-    shutil.copytree(Config().cache_dir / "onnx", cache / "onnx")
+    shutil.copytree(CACHE / "onnx", cache / "onnx")
     for graph in (cache / "onnx").glob("*.onnx"):
         graph.write_bytes(b"not an onnx graph")
     fast = Embedder(real_embedder.name, question_backend="onnx", cache_dir=cache)

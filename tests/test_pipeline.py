@@ -129,7 +129,7 @@ KILL_SCRIPT = textwrap.dedent("""
         time.sleep(60)
     if {pause!r}:
         store._fsync_tree = slow_fsync_tree
-    build_index([{docs!r}], Config.from_env(data_dir={data!r}), embedder=HashEmbedder())
+    build_index([{docs!r}], Config.load(data_dir={data!r}), embedder=HashEmbedder())
     print("DONE", flush=True)
 """)
 

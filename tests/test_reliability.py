@@ -200,7 +200,7 @@ def test_loading_while_builds_swap_versions_never_sees_a_false_damage_or_a_mix(t
     user asking while an upload is indexed) and never combine two versions' files."""
     docs = tmp_path / "docs"
     write_docs(docs, 5)
-    config = Config.from_env(data_dir=tmp_path / "data")  # RAG_SECOND_EMBEDDER=none (conftest): fast builds
+    config = Config.load(data_dir=tmp_path / "data")  # RAG_SECOND_EMBEDDER=none (conftest): fast builds
     build_index([docs], config, embedder=HashEmbedder())
     store = FolderStore(config.index_dir)
     stop = threading.Event()
@@ -334,7 +334,7 @@ def test_ui_refuses_unsupported_oversize_and_unreadable_uploads_and_leaves_the_i
     from rag import library
     from ui.app import ChatApp
 
-    config = Config.from_env(data_dir=article_index)
+    config = Config.load(data_dir=article_index)
     store = FolderStore(config.index_dir)
     before = store.current_path()
     incoming = tmp_path / "incoming"
@@ -364,7 +364,7 @@ def test_ui_api_refuses_an_empty_message_and_says_how_to_build_a_missing_index(t
 
     from ui.app import ChatApp
 
-    app = ChatApp(Config.from_env(data_dir=tmp_path / "nothing"), "extractive")
+    app = ChatApp(Config.load(data_dir=tmp_path / "nothing"), "extractive")
     with pytest.raises(gr.Error, match="message is empty"):
         app.chat("  \n ", [])
     with pytest.raises(gr.Error, match=r"no index at .*build one with `rag index PATH\.\.\.`"):
@@ -425,7 +425,7 @@ def leftovers(index_dir: Path, current: Path) -> list[str]:
 @pytest.mark.timeout(3600)
 def test_a_build_killed_at_20_random_moments_always_leaves_the_previous_index(tmp_path, real_embedder):
     docs = kill_corpus(tmp_path / "docs")
-    config = Config.from_env(data_dir=tmp_path / "data")
+    config = Config.load(data_dir=tmp_path / "data")
     store = FolderStore(config.index_dir)
     build_index([docs / "reports"], config, embedder=real_embedder)  # a first, smaller index
 
@@ -515,7 +515,7 @@ def test_two_rag_index_runs_at_once_one_refuses_or_waits_and_the_index_is_one_ve
     (more / "late.txt").write_text(
         "Late report\n\nThe late report says the harbour crane was repaired in May.", encoding="utf-8"
     )
-    config = Config.from_env(data_dir=tmp_path / "data")
+    config = Config.load(data_dir=tmp_path / "data")
     store = FolderStore(config.index_dir)
     busy = f"error: another `rag index` is updating {config.index_dir}; try again when it finishes"
 
@@ -586,7 +586,7 @@ def test_instructions_inside_documents_are_reported_not_obeyed(tmp_path, real_em
     shutil.copytree(SEEDS, docs)
     for name, text in INJECTIONS.items():
         (docs / name).write_text(text, encoding="utf-8")
-    config = Config.from_env(
+    config = Config.load(
         data_dir=tmp_path / "data", cache_dir=private_cache(tmp_path / "cache"), threads=len(os.sched_getaffinity(0))
     )
     build_index([docs], config, embedder=real_embedder)

@@ -104,7 +104,7 @@ def test_bm25_scores_are_the_same_on_both_backends(tmp_path, postgres_url, seed_
 
     docs = tmp_path / "docs"
     write(docs, {**DOCS, "seed.txt": seed_text})
-    folder = Config.from_env(data_dir=tmp_path / "data")
+    folder = Config.load(data_dir=tmp_path / "data")
     postgres = folder.with_(store=with_schema(postgres_url, "bm25_equivalence"))
     for config in (folder, postgres):
         build_index([docs], config, embedder=HashEmbedder(), rebuild=True)
@@ -127,7 +127,7 @@ def test_retrieval_is_the_same_on_both_backends(tmp_path, postgres_url, seed_tex
 
     docs = tmp_path / "docs"
     write(docs, {**DOCS, "seed.txt": seed_text})
-    folder = Config.from_env(data_dir=tmp_path / "data", second_embedder="multilingual-e5-small")
+    folder = Config.load(data_dir=tmp_path / "data", second_embedder="multilingual-e5-small")
     postgres = folder.with_(store=with_schema(postgres_url, "retrieval_equivalence"))
     second = HashSecondEmbedder()
     import index.pipeline as pipeline
@@ -294,7 +294,7 @@ def test_a_database_index_of_another_schema_version_is_refused_then_rebuilt(tmp_
     from index.config import Config, with_schema
     from index.store_api import IndexCorrupt
 
-    config = Config.from_env(data_dir=tmp_path, store=with_schema(postgres_url, "old_schema"))
+    config = Config.load(data_dir=tmp_path, store=with_schema(postgres_url, "old_schema"))
     docs, emb, store = built(tmp_path, config)
     with store.connect() as conn:
         conn.execute('UPDATE "old_schema".meta SET schema_version = 99')

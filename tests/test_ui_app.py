@@ -27,7 +27,7 @@ def seed_data(tmp_path_factory, real_embedder):
     from index.config import Config
 
     data = tmp_path_factory.mktemp("ui-data")
-    build_index([SEEDS], Config.from_env(data_dir=data), embedder=real_embedder)
+    build_index([SEEDS], Config.load(data_dir=data), embedder=real_embedder)
     return data
 
 
