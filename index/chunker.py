@@ -60,9 +60,6 @@ class Chunker:
         self.fits = fits
         self._encoding = cl100k(cache_dir)
 
-    def settings(self) -> dict:
-        return {"chunk_tokens": self.chunk_tokens, "chunk_overlap": self.chunk_overlap, "tokenizer": "cl100k_base"}
-
     # -- public --------------------------------------------------------------------
 
     def split(self, document: Document) -> list[Chunk]:

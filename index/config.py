@@ -54,7 +54,8 @@ class Config:
     # corpora above second_embedder_max_chunks (0 = no limit), where it would add hours to a build
     second_embedder: str = "multilingual-e5-small"
     second_embedder_max_chunks: int = 5_000
-    # chunking (sizes in cl100k_base tokens; see bench/chunking.py for how they were chosen)
+    # chunking, in cl100k_base tokens: 200 keeps most chunks inside MiniLM's 256-word-piece window (no
+    # benchmark picked the sizes; the chunker re-splits any chunk the embedder would truncate)
     chunk_tokens: int = 200
     chunk_overlap: int = 40
     # store: "" = the folder data_dir/index (FAISS + BM25 files); a postgresql://user:pass@host/db URL =

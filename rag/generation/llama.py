@@ -144,7 +144,3 @@ class LlamaCppGenerator(Generator):
         if full is None or part is None:
             return []
         return full[: common_prefix_length(full, part)]
-
-    def count_tokens(self, text: str) -> int:
-        llm, _ = self._model()
-        return len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
