@@ -20,6 +20,29 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("RAG_SECOND_EMBEDDER", "none")
 
 
+SLOW_FOLDERS = {"models": ROOT / "tests" / "models", "stress": ROOT / "tests" / "stress"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow tests live in tests/models/ and tests/stress/ and carry that marker: a test there gets it,
+    and a test marked ``models`` or ``stress`` anywhere else is an error (so `-m "not models and not
+    stress"` and leaving those folders out always pick the same tests). A stress test may also be
+    ``models`` (they all load the real embedder)."""
+    misplaced = []
+    for item in items:
+        path = Path(str(item.path))
+        folder = next((name for name, root in SLOW_FOLDERS.items() if root in path.parents), None)
+        if folder is not None:
+            item.add_marker(folder)
+        marks = {m.name for m in item.iter_markers()} & set(SLOW_FOLDERS)
+        if marks - {folder} and not (folder == "stress" and marks == {"models", "stress"}):
+            misplaced.append(
+                f"{item.nodeid} is marked {', '.join(sorted(marks))} but is not in tests/{'/'.join(sorted(marks))}/"
+            )
+    if misplaced:
+        raise pytest.UsageError("slow tests outside their folder:\n  " + "\n  ".join(misplaced))
+
+
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
     """A config whose index lives in the test's temp folder (caches stay shared and read-only)."""

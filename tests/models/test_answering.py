@@ -19,8 +19,6 @@ from rag.records import Answer
 from tests.app_server import free_port, serving
 from tests.conftest import SEEDS
 
-pytestmark = pytest.mark.models
-
 
 @pytest.fixture(scope="module")
 def seed_config(tmp_path_factory):

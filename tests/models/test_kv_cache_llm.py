@@ -22,8 +22,6 @@ from rag.prompt import answer_prompt
 from rag.weights import packaged_model
 from tests.conftest import SEEDS
 
-pytestmark = pytest.mark.models
-
 QUESTION = "How much must auto manufacturing workers earn per hour under the USMCA?"
 
 

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from cli.main import main
 from tests.test_eval_loaders import SQUAD
-
-pytestmark = pytest.mark.models
 
 DOCS = {
     "volcanoes.txt": "Volcanoes of Iceland\n\nHekla is one of Iceland's most active volcanoes. It erupted in 2000. "

@@ -15,8 +15,6 @@ from index.config import Config, with_schema
 from rag.api import answer
 from tests.conftest import ROOT, SEEDS
 
-pytestmark = pytest.mark.models
-
 
 @pytest.fixture(scope="module")
 def seed_store(postgres_url, tmp_path_factory) -> Config:
