@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from eval.records import RECALL_KS, EvalItem, EvalSet, ItemResult
 from eval.sets import sample
 from eval.workspace import prepare_index
 from index.config import Config
+from index.errors import UserError
 from rag.api import ChatSession, get_engine
 from rag.citations import strip_markers
 from rag.retriever import HybridRetriever
@@ -188,8 +190,11 @@ def run(
                 for turn in item.turns[:-1]:
                     session.ask(turn)
                 score_answer(result, session.ask(item.question), judge)
-            except Exception as exc:  # one broken item must not lose an hour-long run
+            except UserError as exc:  # e.g. the LLM server went away: the item says so, the run goes on
                 result.error = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:  # a bug: it must not lose an hour-long run, nor hide its traceback
+                result.error = f"{type(exc).__name__}: {exc}"
+                say(f"item {item.id} failed:\n{traceback.format_exc()}")
             if checkpoint is not None:
                 with checkpoint.open("a", encoding="utf-8") as f:
                     f.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
