@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from index.config import Config
 from rag.engine import EngineOptions, RagEngine
 from rag.generation.base import Generator
-from rag.records import Answer
+from rag.records import Answer, Sources
 
 _engines: dict[tuple, RagEngine] = {}
 _engines_lock = threading.Lock()
@@ -48,8 +48,9 @@ def stream_answer(
     top_k: int | None = None,
     retrieval: str | None = None,
     config: Config | None = None,
-) -> Iterator[str | Answer]:
-    """Yield text pieces as they are generated, then the final ``Answer`` (whose text is authoritative)."""
+) -> Iterator[Sources | str | Answer]:
+    """Yield the ``Sources`` first (the numbered passages and evidence sentences, as soon as retrieval is
+    done), then text pieces as they are generated, then the final ``Answer`` (whose text is authoritative)."""
     engine = get_engine(config, generator)
     yield from engine.stream(question, history, top_k=top_k, retrieval_mode=retrieval)
 
