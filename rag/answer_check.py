@@ -38,6 +38,12 @@ class AnswerCheck:
     problem: str = ""  # why not, in words for Answer.fallback_reason
 
 
+def _plain(text: str) -> str:
+    """Lower case, typographic apostrophes and quotes as plain ones, no possessive ("UNAM’s" is "unam")."""
+    text = text.lower().replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
+    return re.sub(r"'s\b", "", text)
+
+
 def _norm_number(text: str) -> str:
     return text.replace(",", "").rstrip(".")
 
@@ -58,8 +64,8 @@ def check_answer(question: str, answer_text: str, citations: list[Citation], pas
     made_up = _numbers(answer_text) - _numbers(question) - _numbers(cited_text)
     if made_up:
         return AnswerCheck(False, f"the answer's figure {sorted(made_up)[0]} is not in the passage it cites")
-    everything = " ".join(p.text for p in passages).lower()
-    unknown = [n for n in kind_mentions(answer_text, NAME, question) if n.lower() not in everything]
+    everything = _plain(" ".join(p.text for p in passages))
+    unknown = [n for n in kind_mentions(answer_text, NAME, question) if _plain(n) not in everything]
     if unknown:
         return AnswerCheck(False, f"the answer names {unknown[0]!r}, which no passage mentions")
     if kind in (NUMBER, DATE):

@@ -81,7 +81,7 @@ class EngineOptions:
     are ``Config`` fields, with their ``RAG_*`` variables."""
 
     retrieval_mode: str = "hybrid"
-    max_answer_tokens: int = 160
+    max_answer_tokens: int = 100  # one or two short sentences; a longer reply is cut (and its last sentence dropped)
     max_answer_sentences: int = 3  # the model is asked for one or two; longer replies are cut
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     evidence: EvidenceSettings | None = None  # None: EvidenceSettings with the config's evidence_tokens
@@ -89,11 +89,11 @@ class EngineOptions:
     no_answer_floor: float = 0.5
     # whole-corpus prompts: this many evidence sentences are quoted after the passages
     whole_corpus_hints: int = 1
-    # an evidence sentence answers in the model's place (after a NO_ANSWER) only if it names this share of
-    # what the question names (rag.question.subject_share) and holds what it asks for
-    override_coverage: float = 0.75
-    # the same for a sentence that replaces a failed answer
-    repair_coverage: float = 0.5
+    # an evidence sentence answers in the model's place (after a NO_ANSWER, or for an answer that failed its
+    # checks) only if it names this share of what the question names (rag.question.subject_share) and
+    # holds what it asks for. Lower, out-of-scope questions got a sentence that merely shared two of
+    # three words ("the population of Mexico City" -> Mexico's migrant population, 70%)
+    stand_in_share: float = 0.75
 
 
 class _IndexEmbedder:
@@ -262,7 +262,7 @@ class RagEngine:
 
         # 4. generate. The model answers the English question; other languages get a translation after
         # verification, so the citations are checked on the text the model grounded in the passages.
-        hints = [(e.number, e.text) for e in evidence[: self.options.whole_corpus_hints]] if fits else []
+        hints = _hints(excerpts, evidence, self.options.whole_corpus_hints) if fits else []
         request = GenerationRequest(
             answer_prompt(english, context, passages_fixed=fits, hints=hints, earlier=earlier),
             english,
@@ -355,7 +355,7 @@ class RagEngine:
                 context,
                 evidence,
                 question,
-                self.options.override_coverage,
+                self.options.stand_in_share,
                 "the model found no answer, but a passage sentence answers the question closely",
             )
             if answer.abstained:
@@ -380,7 +380,7 @@ class RagEngine:
             self._extractive_fallback(answer, context, "the model's answer was cut off")
             return
         threshold = SUPPORT_THRESHOLD if english else SUPPORT_THRESHOLD_OTHER_LANGUAGE
-        verified = verify(sentences, context, self.scorer, threshold)
+        verified = verify(sentences, context, self.scorer, threshold, question)
         problem = ""
         if verified.supported_sentences == 0 and english:
             answer.unsupported_sentences = verified.unsupported
@@ -389,7 +389,7 @@ class RagEngine:
             problem = check_answer(question, strip_markers(verified.text), verified.citations, context).problem
         if problem:  # the passage sentence that answers the question, if one does; else abstain
             reason = f"{problem}; answered with the passage sentence that best answers the question"
-            self._from_evidence(answer, context, evidence, question, self.options.repair_coverage, reason)
+            self._from_evidence(answer, context, evidence, question, self.options.stand_in_share, reason)
             if answer.abstained:
                 answer.fallback_reason = problem
             return
@@ -455,4 +455,17 @@ def evidence_sentences(excerpts: list[Excerpt], context: list[Passage]) -> list[
             text = excerpt.passage.text[span.start : span.end]
             out.append(EvidenceSentence(number, start, end, text, round(span.score, 4), round(span.coverage, 4)))
     out.sort(key=lambda e: -e.score)
+    return out
+
+
+def _hints(excerpts: list[Excerpt], evidence: list[EvidenceSentence], count: int) -> list[tuple[int, str]]:
+    """What a whole-corpus prompt quotes after the passages: the best ``count`` excerpts' hints, each
+    with the number of the passage holding its evidence sentence."""
+    out = []
+    for excerpt in excerpts[:count]:
+        best = excerpt.evidence[0]
+        start = excerpt.passage.char_start + best.start
+        number = next((e.number for e in evidence if e.span_start == start), None)
+        if number is not None:
+            out.append((number, excerpt.hint()))
     return out

@@ -13,6 +13,9 @@ import re
 
 NUMBER, DATE, NAME = "number", "date", "name"
 
+# "When…?", "And who…?", "In 2015, where…?": the question word that opens the question or a clause of
+# it — not a "when" or "who" inside the sentence ("What must Mexico ensure when it negotiates?").
+_OPENING = r"(?:^|[,;:]\s*|^\W*(?:and|but|so|then|also)\s+)"
 _KIND_PATTERNS = (
     (
         NUMBER,
@@ -26,12 +29,19 @@ _KIND_PATTERNS = (
     (
         DATE,
         re.compile(
-            r"\bwhen\b|\b(what|which)\s+(year|years|century|decade|date|month|day|time|period|season)\b"
+            _OPENING + r"when\b|\b(what|which)\s+(year|years|century|decade|date|month|day|time|period|season)\b"
             r"|\bin\s+(what|which)\s+year\b|\bsince\s+when\b",
             re.IGNORECASE,
         ),
     ),
-    (NAME, re.compile(r"\bwho(m|se)?\b|\bwhere\b|\b(which|what)\s+(person|man|woman|company|city|country)\b", re.I)),
+    (
+        NAME,
+        re.compile(
+            _OPENING + r"(who(m|se)?|where)\b|\b(by|to|with|for|from)\s+(whom|where)\b"
+            r"|\b(which|what)\s+(person|man|woman|company|city|country)\b",
+            re.IGNORECASE,
+        ),
+    ),
 )
 
 _NUMBER_WORDS = (

@@ -102,14 +102,19 @@ class SupportScorer:
                         self._vectors.popitem(last=False)
         return np.stack([found[t] for t in texts])
 
-    def score(self, claims: list[str], evidence: list[Evidence]) -> np.ndarray:
-        """Support of every claim (rows) by every evidence span (columns), in 0..1."""
+    def score(self, claims: list[str], evidence: list[Evidence], question: str = "") -> np.ndarray:
+        """Support of every claim (rows) by every evidence span (columns), in 0..1.
+
+        With ``question``, the lexical half counts only what a claim adds to the question: an answer
+        that restates the question ("The article was published on Wed, 09/17/2025") is backed by a
+        span holding the new facts ("Wed, 09/17/2025"), whatever the span's wording of the rest."""
         if not claims or not evidence:
             return np.zeros((len(claims), len(evidence)), dtype=np.float32)
         claim_vecs = self._encode(claims)
         evid_vecs = self._encode([e.text for e in evidence])
         semantic = np.clip(claim_vecs @ evid_vecs.T, 0.0, 1.0)
         evid_terms = [content_terms(e.text) for e in evidence]
-        claim_terms = [content_terms(c) for c in claims]
+        asked = content_terms(question) if question else set()
+        claim_terms = [(terms - asked) or terms for terms in map(content_terms, claims)]
         lexical = np.array([[lexical_support(c, t) for t in evid_terms] for c in claim_terms], dtype=np.float32)
         return 0.5 * lexical + 0.5 * semantic

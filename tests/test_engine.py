@@ -259,7 +259,7 @@ def test_an_unusable_rewrite_falls_back_to_the_last_exchange(indexed):
 
 
 def test_an_answer_without_what_the_question_asks_for_is_repaired_from_the_evidence(indexed):
-    llm = ScriptedLLM("Auto workers must earn a fair wage under the USMCA [1].")  # no figure
+    llm = ScriptedLLM("Auto workers must earn at least this under the USMCA [1].")  # supported, but no figure
     _, answer = run(engine_with(indexed, llm), "How much must auto workers earn per hour under the USMCA?")
     assert "asks for a number" in answer.fallback_reason and "US$16 per hour" in answer.text
     assert answer.citations and "US$16" in answer.citations[0].text

@@ -90,3 +90,29 @@ def test_bad_evidence_settings_are_refused():
         EvidenceSettings(budget_tokens=2)
     with pytest.raises(ValueError, match="negative"):
         EvidenceSettings(kind_weight=-1)
+
+
+def test_a_question_word_inside_the_sentence_does_not_set_the_kind():
+    assert expected_kind("What does Mexico need to ensure when it negotiates?") is None
+    assert expected_kind("What did the man who built it say?") is None
+    assert expected_kind("And when did she say it?") == DATE
+    assert expected_kind("By whom was it built?") == NAME
+
+
+def test_a_quotation_is_taken_on_to_where_its_speaker_is_named():
+    text = (
+        'Ortiz spoke last. "A treaty is not a magic wand; you need the right conditions. '
+        'Everything else falls into this category. This is the domestic work," Ortiz concluded. The end.'
+    )
+    spans = sentence_spans(text)
+    scores = [(0.1, 0.0), (0.9, 0.9), (0.1, 0.0), (0.1, 0.0), (0.0, 0.0)]
+    excerpts = select_evidence(
+        "Who said a treaty is not a magic wand?",
+        [passage(text, scores)],
+        lambda t: len(t.split()),
+        EvidenceSettings(budget_tokens=12),
+    )
+    assert len(spans) == 5 and excerpts[0].text.endswith("Ortiz concluded.")
+    opening, closing = excerpts[0].hint().split(" … ")
+    assert opening == '"A treaty is not a magic wand; you need the right conditions.'
+    assert closing == 'This is the domestic work," Ortiz concluded.'
