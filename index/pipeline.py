@@ -13,7 +13,7 @@ import numpy as np
 from index.chunker import Chunker, sentence_spans
 from index.config import Config
 from index.embedder import Embedder
-from index.loaders import LoaderError, find_files, load_document
+from index.loaders import LoaderError, find_files, load_document, supported_list
 from index.records import Chunk, Document
 from index.second_embedder import E5Embedder, wanted_second_embedder
 from index.store import FORMAT_VERSION
@@ -314,4 +314,4 @@ def _sources_named_by(store: Store) -> set[Path]:
 def _nothing_message(paths: list, report: IndexReport) -> str:
     where = ", ".join(str(p) for p in paths) or "(no paths)"
     detail = "".join(f"\n  {s}" for s in report.skipped)
-    return f"no indexable documents in {where} (supported: .txt .md .html .pdf){detail}"
+    return f"no indexable documents in {where} (supported: {supported_list()}){detail}"

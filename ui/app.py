@@ -28,7 +28,7 @@ from ui.render import render_answer, render_error, render_pending, render_status
 log = logging.getLogger("rag.ui")
 CSS_PATH = Path(__file__).with_name("style.css")
 ANSWER_SLOT = "answer"  # the queue slot all answering events share
-UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm", ".pdf"]
+UPLOAD_TYPES = sorted(library.SUPPORTED_SUFFIXES)
 
 
 class ChatApp:
@@ -216,7 +216,7 @@ def build_app(config, generator: str) -> gr.Blocks:
                     show_retrieved = gr.Checkbox(False, label="Show all retrieved passages")
                 with gr.Accordion("Documents", open=True):
                     files = gr.File(
-                        label=f"Add documents (.txt .md .html .pdf, up to "
+                        label=f"Add documents ({' '.join(UPLOAD_TYPES)}; up to "
                         f"{library.MAX_UPLOAD_BYTES // 2**20} MiB each)",
                         file_count="multiple",
                         file_types=UPLOAD_TYPES,
