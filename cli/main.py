@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, help="passages to retrieve (default 5)")
     p.add_argument("--retrieval", choices=["hybrid", "dense", "bm25"], default="hybrid")
     p.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
+    p.add_argument(
+        "--document",
+        action="append",
+        metavar="NAME",
+        dest="documents",
+        help="answer only from this document: a file name, path, glob (quote it) or title; repeatable",
+    )
     _common(p)
 
     p = sub.add_parser("chat", help="chat about the indexed documents in the browser (or --terminal)")
@@ -79,6 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860, help="port of the web UI (default 7860)")
     p.add_argument("--terminal", action="store_true", help="chat in this terminal instead of the browser")
     p.add_argument("--no-warm-up", action="store_true", help="don't load the models before the first question")
+    p.add_argument(
+        "--document",
+        action="append",
+        metavar="NAME",
+        dest="documents",
+        help="answer only from this document (a file name, path, glob or title; repeatable); the browser "
+        "chat starts with it chosen",
+    )
     _common(p)
 
     p = sub.add_parser("eval", help="run an evaluation set and write its results and report")
@@ -160,6 +175,7 @@ def cmd_ask(args) -> int:
         top_k=args.top_k,
         retrieval=args.retrieval,
         config=config,
+        documents=args.documents,
     ):
         if isinstance(item, Answer):
             final = item
@@ -192,7 +208,8 @@ def _print_sources(final) -> None:
             cites = [c for c in final.citations if c.number == number]
             print(f"[{number}] {cites[0].title} — {cites[0].source}")
             for c in cites:
-                print(f'    "{c.text}"  (chars {c.span_start}-{c.span_end})')
+                where = f"{c.location}, " if c.location else ""
+                print(f'    "{c.text}"  ({where}chars {c.span_start}-{c.span_end})')
 
 
 def cmd_chat(args) -> int:
@@ -203,20 +220,27 @@ def cmd_chat(args) -> int:
     if not args.terminal:
         from ui.app import launch
 
-        launch(config, generator, host=args.host, port=args.port, warm=not args.no_warm_up)
+        launch(config, generator, host=args.host, port=args.port, warm=not args.no_warm_up, documents=args.documents)
         return 0
     return _terminal_chat(args, config, generator)
 
 
 def _terminal_chat(args, config, generator: str) -> int:
     """A chat with history in the terminal: /new starts over, /quit leaves."""
+    from index.scope import UnknownDocument
     from rag.api import ChatSession, get_engine
     from rag.engine import EmptyQuestion
     from rag.records import Answer
 
     print("Loading the index and models...", file=sys.stderr)
-    get_engine(config, generator).warm_up()
-    session = ChatSession(generator=generator, top_k=args.top_k, config=config)
+    engine = get_engine(config, generator)
+    engine.warm_up()
+    if args.documents:
+        from index.scope import resolve_documents
+
+        chosen = resolve_documents(engine.snapshot().documents, args.documents)  # unknown names: an error now
+        print(f"(answering from {len(chosen)} document(s) only)")
+    session = ChatSession(generator=generator, top_k=args.top_k, config=config, documents=args.documents)
     interactive = sys.stdin.isatty()
     print("Ask about your documents. /new starts a new conversation, /quit (or Ctrl-D) leaves.")
     while True:
@@ -244,7 +268,7 @@ def _terminal_chat(args, config, generator: str) -> int:
                 else:
                     streamed += item
                     print(item, end="", flush=True)
-        except EmptyQuestion as exc:
+        except (EmptyQuestion, UnknownDocument) as exc:  # e.g. a scoped document removed meanwhile
             print(f"error: {exc}")
             continue
         print()

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from index.locations import marks_within
 from index.records import Chunk
 
 if TYPE_CHECKING:
@@ -66,6 +67,16 @@ class Candidates:
     sentence_term_ids: np.ndarray  # int (terms,)
     sentence_term_rows: np.ndarray  # int64 (sentences + 1,)
     second_vectors: np.ndarray | None = None  # float32 (n, dim2), when the index has them
+    # per candidate, its document's location marks that cover the chunk (index/locations.py)
+    marks: list[tuple[tuple[int, str], ...]] | None = None
+
+    def location_marks(self, i: int) -> tuple[tuple[int, str], ...]:
+        return self.marks[i] if self.marks is not None else ()
+
+
+def chunk_marks(meta: dict | None, chunk: Chunk) -> tuple[tuple[int, str], ...]:
+    """The marks of the document ``meta`` (as a store keeps it) that cover ``chunk``."""
+    return marks_within((meta or {}).get("marks"), chunk.char_start, chunk.char_end)
 
 
 class ManifestNames:
@@ -99,9 +110,10 @@ class IndexView(Protocol):
     def outdated(self) -> bool: ...  # written in an older layout that the next write replaces
     def chunk_count(self) -> int: ...
     def reading(self) -> contextlib.AbstractContextManager: ...  # several calls, one version
-    def search_dense(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]: ...
-    def search_second(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]: ...
-    def search_lexical(self, query: str, k: int) -> list[tuple[int, float]]: ...
+    # ``doc_ids``: search only those documents' chunks (a filter inside the search: index/scope.py)
+    def search_dense(self, query_vector: np.ndarray, k: int, doc_ids=None) -> list[tuple[int, float]]: ...
+    def search_second(self, query_vector: np.ndarray, k: int, doc_ids=None) -> list[tuple[int, float]]: ...
+    def search_lexical(self, query: str, k: int, doc_ids=None) -> list[tuple[int, float]]: ...
     def lexical_scores(self, query: str, keys: list[int]) -> np.ndarray: ...
     def candidates(self, keys: list[int]) -> Candidates: ...
     def term_ids(self, terms: list[str]) -> np.ndarray: ...

@@ -30,6 +30,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     """Errors that mean "the user can fix this" (missing or damaged index or model, a bad setting):
     the CLI prints them as one `error:` line and the chat shows them, neither as a traceback."""
     from index.embedder import EmbedderUnavailable
+    from index.scope import UnknownDocument
     from index.store_api import IndexBusy, IndexCorrupt, IndexMissing, StoreUnavailable
     from index.tokens import TokenizerUnavailable
     from rag.engine import EmptyQuestion
@@ -47,6 +48,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
         ModelIntegrityError,
         ModelUnavailable,
         EmptyQuestion,
+        UnknownDocument,
     )
 
 
@@ -99,10 +101,14 @@ def stream_answer(
     top_k: int | None = None,
     retrieval: str | None = None,
     config: Config | None = None,
+    documents: list[str] | None = None,
 ) -> Iterator[str | Answer]:
-    """Yield text pieces as they are generated, then the final ``Answer`` (whose text is authoritative)."""
+    """Yield text pieces as they are generated, then the final ``Answer`` (whose text is authoritative).
+    ``documents``: search only these (file names, paths, globs or titles)."""
+    if isinstance(documents, str):
+        documents = [documents]
     engine = get_engine(config, generator)
-    yield from engine.stream(question, history, top_k=top_k, retrieval_mode=retrieval)
+    yield from engine.stream(question, history, top_k=top_k, retrieval_mode=retrieval, documents=documents)
 
 
 def answer(question: str, history: list[dict] | None = None, **options) -> Answer:
@@ -110,7 +116,8 @@ def answer(question: str, history: list[dict] | None = None, **options) -> Answe
 
     ``history``: the conversation so far as ``[{"role": "user"|"assistant", "content": str}, ...]``.
     Options: ``generator`` ("llm", "extractive" or a URL), ``top_k``, ``retrieval``
-    ("hybrid", "dense", "bm25"), ``config`` (an ``index.Config``).
+    ("hybrid", "dense", "bm25"), ``config`` (an ``index.Config``), ``documents`` (answer only from
+    these: file names, paths, globs or titles; an unknown name raises ``UnknownDocument``).
     """
     final = None
     for item in stream_answer(question, history, **options):
@@ -120,7 +127,8 @@ def answer(question: str, history: list[dict] | None = None, **options) -> Answe
 
 
 class ChatSession:
-    """A conversation: keeps the history so follow-up questions are understood."""
+    """A conversation: keeps the history so follow-up questions are understood. Takes the options of
+    ``answer`` (``documents=[...]`` keeps the whole conversation to those documents)."""
 
     def __init__(self, **options):
         self.options = options

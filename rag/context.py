@@ -13,8 +13,9 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 
+from index.locations import location_of
 from index.records import Chunk
-from index.store_api import IndexView
+from index.store_api import IndexView, chunk_marks
 from index.tokens import cl100k
 from rag.records import Passage
 
@@ -70,8 +71,17 @@ def all_passages(snapshot: IndexView) -> list[Passage]:
     out = []
     for chunk in snapshot.chunks_of(list(snapshot.documents)):
         meta = snapshot.documents.get(chunk.doc_id, {})
+        marks = chunk_marks(meta, chunk)
         out.append(
-            Passage(chunk=chunk, title=meta.get("title", ""), source=meta.get("source", ""), rank=0, fused_score=0.0)
+            Passage(
+                chunk=chunk,
+                title=meta.get("title", ""),
+                source=meta.get("source", ""),
+                rank=0,
+                fused_score=0.0,
+                location=location_of(marks, chunk.char_start, chunk.char_end),
+                marks=marks,
+            )
         )
     return out
 

@@ -12,9 +12,11 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from index.config import Config
 from index.embedder import Embedder
+from index.scope import scoped
 from index.store_api import IndexView, open_store
 from rag.citations import SUPPORT_THRESHOLD, SUPPORT_THRESHOLD_OTHER_LANGUAGE, is_only_markers, parse_answer, verify
 from rag.context import build_context, whole_corpus_fits
@@ -133,8 +135,10 @@ class RagEngine:
         *,
         top_k: int | None = None,
         retrieval_mode: str | None = None,
+        documents: list[str] | None = None,
     ) -> Iterator[str | Answer]:
-        """Yield answer text pieces as they are generated, then the final ``Answer``."""
+        """Yield answer text pieces as they are generated, then the final ``Answer``. ``documents``: answer
+        from these documents only (file names, paths, globs or titles; index/scope.py)."""
         started = time.perf_counter()
         timings: dict[str, float] = {}
         notices: list[str] = []
@@ -147,7 +151,11 @@ class RagEngine:
         history = [m for m in (history or []) if isinstance(m, dict) and m.get("content")]
         top_k = top_k or self.options.top_k
         mode = retrieval_mode or self.options.retrieval_mode
-        snap = self.snapshot()
+        snap = scoped(self.snapshot(), documents)  # an unknown name is an error before any work
+        if snap.documents is not self._snapshot.documents:
+            names = sorted(Path(m.get("source", "")).name for m in snap.documents.values())
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            notices.append(f"searched {len(names)} of {len(self._snapshot.documents)} document(s): {shown}")
         language = detect_language(question)
         retriever = HybridRetriever(snap, self._embedder, self.options.retrieval)
 

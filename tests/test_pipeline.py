@@ -97,7 +97,7 @@ def test_bad_files_are_skipped_by_name_and_empty_input_is_an_error(tmp_path, con
     (docs / "same.txt").write_bytes((docs / "doc000.txt").read_bytes())
     report = build_index([docs], config, embedder=HashEmbedder())
     assert report.documents_total == 1
-    assert any("empty.txt: no extractable text" in s for s in report.skipped)
+    assert any("empty.txt: the file is empty (0 bytes)" in s for s in report.skipped)
     assert any("same.txt: same text as" in s for s in report.skipped)
     (tmp_path / "nothing").mkdir()
     with pytest.raises(NothingToIndex, match="no indexable documents"):
