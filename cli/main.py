@@ -138,6 +138,7 @@ def _config(args) -> Config:
 
 def cmd_index(args) -> int:
     from index.pipeline import build_index
+    from index.progress import ProgressPrinter
 
     config = _config(args)
     paths = args.paths or ([] if args.remove else DEFAULT_PATHS)
@@ -148,6 +149,7 @@ def cmd_index(args) -> int:
         remove=args.remove,
         lock_timeout=args.wait,
         say=lambda message: print(message, file=sys.stderr),
+        progress=ProgressPrinter(sys.stderr),
     )
     print(report.summary())
     print(f"Index: {config.store_location}")
@@ -347,7 +349,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:
-        print("interrupted; the previous index is unchanged", file=sys.stderr)
+        message = "interrupted; the previous index is unchanged"
+        if args.command == "index":
+            message += " (what was embedded is kept: the next `rag index` carries on from there)"
+        print(message, file=sys.stderr)
         return 130
     except _known_errors() as exc:
         print(f"error: {exc}", file=sys.stderr)

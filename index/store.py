@@ -6,7 +6,7 @@ Layout of ``<index_dir>`` (``Config.index_dir``)::
     v-20261129T101500-ab12cd/
         manifest.json    format version, embedder, chunker settings, documents, file checksums,
                          and a checksum of its own content
-        documents.json   document metadata (id, title, source, size, mtime)
+        documents.json   document metadata (id, title, source, size, mtime, location marks)
         chunks.jsonl     one Chunk per line, row i = vector i
         vectors.npy      float32 unit vectors (kept so unchanged documents are never re-embedded)
         sentences.npy    float16 unit vectors, one per sentence of each chunk (late chunking)
@@ -53,8 +53,10 @@ from index.terms import analyse_chunks, bm25_query_tokens, sentence_term_arrays
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3  # 2: sentence vectors; 3: sentences' analysed terms
-READABLE_FORMATS = (2, 3)  # a format-2 index is analysed at load, and rewritten by the next `rag index`
+FORMAT_VERSION = 4  # 2: sentence vectors; 3: sentences' analysed terms; 4: documents' location marks
+# a format-2 index is analysed at load; a format-3 one has no locations (its passages say none). The next
+# `rag index` rewrites either, embedding nothing (it re-reads a format-3 index's files for their marks)
+READABLE_FORMATS = (2, 3, 4)
 CURRENT = "current"
 _READ_ATTEMPTS = 3  # reads of the current version, when builds swap it meanwhile
 
