@@ -277,7 +277,7 @@ def test_an_interrupted_build_keeps_what_it_embedded_and_the_next_run_carries_on
     messages = []
     report = build_index([docs], config, embedder=emb, say=messages.append)
     assert emb.embedded == 600 - 512 and report.chunks_resumed == 512 and report.chunks_embedded == 600
-    assert "512 of them saved by an interrupted run" in report.summary()
+    assert "saved by an interrupted run and not embedded again: 512)" in report.summary()
     assert any(m.startswith("Resuming: 512 chunk(s)") for m in messages)
     snap = FolderStore(config.index_dir).load()
     assert len(snap.chunks) == 600
