@@ -103,6 +103,43 @@ class Citation:
         }
 
 
+@dataclass(frozen=True)
+class EvidenceSentence:
+    """A document sentence chosen as evidence for the question: what the answer should rest on.
+
+    ``number`` is the [n] of the passage it belongs to (``Sources.passages[number - 1]``);
+    ``span_start``/``span_end`` are character offsets into the *document* text, like a Citation's.
+    """
+
+    number: int
+    span_start: int
+    span_end: int
+    text: str
+    score: float  # how well the sentence matches the question, 0..1 (higher is better)
+
+
+@dataclass(frozen=True)
+class Sources:
+    """What ``stream_answer`` yields first, as soon as retrieval is done and before any answer text:
+    the numbered passages the answer will be drawn from and the sentences most likely to answer,
+    so a UI can show the evidence at once. The final ``Answer`` follows the text pieces as before."""
+
+    question: str
+    searched_for: str | None  # the rewritten (standalone/English) question, when it was rewritten
+    passages: list[Passage]  # [n] is passages[n - 1], the same numbering as Answer.passages
+    evidence: list[EvidenceSentence]  # best first
+    abstaining: bool = False  # True when nothing relevant was retrieved (the answer will say so)
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question,
+            "searched_for": self.searched_for,
+            "passages": [p.to_dict() for p in self.passages],
+            "evidence": [asdict(e) for e in self.evidence],
+            "abstaining": self.abstaining,
+        }
+
+
 @dataclass
 class Answer:
     question: str
