@@ -187,6 +187,12 @@ def test_password_protected_pdf_and_docx_are_named(tmp_path):
     with open(locked, "wb") as handle:
         writer.write(handle)
     assert "password-protected" in loader_error(locked)
+    # an "owner password" only (opens without one, restricts printing or copying): read as usual
+    restricted = PdfWriter(clone_from=make_pdf(tmp_path / "plain2.pdf", ["Open figures"]))
+    restricted.encrypt(user_password="", owner_password="owner", algorithm="AES-256")
+    with open(tmp_path / "restricted.pdf", "wb") as handle:
+        restricted.write(handle)
+    assert "Open figures" in load_document(tmp_path / "restricted.pdf").text
 
     ooxml = pytest.importorskip("msoffcrypto.format.ooxml")
     plain = make.make_docx(tmp_path / "plain.docx")

@@ -10,6 +10,7 @@ from pathlib import Path
 from index.formats.base import Extracted, FormatError, TextBuilder, title_or
 
 LOCKED = "the PDF is password-protected; save it without a password to index it"
+MAX_RENDER_PIXELS = 40_000_000  # an A4 page at 300 dpi is 8.7 M
 MIN_TEXT_CHARS = 16  # a page with less text than this and an image on it is taken for a scan
 
 
@@ -97,7 +98,10 @@ def _ocr_pages(raw: bytes, numbers: list[int], warnings: list[str]) -> dict[int,
         for number in numbers:
             page = document[number - 1]
             try:
-                image = page.render(scale=ocr.RENDER_DPI / 72, grayscale=True).to_pil()
+                width, height = page.get_size()  # points
+                # 300 dpi, but never a bitmap over MAX_RENDER_PIXELS (a poster-sized page)
+                scale = min(ocr.RENDER_DPI / 72, (MAX_RENDER_PIXELS / max(1.0, width * height)) ** 0.5)
+                image = page.render(scale=scale, grayscale=True).to_pil()
             finally:
                 page.close()
             texts[number] = ocr.image_text(image)
