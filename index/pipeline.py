@@ -351,6 +351,10 @@ def _embed(new_docs, per_doc, kept_chunks, embedder, second_name, cache, dim, re
     todo_first, todo_second = [], []  # document ids still to embed by each model
     for doc in new_docs:
         chunks = per_doc[doc.id]
+        if not chunks:  # (the loaders refuse text-less files, so the chunker always gives one)
+            first[doc.id] = (np.zeros((0, dim), np.float32), [])
+            second[doc.id] = np.zeros((0, second_embedder.E5Embedder.dimension), np.float32)
+            continue
         saved = cache.load(doc.id, chunks)
         if saved is not None:
             first[doc.id] = saved
