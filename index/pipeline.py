@@ -256,7 +256,8 @@ def _build_locked(
         seen.add(doc.id)
         unique.append(doc)
     new_docs = unique
-    progress("Reading files", len(to_read), len(to_read), "")
+    if to_read:
+        progress("Reading files", len(to_read), len(to_read), "")
     report.removed = sorted(
         old_docs[d]["source"] for d in gone if d not in keep and old_docs[d]["source"] not in report.updated
     )
