@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from index import second_embedder
-from index.chunker import Chunker, sentence_spans
+from index.chunker import Chunker
 from index.config import Config
 from index.embed_cache import EmbeddingCache
 from index.embedder import Embedder
@@ -20,6 +20,7 @@ from index.loaders import IMAGE_SUFFIXES, LoaderError, find_files, load_document
 from index.progress import ProgressCallback, no_progress
 from index.records import Chunk, Document
 from index.second_embedder import E5Embedder, wanted_second_embedder
+from index.sentences import SEGMENTER, sentence_spans
 from index.store import FORMAT_VERSION
 from index.store_api import IndexBusy, IndexCorrupt, Store, open_store
 
@@ -156,6 +157,7 @@ def _build_locked(
         "chunk_tokens": config.chunk_tokens,
         "chunk_overlap": config.chunk_overlap,
         "tokenizer": "cl100k_base",
+        "segmenter": SEGMENTER,  # sentence boundaries shape chunks and the sentence vectors: a change rebuilds
     }
     old = None
     if not rebuild and store.exists():

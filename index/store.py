@@ -46,7 +46,7 @@ from index.store_api import (
     IndexMissing,
     ManifestNames,
     chunk_marks,
-    concat_ranges,
+    sentence_slices,
     top_rows,
 )
 from index.terms import analyse_chunks, bm25_query_tokens, sentence_term_arrays
@@ -154,10 +154,9 @@ class IndexSnapshot(ManifestNames):
 
     def candidates(self, keys: list[int]) -> Candidates:
         rows = np.asarray(keys, dtype=np.int64)
-        first, last = self.sentence_rows[rows], self.sentence_rows[rows + 1]
-        sentences, _ = concat_ranges(first, last)
-        term_first, term_last = self.sentence_term_rows[sentences], self.sentence_term_rows[sentences + 1]
-        positions, _ = concat_ranges(term_first, term_last)
+        sentences, positions, sentence_rows, term_rows = sentence_slices(
+            self.sentence_rows, self.sentence_term_rows, rows
+        )
         chunks = [self.chunks[r] for r in keys]
         metas = [self.documents.get(c.doc_id, {}) for c in chunks]
         return Candidates(
@@ -167,9 +166,9 @@ class IndexSnapshot(ManifestNames):
             sources=[m.get("source", "") for m in metas],
             vectors=np.asarray(self.vectors[rows], dtype=np.float32),
             sentence_vectors=np.asarray(self.sentence_vectors[sentences]),
-            sentence_rows=np.concatenate([[0], np.cumsum(last - first)]).astype(np.int64),
+            sentence_rows=sentence_rows,
             sentence_term_ids=np.asarray(self.sentence_term_ids[positions]),
-            sentence_term_rows=np.concatenate([[0], np.cumsum(term_last - term_first)]).astype(np.int64),
+            sentence_term_rows=term_rows,
             second_vectors=None if self.second_vectors is None else np.asarray(self.second_vectors[rows]),
             marks=[chunk_marks(m, c) for m, c in zip(metas, chunks)],
         )

@@ -73,10 +73,42 @@ class Candidates:
     def location_marks(self, i: int) -> tuple[tuple[int, str], ...]:
         return self.marks[i] if self.marks is not None else ()
 
+    def subset(self, indices) -> Candidates:
+        """The candidates at ``indices`` (positions in this record), in that order."""
+        at = np.asarray(indices, dtype=np.int64)
+        sentences, positions, sentence_rows, term_rows = sentence_slices(
+            self.sentence_rows, self.sentence_term_rows, at
+        )
+        return Candidates(
+            keys=[self.keys[i] for i in at],
+            chunks=[self.chunks[i] for i in at],
+            titles=[self.titles[i] for i in at],
+            sources=[self.sources[i] for i in at],
+            vectors=self.vectors[at],
+            sentence_vectors=self.sentence_vectors[sentences],
+            sentence_rows=sentence_rows,
+            sentence_term_ids=self.sentence_term_ids[positions],
+            sentence_term_rows=term_rows,
+            second_vectors=None if self.second_vectors is None else self.second_vectors[at],
+            marks=None if self.marks is None else [self.marks[i] for i in at],
+        )
+
 
 def chunk_marks(meta: dict | None, chunk: Chunk) -> tuple[tuple[int, str], ...]:
     """The marks of the document ``meta`` (as a store keeps it) that cover ``chunk``."""
     return marks_within((meta or {}).get("marks"), chunk.char_start, chunk.char_end)
+
+
+def sentence_slices(sentence_rows: np.ndarray, sentence_term_rows: np.ndarray, rows: np.ndarray):
+    """For chunks ``rows`` of flattened sentence data (see ``Candidates``): the sentence indices, the term
+    positions, and the new (rebased) sentence and term offsets of just those chunks, in that order."""
+    first, last = sentence_rows[rows], sentence_rows[rows + 1]
+    sentences, _ = concat_ranges(first, last)
+    term_first, term_last = sentence_term_rows[sentences], sentence_term_rows[sentences + 1]
+    positions, _ = concat_ranges(term_first, term_last)
+    new_rows = np.concatenate([[0], np.cumsum(last - first)]).astype(np.int64)
+    new_term_rows = np.concatenate([[0], np.cumsum(term_last - term_first)]).astype(np.int64)
+    return sentences, positions, new_rows, new_term_rows
 
 
 class ManifestNames:

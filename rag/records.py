@@ -9,6 +9,16 @@ from index.records import Chunk
 
 
 @dataclass(frozen=True)
+class ScoredSentence:
+    """One sentence of a retrieved passage and how well it matches the question (for evidence selection)."""
+
+    start: int  # character offsets into the passage (chunk) text
+    end: int
+    cosine: float  # its late-chunking vector's cosine to the question (0 when the index has none for it)
+    coverage: float  # idf-weighted share of the question's terms it holds, 0..1
+
+
+@dataclass(frozen=True)
 class Passage:
     """A retrieved chunk with where it came from and why it was chosen."""
 
@@ -23,6 +33,7 @@ class Passage:
     # the document's location marks that cover this chunk (index/locations.py), so a citation of a
     # sentence inside it can say exactly where that sentence is
     marks: tuple[tuple[int, str], ...] = field(default=(), repr=False, compare=False)
+    sentences: tuple[ScoredSentence, ...] = ()  # its sentences scored against the question (retrieval fills it)
 
     @property
     def text(self) -> str:
