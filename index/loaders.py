@@ -16,7 +16,9 @@ import warnings as _warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from index.errors import DocumentError
 from index.formats.base import Extracted, FormatError, normalise, sniff
+from index.formats.html import read_html
 from index.records import Document
 
 TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".csv"}
@@ -40,7 +42,7 @@ def supported_list() -> str:
     return " ".join(sorted(SUPPORTED_SUFFIXES))
 
 
-class LoaderError(ValueError):
+class LoaderError(DocumentError):
     """A file could not be turned into text; the message names the file and says why."""
 
 
@@ -155,9 +157,7 @@ def _extract(path: Path, suffix: str, raw: bytes, notes: list[str]) -> Extracted
 
         return sheets.read_csv(path, decoded)
     if suffix in {".html", ".htm"}:
-        title, text = html_text(decoded)
-        text = _normalise(text)
-        return Extracted(text=text, title=title, marks=_heading_marks(text, _html_headings(decoded)))
+        return read_html(decoded)
     text = _normalise(decoded)
     if suffix in {".md", ".markdown"}:
         return Extracted(text=text, title=_markdown_title(decoded), marks=_markdown_marks(text))
@@ -224,106 +224,3 @@ def _markdown_marks(text: str) -> list[tuple[int, str]]:
         if not inside:
             marks.append((match.start(), match.group(2).strip()[:120]))
     return marks
-
-
-def _html_headings(html: str) -> list[str]:
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(html, "html.parser")
-    return [h.get_text(" ", strip=True) for h in soup.find_all(["h1", "h2", "h3", "h4"]) if h.get_text(strip=True)]
-
-
-def _heading_marks(text: str, headings: list[str]) -> list[tuple[int, str]]:
-    """Where each heading's line is in ``text`` (found in order; a heading not found is skipped)."""
-    marks, pos = [], 0
-    for heading in headings:
-        heading = re.sub(r"\s+", " ", heading).strip()
-        at = text.find(heading, pos)
-        while at > 0 and text[at - 1] != "\n":  # a heading is a line of its own
-            at = text.find(heading, at + 1)
-        if at >= 0:
-            marks.append((at, heading[:120]))
-            pos = at + len(heading)
-    return marks
-
-
-# --- HTML --------------------------------------------------------------------------
-
-_DROP_TAGS = [
-    "script",
-    "style",
-    "noscript",
-    "template",
-    "nav",
-    "aside",
-    "form",
-    "iframe",
-    "svg",
-    "canvas",
-    "button",
-    "select",
-    "input",
-    "textarea",
-]
-_BLOCK_TAGS = {
-    "p",
-    "div",
-    "section",
-    "article",
-    "main",
-    "li",
-    "ul",
-    "ol",
-    "table",
-    "tr",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "blockquote",
-    "pre",
-    "figcaption",
-    "dd",
-    "dt",
-    "hr",
-}
-
-
-def html_text(html: str) -> tuple[str, str]:
-    """Readable text of a page: headings and paragraphs, no scripts/styles/navigation."""
-    from bs4 import BeautifulSoup, Comment, Doctype, NavigableString, ProcessingInstruction
-
-    soup = BeautifulSoup(html, "html.parser")
-    title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    for tag in soup(_DROP_TAGS):
-        tag.decompose()
-    for tag in soup(["header", "footer"]):  # page banners go; an article's own header stays
-        if not tag.find_parent(["article", "main"]):
-            tag.decompose()
-    for tag in soup.find_all(attrs={"role": ["navigation", "banner", "contentinfo"]}):
-        tag.decompose()
-    if soup.head:
-        soup.head.decompose()
-    body = soup.body or soup
-    # Walk the tree once, putting blank lines around block elements.
-    parts: list[str] = []
-    for element in body.descendants:
-        if isinstance(element, (Comment, Doctype, ProcessingInstruction)):
-            continue
-        if isinstance(element, NavigableString):  # HTML whitespace is a space, except inside <pre>
-            in_pre = element.find_parent("pre") is not None
-            parts.append(str(element) if in_pre else re.sub(r"\s+", " ", str(element)))
-        elif element.name == "br":
-            parts.append("\n")
-        elif element.name in _BLOCK_TAGS:
-            parts.append("\n\n")
-    lines = []
-    for line in "".join(parts).split("\n"):
-        lines.append(re.sub(r"\s+", " ", line).strip())
-    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
-    if not title:
-        heading = body.find(["h1", "h2"])
-        title = heading.get_text(" ", strip=True) if heading else ""
-    return title, text

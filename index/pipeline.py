@@ -16,13 +16,15 @@ from index.chunker import Chunker
 from index.config import Config
 from index.embed_cache import EmbeddingCache
 from index.embedder import Embedder
+from index.errors import DocumentError
 from index.loaders import IMAGE_SUFFIXES, LoaderError, find_files, load_document, supported_list
 from index.progress import ProgressCallback, no_progress
 from index.records import Chunk, Document
 from index.second_embedder import E5Embedder, wanted_second_embedder
 from index.sentences import SEGMENTER, sentence_spans
 from index.store import FORMAT_VERSION
-from index.store_api import IndexBusy, IndexCorrupt, Store, open_store
+from index.store_api import IndexBusy, IndexCorrupt, Store
+from index.store_factory import open_store
 
 __all__ = ["IndexBusy", "IndexReport", "NothingToIndex", "build_index"]
 
@@ -33,8 +35,8 @@ RESUME_BATCH_CHUNKS = 128
 log = logging.getLogger(__name__)
 
 
-class NothingToIndex(ValueError):
-    pass
+class NothingToIndex(DocumentError):
+    """None of the given paths holds an indexable document (the message lists what was skipped)."""
 
 
 @dataclass
@@ -102,21 +104,24 @@ def build_index(
     say: Say = lambda message: None,
     lock_timeout: float = 0,
     on_progress: Callable[[int, int], None] | None = None,
-    progress: ProgressCallback = no_progress,
+    progress: bool | None = None,
+    on_stage: ProgressCallback = no_progress,
 ) -> IndexReport:
     """Add new files, re-embed changed ones, drop deleted ones; commit the change atomically.
 
     ``paths`` are files or folders to (re)scan. A document previously indexed from under one
     of them that is no longer there is removed, as is any document whose file is gone.
     ``remove`` names documents (by source path) to drop explicitly. ``on_progress(done, total)``
-    follows the embedding, chunk by chunk (the slow part), for progress bars; ``progress(stage,
-    done, total, detail)`` follows reading the files and embedding (index/progress.py). The store is
-    the one ``config`` names (a folder, or a PostgreSQL URL: index/store_api.py).
+    follows the embedding, chunk by chunk (the slow part), for progress bars; ``on_stage(stage, done,
+    total, detail)`` follows reading the files and embedding (index/progress.py: `rag index` prints it).
+    ``progress=False`` keeps everything quiet (the embedders never draw bars of their own here: they
+    embed batch by batch). The store is the one ``config`` names (a folder, or a PostgreSQL URL:
+    index/store_api.py).
 
     Embeddings are saved per document as soon as they are computed (index/embed_cache.py), so a run
     that is killed part-way loses at most the batch in flight: the next run reads the rest back.
     """
-    config = config or Config.from_env()
+    config = config or Config.load()
     store = open_store(config)
     try:
         with store.lock(lock_timeout):
@@ -129,7 +134,7 @@ def build_index(
                 embedder or Embedder(config.embedder, config.embed_batch_size),
                 say,
                 on_progress,
-                progress,
+                on_stage=no_progress if progress is False else on_stage,
             )
     finally:
         store.close()
@@ -144,7 +149,7 @@ def _build_locked(
     embedder: Embedder,
     say: Say,
     on_progress=None,
-    progress: ProgressCallback = no_progress,
+    on_stage: ProgressCallback = no_progress,
 ) -> IndexReport:
     started = time.perf_counter()
     report = IndexReport()
@@ -200,7 +205,7 @@ def _build_locked(
     new_docs: list[Document] = []
     to_read = [p for p in files if p not in remove]
     for number, path in enumerate(to_read, start=1):
-        progress("Reading files", number - 1, len(to_read), path.name)
+        on_stage("Reading files", number - 1, len(to_read), path.name)
         old_id = by_source.get(str(path))
         if (
             old_id is not None
@@ -259,7 +264,7 @@ def _build_locked(
         unique.append(doc)
     new_docs = unique
     if to_read:
-        progress("Reading files", len(to_read), len(to_read), "")
+        on_stage("Reading files", len(to_read), len(to_read), "")
     report.removed = sorted(
         old_docs[d]["source"] for d in gone if d not in keep and old_docs[d]["source"] not in report.updated
     )
@@ -285,7 +290,7 @@ def _build_locked(
     per_doc: dict[str, list[Chunk]] = {}
     if new_docs:
         say(f"Chunking {len(new_docs)} document(s)...")
-        chunker = Chunker(config.chunk_tokens, config.chunk_overlap, fits=embedder.fits)
+        chunker = Chunker(config.chunk_tokens, config.chunk_overlap, cache_dir=config.cache_dir, fits=embedder.fits)
         per_doc = chunker.split_many(new_docs)
     fresh_chunks = [c for doc in new_docs for c in per_doc[doc.id]]
     report.chunks_embedded = len(fresh_chunks)
@@ -304,7 +309,7 @@ def _build_locked(
         store=store.location,
     )
     embedded = _embed(
-        new_docs, per_doc, kept_chunks, embedder, second_name, cache, dim, report, say, on_progress, progress
+        new_docs, per_doc, kept_chunks, embedder, second_name, cache, dim, report, say, on_progress, on_stage
     )
     fresh_vectors, fresh_sentences, fresh_second, kept_second = embedded
 
@@ -341,7 +346,7 @@ def _build_locked(
     return report
 
 
-def _embed(new_docs, per_doc, kept_chunks, embedder, second_name, cache, dim, report, say, on_progress, progress):
+def _embed(new_docs, per_doc, kept_chunks, embedder, second_name, cache, dim, report, say, on_progress, on_stage):
     """Vectors of the new documents' chunks (MiniLM + late-chunking sentences, and the second
     embedder's when it is on) and the second embedder's for ``kept_chunks``, in batches of whole
     documents. What an interrupted run saved in ``cache`` is read back, not embedded again."""
@@ -397,13 +402,13 @@ def _embed(new_docs, per_doc, kept_chunks, embedder, second_name, cache, dim, re
     done = files_done = 0
     quiet = lambda done, total: None  # noqa: E731 - progress is reported per batch below, not by a bar per batch
     if pending:
-        progress("Embedding", 0, total, f"0/{len(pending):,} files")
+        on_stage("Embedding", 0, total, f"0/{len(pending):,} files")
     for batch in _batches(pending, chunks_of, RESUME_BATCH_CHUNKS):
         firsts = [d for d in batch if d in need_first]
         texts = [c.text for d in firsts for c in chunks_of[d]]
         if texts:
             vectors, sentences = embedder.encode_with_sentences(
-                texts, [sentence_spans(t) for t in texts], on_progress=quiet
+                texts, [sentence_spans(t) for t in texts], on_progress=quiet, progress=False
             )
             at = 0
             for d in firsts:
@@ -415,7 +420,9 @@ def _embed(new_docs, per_doc, kept_chunks, embedder, second_name, cache, dim, re
         seconds = [d for d in batch if d in need_second]
         # the second embedder is ~5x slower a chunk: saved in smaller steps, so a kill loses less of it
         for step in _batches(seconds, chunks_of, RESUME_BATCH_CHUNKS // 4):
-            encoded = encoder.encode_passages([c.text for d in step for c in chunks_of[d]], on_progress=quiet)
+            encoded = encoder.encode_passages(
+                [c.text for d in step for c in chunks_of[d]], on_progress=quiet, progress=False
+            )
             at = 0
             for d in step:
                 n = len(chunks_of[d])
@@ -426,7 +433,7 @@ def _embed(new_docs, per_doc, kept_chunks, embedder, second_name, cache, dim, re
             if on_progress is not None:
                 on_progress(done, total)
         files_done += len(batch)
-        progress("Embedding", done, total, f"{files_done:,}/{len(pending):,} files")
+        on_stage("Embedding", done, total, f"{files_done:,}/{len(pending):,} files")
         if on_progress is not None:
             on_progress(done, total)
     fresh_vectors = (

@@ -15,9 +15,12 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from index.errors import DocumentError
 
-class UnknownDocument(ValueError):
-    """A name that matches no indexed document; the message lists close matches."""
+
+class UnknownDocument(DocumentError):
+    """A name that matches no indexed document (``--document NAME``, ``documents=[...]``); the message
+    lists close matches."""
 
 
 def _is_glob(name: str) -> bool:

@@ -111,10 +111,17 @@ class IndexSnapshot(ManifestNames):
     sentence_term_ids: np.ndarray  # memory-mapped, BM25 vocabulary ids (see index/terms.py)
     sentence_term_rows: np.ndarray
     second_vectors: np.ndarray | None = None  # row i = chunk i, from manifest["second_embedder"]
-    _rows_by_doc: dict[str, list[int]] = field(default_factory=dict, repr=False)
-
+    _rows_by_doc: dict[str, list[int]] = field(init=False, repr=False)
     _last_bm25: tuple[str, np.ndarray | None] | None = field(default=None, repr=False)
     _last_scope: tuple[frozenset, np.ndarray] | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        # Built once here, not on first use: a view is shared by threads (the chat's warm-up and its
+        # first question, callers of the Python API), and a map filled lazily was read half-built.
+        rows: dict[str, list[int]] = {}
+        for row, chunk in enumerate(self.chunks):
+            rows.setdefault(chunk.doc_id, []).append(row)
+        self._rows_by_doc = rows
 
     # -- the IndexView interface (index/store_api.py) ------------------------------------
 
@@ -189,9 +196,6 @@ class IndexSnapshot(ManifestNames):
         return last[1]
 
     def rows_of(self, doc_id: str) -> list[int]:
-        if not self._rows_by_doc:
-            for row, chunk in enumerate(self.chunks):
-                self._rows_by_doc.setdefault(chunk.doc_id, []).append(row)
         return self._rows_by_doc.get(doc_id, [])
 
     def sentences_of(self, row: int) -> np.ndarray:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from index.errors import ConfigError
 from index.locations import location_of
 from index.second_embedder import E5Embedder, SecondEmbedderUnavailable
 from index.sentences import sentence_spans
@@ -76,7 +77,7 @@ class HybridRetriever:
         self.embedder = embedder
         self.settings = settings or RetrievalSettings()
         if self.settings.fusion not in FUSIONS:
-            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, not {self.settings.fusion!r}")
+            raise ConfigError(f"fusion must be one of {', '.join(FUSIONS)}, not {self.settings.fusion!r}")
         if second_embedder is None and snapshot.second_embedder_name is not None:
             try:
                 second_embedder = E5Embedder(snapshot.second_embedder_name)
@@ -113,7 +114,7 @@ class HybridRetriever:
         second_query_vector: np.ndarray | None = None,
     ) -> list[Passage]:
         if mode not in MODES:
-            raise ValueError(f"retrieval mode must be one of {', '.join(MODES)}, not {mode!r}")
+            raise ConfigError(f"retrieval mode must be one of {', '.join(MODES)}, not {mode!r}")
         view = self.snapshot
         if query_vector is None and mode != "bm25":
             query_vector = self.embedder.encode_query(query)

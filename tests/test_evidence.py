@@ -66,9 +66,8 @@ def test_the_best_sentences_come_first_and_bring_the_sentence_a_pronoun_needs():
         "How many jobs?", [p, other], EvidenceSettings(budget_tokens=12), count_tokens=lambda t: len(t.split())
     )
     assert excerpts[0].text == "Mariana Campos leads Mexico Evalua. She noted a deficit of 300,000 jobs."
-    assert [excerpts[0].passage.text[e.start : e.end] for e in excerpts[0].evidence] == [
-        "She noted a deficit of 300,000 jobs."
-    ]
+    evidence = [excerpts[0].passage.text[e.start : e.end] for e in excerpts[0].evidence]
+    assert evidence == ["She noted a deficit of 300,000 jobs."]
     sub = excerpts[0].as_passage(1)
     assert sub.chunk.char_start == p.chunk.char_start and sub.text == excerpts[0].text
     assert "weather" not in " ".join(e.text for e in excerpts)

@@ -8,9 +8,8 @@ import pytest
 
 from index.pipeline import build_index
 from index.scope import UnknownDocument, resolve_documents, scoped
-from index.store_api import open_store
+from index.store_factory import open_store
 from rag.engine import EngineOptions, RagEngine
-from rag.generation.extractive import ExtractiveGenerator
 from rag.retriever import HybridRetriever
 from tests import documents as make
 from tests.fakes import HashEmbedder
@@ -59,7 +58,7 @@ def test_citations_carry_the_location_into_the_answer_json_and_the_api(library):
     from ui.app import api_payload
 
     docs, config, embedder = library
-    engine = RagEngine(config, ExtractiveGenerator(), EngineOptions(), embedder=embedder)
+    engine = RagEngine(config, "extractive", EngineOptions(), embedder=embedder)
     answer = engine.answer("What is the Value (billion USD) of Tomatoes in 2026?")
     assert not answer.abstained and answer.citations
     cited = [c for c in answer.citations if c.source.endswith("figures.xlsx")]
@@ -112,7 +111,7 @@ def test_names_resolve_by_file_name_path_glob_or_title_and_unknown_ones_list_clo
 
 def test_answers_and_sessions_keep_to_their_documents(library):
     docs, config, embedder = library
-    engine = RagEngine(config, ExtractiveGenerator(), EngineOptions(), embedder=embedder)
+    engine = RagEngine(config, "extractive", EngineOptions(), embedder=embedder)
     answer = engine.answer("Where did a battery plant open?", documents=["batteries.txt"])
     assert answer.retrieved and {p.source for p in answer.retrieved} == {str(docs / "batteries.txt")}
     assert {c.source for c in answer.citations} == {str(docs / "batteries.txt")}
@@ -130,7 +129,7 @@ def test_rag_ask_prints_locations_and_takes_document_names(library, capsys, monk
     docs, config, embedder = library
     if config.store:
         pytest.skip("the CLI path is the same for both stores; run once")
-    engine = RagEngine(config, ExtractiveGenerator(), EngineOptions(), embedder=embedder)
+    engine = RagEngine(config, "extractive", EngineOptions(), embedder=embedder)
     monkeypatch.setattr(rag.api, "get_engine", lambda *a, **k: engine)
     args = ["ask", "What is the Value (billion USD) of Tomatoes?", "--data-dir", str(config.data_dir)]
     assert main([*args, "--document", "figures.xlsx", "--generator", "extractive"]) == 0

@@ -20,8 +20,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import gradio as gr  # noqa: E402
 
+from index.errors import UserError  # noqa: E402
 from rag import library  # noqa: E402
-from rag.api import get_engine, user_errors  # noqa: E402
+from rag.api import get_engine  # noqa: E402
 from rag.records import Answer  # noqa: E402
 from ui.render import render_answer, render_error, render_pending, render_status  # noqa: E402
 
@@ -43,16 +44,21 @@ class ChatApp:
     def generator_name(self, spec: str | None = None) -> str:
         try:
             return get_engine(self.config, spec or self.generator).generator.name
-        except Exception as exc:  # a broken generator must not break the status panel
+        except UserError as exc:
             return f"{spec or self.generator} (unavailable: {exc})"
+        except Exception as exc:  # a broken generator must not break the status panel; the log has why
+            log.exception("generator %s failed to load", spec or self.generator)
+            return f"{spec or self.generator} (unavailable: internal error {type(exc).__name__})"
 
     def warm_up(self) -> None:
         """Load models and pre-read the prompt prefix so the first question is fast."""
         try:
             get_engine(self.config, self.generator).warm_up()
             log.info("warm-up done")
-        except Exception as exc:  # no index yet, etc.: the chat says so when asked
+        except UserError as exc:  # no index yet, etc.: the chat says so when asked
             log.info("warm-up skipped: %s", exc)
+        except Exception:
+            log.exception("warm-up failed")
 
     # -- answering ----------------------------------------------------------------
 
@@ -89,7 +95,7 @@ class ChatApp:
                     streamed += item
                     chat[-1] = {"role": "assistant", "content": render_pending(streamed)}
                 yield chat, history, ""
-        except user_errors() as exc:  # an empty question, a missing index or model...
+        except UserError as exc:  # an empty question, a missing index or model...
             chat[-1] = {"role": "assistant", "content": render_error(str(exc))}
             yield chat, history, ""
         except Exception as exc:  # keep the session alive; the log has the details
@@ -111,7 +117,7 @@ class ChatApp:
         try:
             engine = get_engine(self.config, self.generator)
             answer = engine.answer(message, history, documents=[d for d in documents or [] if d] or None)
-        except user_errors() as exc:
+        except UserError as exc:
             raise gr.Error(str(exc)) from None
         history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": answer.text}]
         return api_payload(answer), history
@@ -145,9 +151,12 @@ class ChatApp:
 
         try:
             result = library.add_uploads(pairs, self.config, on_progress=on_progress)
+        except UserError as exc:  # e.g. another `rag index` held the index for too long
+            return f"⚠ Nothing was added: {exc}", gr.update(), gr.update(), None
         except Exception as exc:
             log.exception("upload failed")
-            return f"⚠ Nothing was added: {exc}", gr.update(), gr.update(), gr.update(), None
+            note = f"⚠ Nothing was added: internal error ({type(exc).__name__}); see the server log"
+            return note, gr.update(), gr.update(), gr.update(), None
         lines = []
         if result.report is not None:
             lines.append(result.report.summary().splitlines()[0])
@@ -161,9 +170,11 @@ class ChatApp:
         try:
             report = library.remove_document(source, self.config)
             note = report.summary().splitlines()[0]
-        except Exception as exc:
-            log.warning("remove failed: %s", exc)
+        except UserError as exc:
             note = f"⚠ Not removed: {exc}"
+        except Exception as exc:
+            log.exception("remove failed")
+            note = f"⚠ Not removed: internal error ({type(exc).__name__}); see the server log"
         return (note, *self._panel_updates(generator))
 
 

@@ -14,13 +14,16 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 
+from index.errors import DocumentError
+
 MAX_TABLE_ROWS = 50_000  # rows kept from one spreadsheet/CSV file; the rest is dropped with a notice
 MAX_UNPACKED_BYTES = 512 * 2**20  # a zip container (docx, xlsx, epub...) that unpacks to more is refused
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # compound file: legacy .doc/.xls, or an encrypted OOXML file
 
 
-class FormatError(ValueError):
-    """The file cannot be read as its format; the message says why (the loader adds the file name)."""
+class FormatError(DocumentError):
+    """The file cannot be read as its format; the message says why. index/loaders.py turns it into a
+    ``LoaderError`` that names the file."""
 
 
 @dataclass

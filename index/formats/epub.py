@@ -46,7 +46,7 @@ def read(path: Path, raw: bytes) -> Extracted:
 def _chapter(html: str) -> tuple[str, str]:
     from bs4 import BeautifulSoup
 
-    from index.loaders import html_text
+    from index.formats.html import html_text
 
     title, text = html_text(html)
     heading = BeautifulSoup(html, "html.parser").find(["h1", "h2", "h3"])

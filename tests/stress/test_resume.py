@@ -29,9 +29,9 @@ SLOW_BUILD = textwrap.dedent("""
     from tests.fakes import HashEmbedder
 
     class SlowEmbedder(HashEmbedder):  # about 0.2 s a batch, like a (fast) real encoder
-        def encode_with_sentences(self, texts, spans, on_progress=None):
+        def encode_with_sentences(self, texts, spans, on_progress=None, progress=None):
             time.sleep(0.2)
-            return super().encode_with_sentences(texts, spans, on_progress)
+            return super().encode_with_sentences(texts, spans, on_progress, progress)
 
     build_index([{docs!r}], Config.from_env(data_dir={data!r}), embedder=SlowEmbedder())
     print("DONE", flush=True)
