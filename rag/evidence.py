@@ -133,13 +133,12 @@ def score_sentences(question: str, passages: list[Passage], settings: EvidenceSe
 
 
 def select_evidence(
-    question: str, passages: list[Passage], settings: EvidenceSettings | None = None, count_tokens=None
+    question: str, passages: list[Passage], count_tokens, settings: EvidenceSettings | None = None
 ) -> list[Excerpt]:
-    """The excerpts the model should read for ``question``, best first, within the token budget."""
-    from rag.context import count_tokens as cl100k_tokens
-
+    """The excerpts the model should read for ``question``, best first, within the token budget
+    (``count_tokens(text)``: the budget's tokens, e.g. ``index.tokens.token_counter``)."""
     settings = settings or EvidenceSettings()
-    count = count_tokens or cl100k_tokens
+    count = count_tokens
     ranked = score_sentences(question, passages, settings)
     spans_of = {i: [(s.start, s.end) for s in p.sentences] for i, p in enumerate(passages)}
     taken: dict[int, dict[tuple[int, int], ScoredSpan | None]] = {}  # passage -> span -> its score (None: context)

@@ -63,7 +63,7 @@ def test_the_best_sentences_come_first_and_bring_the_sentence_a_pronoun_needs():
     p = passage(text, [(0.2, 0.1), (0.9, 0.8), (0.1, 0.0)])
     other = passage("Unrelated text about bridges.", [(0.3, 0.2)], rank=2, fused=0.5, doc="d2")
     excerpts = select_evidence(
-        "How many jobs?", [p, other], EvidenceSettings(budget_tokens=12), count_tokens=lambda t: len(t.split())
+        "How many jobs?", [p, other], lambda t: len(t.split()), EvidenceSettings(budget_tokens=12)
     )
     assert excerpts[0].text == "Mariana Campos leads Mexico Evalua. She noted a deficit of 300,000 jobs."
     evidence = [excerpts[0].passage.text[e.start : e.end] for e in excerpts[0].evidence]
@@ -78,14 +78,10 @@ def test_the_budget_bounds_the_evidence_and_overlapping_chunks_give_a_sentence_o
     first = passage(text, [(0.9, 0.9), (0.8, 0.8), (0.7, 0.7), (0.6, 0.6)], start=0)
     # the next chunk repeats the last two sentences (chunk overlap): same document offsets
     second = passage("Gamma five six. Delta seven eight.", [(0.7, 0.7), (0.6, 0.6)], rank=2, start=32)
-    excerpts = select_evidence(
-        "q", [first, second], EvidenceSettings(budget_tokens=6), count_tokens=lambda t: len(t.split())
-    )
+    excerpts = select_evidence("q", [first, second], lambda t: len(t.split()), EvidenceSettings(budget_tokens=6))
     chosen = [e.text for e in excerpts]
     assert chosen == ["Alpha one two. Beta three four."]
-    excerpts = select_evidence(
-        "q", [first, second], EvidenceSettings(budget_tokens=100), count_tokens=lambda t: len(t.split())
-    )
+    excerpts = select_evidence("q", [first, second], lambda t: len(t.split()), EvidenceSettings(budget_tokens=100))
     assert " ".join(e.text for e in excerpts).count("Gamma") == 1
 
 
