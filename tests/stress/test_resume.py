@@ -33,7 +33,7 @@ SLOW_BUILD = textwrap.dedent("""
             time.sleep(0.2)
             return super().encode_with_sentences(texts, spans, on_progress, progress)
 
-    build_index([{docs!r}], Config.from_env(data_dir={data!r}), embedder=SlowEmbedder())
+    build_index([{docs!r}], Config.load(data_dir={data!r}), embedder=SlowEmbedder())
     print("DONE", flush=True)
 """)
 
