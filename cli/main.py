@@ -193,7 +193,7 @@ def cmd_ask(args) -> int:
     ):
         if isinstance(item, Answer):
             final = item
-        elif live:
+        elif live and isinstance(item, str):  # the Sources record that comes first is shown at the end
             streamed += item
             print(item, end="", flush=True)
     if args.json:
@@ -275,7 +275,7 @@ def _terminal_chat(args, config, generator: str) -> int:
             for item in session.stream(question):
                 if isinstance(item, Answer):
                     final = item
-                else:
+                elif isinstance(item, str):
                     streamed += item
                     print(item, end="", flush=True)
         except UserError as exc:  # the conversation goes on

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from index.config import Config
 from rag.engine import EngineOptions, RagEngine
 from rag.generation.base import Generator
-from rag.records import Answer
+from rag.records import Answer, Sources
 
 _engines: dict[tuple, RagEngine] = {}
 _engines_lock = threading.Lock()
@@ -49,8 +49,9 @@ def stream_answer(
     retrieval: str | None = None,
     config: Config | None = None,
     documents: list[str] | None = None,
-) -> Iterator[str | Answer]:
-    """Yield text pieces as they are generated, then the final ``Answer`` (whose text is authoritative).
+) -> Iterator[Sources | str | Answer]:
+    """Yield the ``Sources`` first (the numbered passages and evidence sentences, as soon as retrieval is
+    done), then text pieces as they are generated, then the final ``Answer`` (whose text is authoritative).
     ``documents``: search only these (file names, paths, globs or titles)."""
     if isinstance(documents, str):
         documents = [documents]

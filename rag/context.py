@@ -48,7 +48,7 @@ def _order_and_trim(passages: list[Passage]) -> list[Passage]:
                 char_end=chunk.char_end,
                 text=text[lead:],
             )
-            passage = replace(passage, chunk=chunk)
+            passage = replace(passage, chunk=chunk, sentences=())  # its sentence offsets no longer hold
         out.append(passage)
     return out
 

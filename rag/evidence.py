@@ -71,6 +71,7 @@ class ScoredSpan:
     start: int
     end: int
     score: float
+    coverage: float = 0.0  # idf-weighted share of the question's terms it holds
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def score_sentences(question: str, passages: list[Passage], settings: EvidenceSe
                 + settings.passage_weight * standing
                 + settings.kind_weight * (kind is not None and holds_kind(text, kind, question))
             )
-            out.append(ScoredSpan(i, s.start, s.end, score))
+            out.append(ScoredSpan(i, s.start, s.end, score, s.coverage))
     out.sort(key=lambda s: (-s.score, s.passage, s.start))
     return out
 

@@ -126,7 +126,8 @@ class EvidenceSentence:
     span_start: int
     span_end: int
     text: str
-    score: float  # how well the sentence matches the question, 0..1 (higher is better)
+    score: float  # how well the sentence matches the question (rag.evidence; higher is better)
+    coverage: float = 0.0  # idf-weighted share of the question's terms it holds, 0..1
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,7 @@ class Answer:
     fallback_reason: str = ""  # why the model's answer was replaced (extractive fallback or abstention)
     notices: list[str] = field(default_factory=list)  # e.g. "question truncated ..."
     raw_text: str = ""  # what the generator said, before citation verification
+    no_answer_probability: float | None = None  # how likely the model's NO_ANSWER was as its first token
     english_text: str = ""  # for other languages: the verified English answer that was translated
     timings: dict[str, float] = field(default_factory=dict)  # seconds: retrieve, first_token, total, ...
 

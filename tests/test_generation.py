@@ -75,6 +75,7 @@ def test_a_prompt_marks_its_stable_prefix_only_when_the_passages_are_fixed():
     context = passages()
     fixed = answer_prompt("Who?", context, passages_fixed=True)
     last = fixed.messages[-1]["content"]
-    assert last[: fixed.stable_prefix_chars].endswith("END PASSAGES") and "Who?" in last[fixed.stable_prefix_chars :]
-    assert answer_prompt("Who?", context).stable_prefix_chars is None
+    stable = last[: fixed.stable_prefix_chars]
+    assert stable.endswith(context[-1].text) and "Who?" in last[fixed.stable_prefix_chars :]
+    assert answer_prompt("Who?", context).stable_prefix_chars == 0  # only the system text and the examples
     assert answer_prompt("Who?", context).messages == fixed.messages  # the text itself is the same

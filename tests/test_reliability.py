@@ -325,7 +325,7 @@ def test_citations_only_point_at_real_passages_whatever_the_model_writes(tmp_pat
     embedder = HashEmbedder()
     build_index([docs], config, embedder=embedder)
     reply = (
-        "Auto workers must earn at least US$16 per hour [7]. <script>alert(1)</script> Mexico is the top "
+        "Auto workers must earn at least US$16 per hour [7]. <script>alert('x')</script> Mexico is the top "
         "trade partner of the United States [0][2-4]. Shenzhen was mentioned by Estefanía Cruz [99] [1]."
     )
     answer = RagEngine(config, ScriptedLLM(reply), EngineOptions(), embedder=embedder).answer(
@@ -340,7 +340,7 @@ def test_citations_only_point_at_real_passages_whatever_the_model_writes(tmp_pat
         assert ARTICLE.strip()[citation.span_start : citation.span_end] == citation.text and citation.text in text
     markers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
     assert markers and markers <= {c.number for c in answer.citations}
-    assert "<script>alert(1)</script>" in answer.text  # kept as text...
+    assert "<script>alert('x')</script>" in answer.text  # kept as text...
     assert "<script" not in render_answer(answer)  # ...and shown inert
 
 

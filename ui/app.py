@@ -91,7 +91,7 @@ class ChatApp:
                         {"role": "user", "content": message},
                         {"role": "assistant", "content": item.text},
                     ]
-                else:
+                elif isinstance(item, str):
                     streamed += item
                     chat[-1] = {"role": "assistant", "content": render_pending(streamed)}
                 yield chat, history, ""
