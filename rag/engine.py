@@ -24,10 +24,12 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from index.config import Config
 from index.embedder import Embedder
 from index.errors import UserError
+from index.scope import scoped
 from index.store_api import IndexView
 from index.store_factory import open_store
 from index.tokens import token_counter
@@ -189,9 +191,11 @@ class RagEngine:
         *,
         top_k: int | None = None,
         retrieval_mode: str | None = None,
+        documents: list[str] | None = None,
     ) -> Iterator[Sources | str | Answer]:
         """Yield the ``Sources`` the answer is drawn from (as soon as retrieval is done), then the answer
-        text pieces as the model writes them, then the final ``Answer`` (whose text is authoritative)."""
+        text pieces as the model writes them, then the final ``Answer`` (whose text is authoritative).
+        ``documents``: answer from these documents only (file names, paths, globs or titles; index/scope.py)."""
         started = time.perf_counter()
         timings: dict[str, float] = {}
         notices: list[str] = []
@@ -204,7 +208,11 @@ class RagEngine:
         history = [m for m in (history or []) if isinstance(m, dict) and m.get("content")]
         top_k = top_k or self.config.top_k
         mode = retrieval_mode or self.options.retrieval_mode
-        snap = self.snapshot()
+        snap = scoped(self.snapshot(), documents)  # an unknown name is an error before any work
+        if snap.documents is not self._snapshot.documents:
+            names = sorted(Path(m.get("source", "")).name for m in snap.documents.values())
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            notices.append(f"searched {len(names)} of {len(self._snapshot.documents)} document(s): {shown}")
         language = detect_language(question)
         retriever = HybridRetriever(snap, self._embedder, self.options.retrieval)
         answer = Answer(question=question, text="", language=language, generator=self.generator.name, notices=notices)

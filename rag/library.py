@@ -22,6 +22,7 @@ from index.config import Config
 from index.errors import DocumentError
 from index.loaders import SUPPORTED_SUFFIXES, LoaderError, load_document
 from index.pipeline import IndexReport, build_index
+from index.scope import resolve_documents
 from index.store_api import IndexCorrupt, StoreUnavailable
 from index.store_factory import open_store
 
@@ -95,6 +96,13 @@ def status(config: Config) -> LibraryStatus:
         built_at=manifest.get("built_at", ""),
         path=config.store_location if config.store else str(store.current_path() or ""),
     )
+
+
+def scope_sources(config: Config, names: list[str]) -> list[str]:
+    """The sources of the indexed documents ``names`` pick (file names, paths, globs, titles);
+    ``UnknownDocument`` for a name that picks none."""
+    documents = {d.source: {"source": d.source, "title": d.title} for d in status(config).documents}
+    return sorted(resolve_documents(documents, names))
 
 
 def safe_upload_name(name: str) -> str:

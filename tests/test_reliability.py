@@ -133,11 +133,12 @@ def test_binary_and_non_utf8_files_in_the_documents_folder(tmp_path, capsys, has
 def test_an_empty_documents_folder_is_reported_and_the_index_left_alone(tmp_path, capsys, hash_models):
     empty = tmp_path / "empty"
     empty.mkdir()
-    (empty / "slides.pptx").write_bytes(b"PK\x03\x04")  # present but not a supported type
+    (empty / "slides.key").write_bytes(b"PK\x03\x04")  # present but not a supported type
     data = tmp_path / "data"
     code, out, err = rag(capsys, "index", empty, "--data-dir", data)
     assert code == 1 and out == ""
-    assert err.startswith(f"error: no indexable documents in {empty}") and "no .txt, .md, .html or .pdf files" in err
+    assert err.startswith(f"error: no indexable documents in {empty}")
+    assert "no supported documents in this folder" in err
     assert not FolderStore(data / "index").exists()
 
     docs = tmp_path / "docs"
@@ -148,7 +149,7 @@ def test_an_empty_documents_folder_is_reported_and_the_index_left_alone(tmp_path
     before = store.current_path()
     code, out, err = rag(capsys, "index", empty, "--data-dir", data)
     assert code == 0 and out.startswith("Index is up to date: 1 unchanged document(s)")
-    assert f"skipped {empty}: no .txt, .md, .html or .pdf files in this folder" in out
+    assert f"skipped {empty}: no supported documents in this folder (supported: .csv .docx" in out
     assert store.current_path() == before and len(store.load().documents) == 1
 
 

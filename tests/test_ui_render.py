@@ -97,3 +97,25 @@ def test_pending_and_status():
     out = render_status(status, "llama.cpp:x.gguf")
     assert "A &#60;doc&#62;" in out and "uploaded" in out and "llama.cpp" in out
     assert "No index yet" in render_status(LibraryStatus(problem="No index yet: upload."), "g")
+
+
+def test_sources_say_where_in_the_file_the_support_is_and_stay_inert():
+    from dataclasses import replace
+
+    p = passage()
+    marks = ((0, "page 1"), (DOC.index("Workers"), "page 2 <b>"))  # a hostile label stays text
+    located = replace(p, location="pages 1–2", marks=marks)
+    span = "Workers must earn at least US$16 per hour."
+    at = DOC.index(span)
+    cite = Citation(
+        number=1, passage=located, span_start=at, span_end=at + len(span), text=span, sentence="s", support=0.9
+    )
+    assert cite.location == "page 2 <b>" and cite.to_dict()["location"] == "page 2 <b>"
+    answer = Answer(
+        question="q", text="They must earn US$16 [1].", citations=[cite], passages=[located], retrieved=[located]
+    )
+    out = render_answer(answer, show_retrieved=True, key="k")
+    assert '<span class="rag-location">page 2 &#60;b&#62;</span>' in out  # the citation's own page
+    assert '<span class="rag-location">pages 1–2</span>' in out  # the retrieved passage's span
+    assert "<b>" not in out
+    assert render_answer(cited_answer(), key="k").count("rag-location") == 0  # no location, no label

@@ -29,15 +29,16 @@ from ui.render import render_answer, render_error, render_pending, render_status
 log = logging.getLogger("rag.ui")
 CSS_PATH = Path(__file__).with_name("style.css")
 ANSWER_SLOT = "answer"  # the queue slot all answering events share
-UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm", ".pdf"]
+UPLOAD_TYPES = sorted(library.SUPPORTED_SUFFIXES)
 
 
 class ChatApp:
     """Event handlers for one configured app; holds no per-user state (that lives in gr.State)."""
 
-    def __init__(self, config, generator: str):
+    def __init__(self, config, generator: str, documents: list[str] | None = None):
         self.config = config
         self.generator = generator
+        self.documents = list(documents or [])  # `rag chat --document NAME`: the initial scope
         self.generators = list(dict.fromkeys([generator, "llm", "extractive"]))
 
     def generator_name(self, spec: str | None = None) -> str:
@@ -62,7 +63,14 @@ class ChatApp:
     # -- answering ----------------------------------------------------------------
 
     def respond(
-        self, message: str, chat: list, history: list, top_k: int, generator: str, show_retrieved: bool
+        self,
+        message: str,
+        chat: list,
+        history: list,
+        top_k: int,
+        generator: str,
+        show_retrieved: bool,
+        scope: list[str] | None = None,
     ) -> Iterator[tuple]:
         """UI: stream the answer into the chat, then replace it with the verified, cited version."""
         message = (message or "").strip()
@@ -74,7 +82,8 @@ class ChatApp:
         yield chat, history, ""
         streamed = ""
         try:
-            for item in get_engine(self.config, generator).stream(message, history, top_k=int(top_k)):
+            engine = get_engine(self.config, generator)
+            for item in engine.stream(message, history, top_k=int(top_k), documents=list(scope or []) or None):
                 if isinstance(item, Answer):
                     chat[-1] = {"role": "assistant", "content": render_answer(item, show_retrieved)}
                     history = [
@@ -97,13 +106,17 @@ class ChatApp:
             }
             yield chat, history, ""
 
-    def chat(self, message: str, history: list) -> tuple[dict, list]:
-        """API: answer ``message`` in this client's conversation; returns the answer and its sources."""
+    def chat(self, message: str, history: list, documents: list[str] | None = None) -> tuple[dict, list]:
+        """API: answer ``message`` in this client's conversation; returns the answer and its sources.
+        ``documents``: answer only from these (file names, paths, globs or titles)."""
         message = (message or "").strip()
         if not message:
             raise gr.Error("message is empty: send a question")
+        if isinstance(documents, str):
+            documents = [documents]
         try:
-            answer = get_engine(self.config, self.generator).answer(message, history)
+            engine = get_engine(self.config, self.generator)
+            answer = engine.answer(message, history, documents=[d for d in documents or [] if d] or None)
         except UserError as exc:
             raise gr.Error(str(exc)) from None
         history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": answer.text}]
@@ -118,13 +131,18 @@ class ChatApp:
         return [(f"{d.title} ({d.source})", d.source) for d in (status or library.status(self.config)).documents]
 
     def _panel_updates(self, generator: str) -> tuple:
-        """Status panel and removal list after a change, from one read of the manifest."""
+        """Status panel, removal list and scope choices after a change, from one read of the manifest."""
         status = library.status(self.config)
-        return self.status_html(generator, status), gr.update(choices=self.document_choices(status), value=None)
+        choices = self.document_choices(status)
+        return self.status_html(generator, status), gr.update(choices=choices, value=None), gr.update(choices=choices)
+
+    def initial_scope(self) -> list[str]:
+        """The sources `rag chat --document NAME` picked (an unknown name is refused at start-up)."""
+        return library.scope_sources(self.config, self.documents) if self.documents else []
 
     def add_files(self, files: list | None, generator: str, progress=gr.Progress()) -> tuple:  # noqa: B008 - Gradio's idiom
         if not files:
-            return "Choose one or more files first.", gr.update(), gr.update(), None
+            return "Choose one or more files first.", gr.update(), gr.update(), gr.update(), None
         pairs = [(Path(f).name, Path(f)) for f in files]
         progress(0, desc="Checking files…")
 
@@ -138,7 +156,7 @@ class ChatApp:
         except Exception as exc:
             log.exception("upload failed")
             note = f"⚠ Nothing was added: internal error ({type(exc).__name__}); see the server log"
-            return note, gr.update(), gr.update(), None
+            return note, gr.update(), gr.update(), gr.update(), None
         lines = []
         if result.report is not None:
             lines.append(result.report.summary().splitlines()[0])
@@ -148,7 +166,7 @@ class ChatApp:
 
     def remove(self, source: str | None, generator: str) -> tuple:
         if not source:
-            return "Pick a document to remove.", gr.update(), gr.update()
+            return "Pick a document to remove.", gr.update(), gr.update(), gr.update()
         try:
             report = library.remove_document(source, self.config)
             note = report.summary().splitlines()[0]
@@ -175,6 +193,7 @@ def api_payload(answer: Answer) -> dict:
                 "number": c.number,
                 "title": c.title,
                 "source": c.source,
+                "location": c.location,  # "page 2", "slide 3", "sheet Exports, row 3", a chapter...
                 "text": c.text,
                 "span_start": c.span_start,
                 "span_end": c.span_end,
@@ -186,8 +205,8 @@ def api_payload(answer: Answer) -> dict:
     }
 
 
-def build_app(config, generator: str) -> gr.Blocks:
-    handlers = ChatApp(config, generator)
+def build_app(config, generator: str, documents: list[str] | None = None) -> gr.Blocks:
+    handlers = ChatApp(config, generator, documents)
     with gr.Blocks(title="Cited answers from your documents", analytics_enabled=False) as app:
         history = gr.State([])  # the plain-text conversation the engine sees, one per browser session
         with gr.Row(equal_height=False):
@@ -225,9 +244,17 @@ def build_app(config, generator: str) -> gr.Blocks:
                         info="llm: local model; extractive: quotes the best sentences",
                     )
                     show_retrieved = gr.Checkbox(False, label="Show all retrieved passages")
+                    scope = gr.Dropdown(
+                        handlers.document_choices(),
+                        value=handlers.initial_scope(),
+                        multiselect=True,
+                        label="Answer only from",
+                        info="empty: all documents",
+                        elem_id="scope",
+                    )
                 with gr.Accordion("Documents", open=True):
                     files = gr.File(
-                        label=f"Add documents (.txt .md .html .pdf, up to "
+                        label=f"Add documents ({' '.join(UPLOAD_TYPES)}; up to "
                         f"{library.MAX_UPLOAD_BYTES // 2**20} MiB each)",
                         file_count="multiple",
                         file_types=UPLOAD_TYPES,
@@ -242,10 +269,11 @@ def build_app(config, generator: str) -> gr.Blocks:
                     remove = gr.Button("Remove from index", variant="stop", size="sm")
         # the hidden pieces of the API endpoint `/chat`
         api_message = gr.Textbox(visible=False)
+        api_documents = gr.Dropdown([], value=[], multiselect=True, allow_custom_value=True, visible=False)
         api_answer = gr.JSON(visible=False)
         api_button = gr.Button(visible=False)
 
-        answer_inputs = [question, chatbot, history, top_k, generator_choice, show_retrieved]
+        answer_inputs = [question, chatbot, history, top_k, generator_choice, show_retrieved, scope]
         answer_outputs = [chatbot, history, question]
         for trigger in (question.submit, ask.click):
             trigger(
@@ -259,7 +287,7 @@ def build_app(config, generator: str) -> gr.Blocks:
             )
         api_button.click(
             handlers.chat,
-            [api_message, history],
+            [api_message, history, api_documents],
             [api_answer, history],
             api_name="chat",
             concurrency_id=ANSWER_SLOT,
@@ -273,7 +301,7 @@ def build_app(config, generator: str) -> gr.Blocks:
         add.click(
             handlers.add_files,
             [files, generator_choice],
-            [documents_note, status, to_remove, files],
+            [documents_note, status, to_remove, scope, files],
             concurrency_id="index",
             concurrency_limit=1,
             api_visibility="undocumented",
@@ -281,7 +309,7 @@ def build_app(config, generator: str) -> gr.Blocks:
         remove.click(
             handlers.remove,
             [to_remove, generator_choice],
-            [documents_note, status, to_remove],
+            [documents_note, status, to_remove, scope],
             concurrency_id="index",
             concurrency_limit=1,
             api_visibility="undocumented",
@@ -292,12 +320,14 @@ def build_app(config, generator: str) -> gr.Blocks:
     return app
 
 
-def launch(config, generator: str, host: str = "127.0.0.1", port: int = 7860, warm: bool = True) -> None:
+def launch(
+    config, generator: str, host: str = "127.0.0.1", port: int = 7860, warm: bool = True, documents=None
+) -> None:
     """Start the server (blocks). Models load in the background while the page is already usable."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     for noisy in ("httpx", "faiss.loader", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    app = build_app(config, generator)
+    app = build_app(config, generator, documents)
     if warm:
         threading.Thread(target=app._rag_handlers.warm_up, name="warm-up", daemon=True).start()
     theme = gr.themes.Soft(

@@ -106,11 +106,17 @@ def _cite_links(inside: str, numbers: set[int], key: str) -> str:
 
 def _source(number: int, cites: list[Citation], key: str) -> str:
     passage = cites[0].passage
+    locations = list(dict.fromkeys(c.location for c in cites if c.location))
     return (
         f'<div class="rag-source" id="src-{key}-{number}"><div class="rag-source-head"><strong>&#91;{number}&#93; '
-        f'{inert(passage.title)}</strong> <span class="rag-path">{inert(passage.source)}</span></div>'
+        f"{inert(passage.title)}</strong>{_location(' · '.join(locations))} "
+        f'<span class="rag-path">{inert(passage.source)}</span></div>'
         f'<blockquote class="rag-passage">{highlight(passage, cites)}</blockquote></div>'
     )
+
+
+def _location(location: str) -> str:
+    return f' <span class="rag-location">{inert(location)}</span>' if location else ""
 
 
 def highlight(passage: Passage, cites: list[Citation]) -> str:
@@ -141,7 +147,8 @@ def _retrieved(p: Passage) -> str:
     if p.bm25_score is not None:
         scores.append(f"BM25 {p.bm25_score:.2f}")
     return (
-        f'<div class="rag-source"><div class="rag-source-head"><strong>{inert(p.title)}</strong> '
+        f'<div class="rag-source"><div class="rag-source-head"><strong>{inert(p.title)}</strong>'
+        f"{_location(p.location)} "
         f'<span class="rag-path">{inert(p.source)}</span> <span class="rag-scores">{", ".join(scores)}</span>'
         f'</div><blockquote class="rag-passage">{inert(p.text)}</blockquote></div>'
     )
