@@ -9,6 +9,8 @@ checked against the question:
   question does not already contain;
 * every figure in the answer must be written in a passage it cites, and every name in some passage
   of the prompt — a number or name the passages don't hold was made up;
+* a name asked for ("Who said…?") must be one the sentences that best match the question name, when
+  they name anyone (the quotation's speaker, not whoever the next paragraph is about);
 * when the cited passage holds several mentions of the kind asked for, the answer's must be among
   the ones nearest the question's own words (the clause the question is about), not a figure the
   same paragraph gives for something else.
@@ -52,8 +54,15 @@ def _numbers(text: str) -> set[str]:
     return {_norm_number(m.group(0)) for m in _DIGITS.finditer(text)}
 
 
-def check_answer(question: str, answer_text: str, citations: list[Citation], passages: list[Passage]) -> AnswerCheck:
-    """``answer_text`` without citation markers; ``citations`` as verification attached them."""
+def check_answer(
+    question: str,
+    answer_text: str,
+    citations: list[Citation],
+    passages: list[Passage],
+    evidence: list[str] = (),
+) -> AnswerCheck:
+    """``answer_text`` without citation markers; ``citations`` as verification attached them;
+    ``evidence``: the texts that best match the question (rag.evidence excerpts, best first)."""
     kind = expected_kind(question)
     cited = [c.passage.text for c in citations] or [p.text for p in passages]
     cited_text = " ".join(cited)
@@ -68,6 +77,11 @@ def check_answer(question: str, answer_text: str, citations: list[Citation], pas
     unknown = [n for n in kind_mentions(answer_text, NAME, question) if _plain(n) not in everything]
     if unknown:
         return AnswerCheck(False, f"the answer names {unknown[0]!r}, which no passage mentions")
+    if kind == NAME and evidence:
+        named = [n for n in kind_mentions(answer_text, NAME, question)]
+        top = [_plain(t) for t in evidence if kind_mentions(t, NAME, question)]
+        if named and top and not any(_plain(n) in t for n in named for t in top):
+            return AnswerCheck(False, f"the answer names {named[0]!r}, but the sentences that match the question don't")
     if kind in (NUMBER, DATE):
         wrong = _off_clause(question, answer_text, kind, cited)
         if wrong:

@@ -272,3 +272,11 @@ def test_the_no_answer_floor_goes_to_the_generator(indexed):
     llm = PrefillRecordingLLM("US$16 per hour [1].")
     run(engine_with(indexed, llm), "How much must auto workers earn?")
     assert llm.requests[0].no_answer_floor == EngineOptions().no_answer_floor
+
+
+def test_a_made_up_fact_around_the_question_s_own_words_is_not_supported(indexed):
+    # "Mexico" is in the passages, winning the World Cup is not
+    _, answer = run(
+        engine_with(indexed, ScriptedLLM("Mexico won the 1998 World Cup [1].")), "Who won the 1998 World Cup?"
+    )
+    assert answer.abstained and "supported" in answer.fallback_reason

@@ -116,3 +116,20 @@ def test_a_quotation_is_taken_on_to_where_its_speaker_is_named():
     opening, closing = excerpts[0].hint().split(" … ")
     assert opening == '"A treaty is not a magic wand; you need the right conditions.'
     assert closing == 'This is the domestic work," Ortiz concluded.'
+
+
+def test_answer_checks_catch_a_missing_kind_a_made_up_figure_and_another_speaker():
+    from rag.answer_check import check_answer
+
+    text = "She noted a deficit of 300,000 to 800,000 job openings, a figure projected to grow to 1 million by 2033."
+    p = passage(text, [(0.5, 0.5)])
+    question = "How many job openings cannot be filled?"
+    assert check_answer(question, "300,000 to 800,000 job openings", [], [p]).ok
+    assert "asks for a number" in check_answer(question, "Many job openings", [], [p]).problem
+    assert "2000" in check_answer(question, "2,000 job openings", [], [p]).problem
+    quote = '"A treaty is not a magic wand," Ortiz concluded.'
+    other = "Estefanía Cruz notes Mexico could leverage migrants."
+    both = [passage(quote, [(0.5, 0.5)]), passage(other, [(0.1, 0.1)], rank=2, doc="d2")]
+    who = "Who said a treaty is not a magic wand?"
+    assert check_answer(who, "Ortiz said it", [], both, [quote]).ok
+    assert "Estefanía" in check_answer(who, "Estefanía Cruz said it", [], both, [quote]).problem
