@@ -89,6 +89,8 @@ class EngineOptions:
     evidence: EvidenceSettings | None = None  # None: EvidenceSettings with the config's evidence_tokens
     # NO_ANSWER is accepted as the model's first token only at this probability or above (see module doc)
     no_answer_floor: float = 0.5
+    # a GBNF grammar the answer must follow (rag.prompt.ANSWER_GRAMMAR), or None for free text
+    answer_grammar: str | None = None
     # whole-corpus prompts: this many evidence sentences are quoted after the passages
     whole_corpus_hints: int = 1
     # an evidence sentence answers in the model's place (after a NO_ANSWER, or for an answer that failed its
@@ -278,6 +280,7 @@ class RagEngine:
             language,
             max_tokens=self.options.max_answer_tokens,
             no_answer_floor=self.options.no_answer_floor,
+            grammar=self.options.answer_grammar,
         )
         t = time.perf_counter()
         pieces: list[str] = []

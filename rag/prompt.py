@@ -44,6 +44,13 @@ ANSWER_EXAMPLES = (
     ),
 )
 
+# The answer's shape, for llama.cpp's grammar-constrained sampling (EngineOptions.answer_grammar): NO_ANSWER,
+# or one or two sentences each ending with its excerpt's number.
+ANSWER_GRAMMAR = r"""
+root ::= "NO_ANSWER" | sentence (" " sentence)?
+sentence ::= [^\[\]\n] [^\[\]\n]* " [" [1-9] [0-9]? "]" [.!?]?
+"""
+
 REWRITE_SYSTEM = """You rewrite the user's last message as one standalone question in English.
 - Replace pronouns and references (he, she, it, they, that, this, there, the figure...) with the names or things they mean in the conversation; when the message refers to the assistant's last answer ("who said that?"), put that answer's content into the question.
 - A short follow-up ("and what about X?") keeps the earlier question's meaning about the new subject.
@@ -134,12 +141,16 @@ def quote_instructions(text: str) -> str:
 
 
 def passages_block(passages: list[Passage]) -> str:
-    """The numbered excerpts, each with its document's title, framed as untrusted data."""
+    """The numbered excerpts, framed as untrusted data, each with its document's title the first time
+    that document appears (a title repeated costs ~10 tokens an excerpt, ~0.2 s before the first word)."""
     lines = [EXCERPTS_HEADER]
+    seen: set[str] = set()
     for number, passage in enumerate(passages, start=1):
-        title = " ".join(sanitize(passage.title).split())[:120]
+        title = " ".join(sanitize(passage.title).split())[:80]
         text = quote_instructions(sanitize(passage.text))
-        lines.append(f"[{number}] ({title}) {text}" if title else f"[{number}] {text}")
+        shown = title and title not in seen
+        seen.add(title)
+        lines.append(f"[{number}] ({title}) {text}" if shown else f"[{number}] {text}")
     return "\n".join(lines)
 
 
