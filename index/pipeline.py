@@ -235,7 +235,12 @@ def _build_locked(
             if "marks" not in old_docs[old_id]:
                 report.relocated += 1
             # touched, same text (and its location marks, which an older index lacks)
-            keep[old_id] = {**old_docs[old_id], "stamp": _file_stamp(path), "marks": doc.meta()["marks"]}
+            keep[old_id] = {
+                **old_docs[old_id],
+                "stamp": _file_stamp(path),
+                "marks": doc.meta()["marks"],
+                "title": doc.title,  # as today's reader makes it
+            }
             continue
         if old_id is not None:
             gone.add(old_id)
