@@ -282,7 +282,16 @@ def _build_locked(
     format_outdated = old is not None and (old.outdated or report.relocated > 0)
     if format_outdated and not report.changed:
         say(f"Rewriting the index in format {FORMAT_VERSION} (location marks); nothing is re-embedded.")
-    if not report.changed and not report.full_rebuild_reason and not second_outdated and not format_outdated:
+    retitled = sum(1 for doc_id, meta in keep.items() if meta.get("title") != old_docs.get(doc_id, {}).get("title"))
+    if retitled and not report.changed and not format_outdated:
+        say(f"Updating the titles of {retitled} document(s); nothing is re-embedded.")
+    if (
+        not report.changed
+        and not report.full_rebuild_reason
+        and not second_outdated
+        and not format_outdated
+        and not retitled
+    ):
         report.documents_total = len(keep)
         report.chunks_total = old_chunk_count
         report.seconds = time.perf_counter() - started
