@@ -189,7 +189,8 @@ def answer_prompt(
         tail += f"\n\nEarlier in the conversation: {' '.join(sanitize(earlier).split())[:400]}"
     tail += f"\n\nQuestion: {sanitize(question)}"
     messages = _turns(SYSTEM, ANSWER_EXAMPLES, block + tail, lambda b, q: _answer_user(f"{EXCERPTS_HEADER}\n{b}", q))
-    return Prompt(messages, len(block) if passages_fixed else 0)
+    # the header that opens the excerpts is the same for every question too: part of the kept prefix
+    return Prompt(messages, len(block) if passages_fixed else len(EXCERPTS_HEADER) + 1)
 
 
 def translate_prompt(text: str, language: str) -> Prompt:
