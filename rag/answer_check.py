@@ -77,3 +77,32 @@ def check_answer(
         if named and top and not any(_plain(n) in t for n in named for t in top):
             return AnswerCheck(False, f"the answer names {named[0]!r}, but the sentences that match the question don't")
     return AnswerCheck(True)
+
+
+_CAPITALISED_RUN = re.compile(r"(?:\b[A-Z][\w'’.&-]*\s+){1,3}$")
+
+
+def complete_names(answer_text: str, cited: list[str], question: str) -> str:
+    """A name the answer gives in part ("The Patriots") written in full as the cited sentence has it
+    ("The New England Patriots"): the capitalised words that stand right before it there are put back.
+    Only for short answers, where the name is the answer; nothing else changes."""
+    if len(answer_text.split()) > 12:
+        return answer_text
+    out = answer_text
+    for name in dict.fromkeys(kind_mentions(answer_text, NAME, question)):
+        for text in cited:
+            for match in re.finditer(rf"\b{re.escape(name)}\b", text):
+                lead = _CAPITALISED_RUN.search(text[: match.start()])
+                if not lead:
+                    continue
+                words = lead.group(0).split()
+                if not text[: lead.start()].strip() or text[: lead.start()].rstrip()[-1:] in '.!?:"“':
+                    words = words[1:]  # the sentence's first word is capitalised for being first
+                before = out[: out.find(name)].split()
+                if words and before[-len(words) :] != words and all(w not in question for w in words):
+                    out = out.replace(name, f"{' '.join(words)} {name}", 1)
+                break
+            else:
+                continue
+            break
+    return out

@@ -33,7 +33,7 @@ from index.scope import scoped
 from index.store_api import IndexView
 from index.store_factory import open_store
 from index.tokens import token_counter
-from rag.answer_check import check_answer
+from rag.answer_check import check_answer, complete_names
 from rag.citations import (
     SUPPORT_THRESHOLD,
     SUPPORT_THRESHOLD_OTHER_LANGUAGE,
@@ -413,11 +413,8 @@ class RagEngine:
             if answer.abstained:
                 answer.fallback_reason = problem
             return
-        answer.text, answer.citations, answer.unsupported_sentences = (
-            verified.text,
-            verified.citations,
-            verified.unsupported,
-        )
+        answer.text = complete_names(verified.text, [c.text for c in verified.citations], question)
+        answer.citations, answer.unsupported_sentences = verified.citations, verified.unsupported
 
     def _from_evidence(
         self, answer: Answer, context, stand_ins, question: str, min_coverage: float, reason: str

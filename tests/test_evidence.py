@@ -133,3 +133,13 @@ def test_answer_checks_catch_a_missing_kind_a_made_up_figure_and_another_speaker
     who = "Who said a treaty is not a magic wand?"
     assert check_answer(who, "Ortiz said it", [], both, [quote]).ok
     assert "Estefanía" in check_answer(who, "Estefanía Cruz said it", [], both, [quote]).problem
+
+
+def test_a_name_given_in_part_is_completed_from_the_cited_sentence():
+    from rag.answer_check import complete_names
+
+    cited = ["The Broncos denied the New England Patriots a chance to defend their title."]
+    assert complete_names("The Patriots [1].", cited, "Who did the Broncos beat?") == "The New England Patriots [1]."
+    assert complete_names("Manning [2].", ["Quarterback Peyton Manning led."], "Who led?") == "Peyton Manning [2]."
+    long = "The Patriots were denied a chance to defend the title they had won the year before [1]."
+    assert complete_names(long, cited, "Who?") == long  # a long answer is left as the model wrote it
