@@ -5,6 +5,7 @@ That is not enough: an answer that gives no figure for "How many…?" can be sup
 that names the person a neighbouring paragraph is about. Here the answer is
 checked against the question:
 
+* an answer must add something to the question ("Other types of pumps are used" does not);
 * a question that asks for a number or a date (rag.question) must get one that the question does not
   already contain (a name asked for is not always capitalised: "the city council");
 * every figure in the answer must be written in a passage it cites, and every name in some passage
@@ -23,8 +24,13 @@ from dataclasses import dataclass
 
 from rag.question import DATE, NAME, NUMBER, expected_kind, kind_mentions
 from rag.records import Citation, Passage
+from rag.support import content_terms
 
 _DIGITS = re.compile(r"\d[\d,.]*\d|\d")
+# words an answer that restates the question adds without saying anything ("Other pumps are used")
+_FILLER = frozenset(
+    content_terms("use used uses using include includes included known called call like many kind type")
+)
 KIND_NAMES = {NUMBER: "a number", DATE: "a date", NAME: "a name"}
 
 
@@ -64,6 +70,8 @@ def check_answer(
     # ("the city council"), so only the first two are required
     if kind in (NUMBER, DATE) and not kind_mentions(answer_text, kind, question):
         return AnswerCheck(False, f"the question asks for {KIND_NAMES[kind]} and the answer gives none")
+    if not content_terms(answer_text) - content_terms(question) - _FILLER:
+        return AnswerCheck(False, "the answer only restates the question")
     made_up = _numbers(answer_text) - _numbers(question) - _numbers(cited_text)
     if made_up:
         return AnswerCheck(False, f"the answer's figure {sorted(made_up)[0]} is not in the passage it cites")

@@ -143,3 +143,12 @@ def test_a_name_given_in_part_is_completed_from_the_cited_sentence():
     assert complete_names("Manning [2].", ["Quarterback Peyton Manning led."], "Who led?") == "Peyton Manning [2]."
     long = "The Patriots were denied a chance to defend the title they had won the year before [1]."
     assert complete_names(long, cited, "Who?") == long  # a long answer is left as the model wrote it
+
+
+def test_an_answer_that_only_restates_the_question_fails_its_check():
+    from rag.answer_check import check_answer
+
+    p = passage("Industrial boilers typically use multi-stage centrifugal pumps.", [(0.5, 0.5)])
+    question = "What types of pumps are typically used in industrial boilers?"
+    assert "restates" in check_answer(question, "Other types of pumps are used", [], [p]).problem
+    assert check_answer(question, "Multi-stage centrifugal pumps", [], [p]).ok
