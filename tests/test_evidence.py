@@ -152,3 +152,19 @@ def test_an_answer_that_only_restates_the_question_fails_its_check():
     question = "What types of pumps are typically used in industrial boilers?"
     assert "restates" in check_answer(question, "Other types of pumps are used", [], [p]).problem
     assert check_answer(question, "Multi-stage centrifugal pumps", [], [p]).ok
+
+
+def test_an_excerpt_that_opens_its_chunk_leaning_back_gets_the_sentence_before_from_the_previous_chunk():
+    from rag.evidence import with_lead_ins
+
+    before_text = "The forum opened. During the convention, Guillermo Malpica noted that trade is strong."
+    before = passage(before_text, [(0.0, 0.0), (0.0, 0.0)], start=0)
+    after_text = "However, he noted this new era requires work. Other things followed."
+    after = passage(after_text, [(0.9, 0.9), (0.1, 0.1)], rank=2, start=len(before_text) + 2)
+    excerpts = select_evidence(
+        "Who noted the new era requires work?", [after], lambda t: len(t.split()), EvidenceSettings(budget_tokens=8)
+    )
+    led = with_lead_ins(excerpts, lambda p: before if p is after else None)
+    assert [e.lead_in for e in led] == [True, False]
+    assert led[0].text == "During the convention, Guillermo Malpica noted that trade is strong."
+    assert led[0].as_passage(1).chunk.char_start == before_text.index("During")
