@@ -7,7 +7,7 @@ import pytest
 from index.records import Chunk
 from index.sentences import sentence_spans
 from rag.evidence import EvidenceSettings, leans_back, select_evidence
-from rag.question import DATE, NAME, NUMBER, expected_kind, holds_kind, kind_mentions
+from rag.question import DATE, DURATION, NAME, NUMBER, expected_kind, holds_kind, kind_mentions
 from rag.records import Passage, ScoredSentence
 
 
@@ -37,6 +37,11 @@ def test_question_kinds():
     assert expected_kind("Who said the world is no longer unipolar?") == NAME
     assert expected_kind("Why is this good news for Mexico?") is None
     assert holds_kind("a deficit of 300,000 to 800,000 openings", NUMBER)
+    # how long / how often: answered in words of time as often as in figures
+    assert expected_kind("How often is the starter fed?") == DURATION == expected_kind("How long did the war last?")
+    assert holds_kind("A starter is fed with flour and water every day.", DURATION, "How often is the starter fed?")
+    assert holds_kind("The war lasted for decades.", DURATION) and holds_kind("about six weeks", DURATION)
+    assert not holds_kind("The starter is fed with flour and water.", DURATION, "How often is the starter fed?")
     assert not holds_kind("The deficit was projected in 2033.", NUMBER, "How large is the deficit by 2033?")
     assert kind_mentions("Mariana Campos said so.", NAME, "Who said so?") == ["Mariana", "Campos"]
     assert not holds_kind("Mexico is a partner.", NAME, "Who called Mexico a partner?")
