@@ -212,8 +212,8 @@ def cmd_ask(args) -> int:
 
 
 def _print_sources(final) -> None:
-    if final.rewritten_question:
-        print(f"(searched for: {final.rewritten_question})")
+    if final.searched_for:
+        print(f"(searched for: {final.searched_for})")
     if final.unsupported_sentences:
         print("Not supported by any passage: " + " | ".join(final.unsupported_sentences))
     if final.citations:

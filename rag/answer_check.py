@@ -66,8 +66,8 @@ def check_answer(
     kind = expected_kind(question)
     cited = [c.passage.text for c in citations] or [p.text for p in passages]
     cited_text = " ".join(cited)
-    # a number, a date or a span of time is always written with digits, number words or words of time; a name is not always capitalised
-    # ("the city council"), so only the first two are required
+    # a number, a date or a span of time is always written with digits, number words or words of time;
+    # a name is not always capitalised ("the city council"), so it is not required
     if kind in (NUMBER, DATE, DURATION) and not kind_mentions(answer_text, kind, question):
         return AnswerCheck(False, f"the question asks for {KIND_NAMES[kind]} and the answer gives none")
     if not content_terms(answer_text) - content_terms(question) - _FILLER:

@@ -66,6 +66,11 @@ def _words(text: str) -> list[str]:
     return re.findall(r"\w+", text.lower())
 
 
+def last_question(history: list[dict]) -> str:
+    """The last thing the user asked in ``history`` ("" when nothing)."""
+    return next((str(m.get("content", "")) for m in reversed(history) if m.get("role") == "user"), "")
+
+
 def last_exchange_text(history: list[dict]) -> str:
     """The last user question and the assistant's answer to it, citation markers removed."""
     last_user = next((i for i in range(len(history) - 1, -1, -1) if history[i].get("role") == "user"), None)

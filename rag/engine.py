@@ -47,6 +47,7 @@ from rag.context import build_context, whole_corpus_fits
 from rag.conversation import (
     fallback_query,
     last_exchange_text,
+    last_question,
     needs_rewrite,
     only_points_back,
     usable_rewrite,
@@ -246,6 +247,7 @@ class RagEngine:
             elif follow_up:  # search with the last exchange, and show it to the model beside the question
                 query, earlier = fallback_query(question, history), last_exchange_text(history)
         answer.rewritten_question = rewritten
+        answer.searched_for = query if query != question else None
 
         # 2. retrieve
         t = time.perf_counter()
@@ -257,7 +259,7 @@ class RagEngine:
         answer.retrieved = retrieved
         best_dense = max((p.dense_score or 0.0 for p in retrieved), default=0.0)
         if not retrieved or (best_dense < self.config.abstain_below and not any(p.bm25_score for p in retrieved)):
-            yield Sources(question, rewritten, [], [], abstaining=True)
+            yield Sources(question, answer.searched_for, [], [], abstaining=True)
             yield from self._abstained(answer, started, "nothing relevant was retrieved")
             return
 
@@ -273,7 +275,7 @@ class RagEngine:
         evidence = evidence_sentences(excerpts, context)
         answer.passages = context
         timings["sources"] = time.perf_counter() - started
-        yield Sources(question, rewritten, context, evidence)
+        yield Sources(question, answer.searched_for, context, evidence)
 
         # 4. generate. The model answers the English question; other languages get a translation after
         # verification, so the citations are checked on the text the model grounded in the passages.
@@ -286,6 +288,7 @@ class RagEngine:
             max_tokens=self.options.max_answer_tokens,
             no_answer_floor=self.options.no_answer_floor,
             grammar=self.options.answer_grammar,
+            follow_up_of=last_question(history) if earlier else "",
         )
         t = time.perf_counter()
         pieces: list[str] = []

@@ -63,7 +63,10 @@ _MONTHS = "January February March April May June July August September October N
 _DATE = re.compile(
     r"\b(1[0-9]{3}|20[0-9]{2})s?\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b|\b(" + "|".join(_MONTHS) + r")\b"
     r"|\b(century|centuries|decade|yesterday|today|tomorrow|spring|summer|autumn|fall|winter|monday|tuesday|"
-    r"wednesday|thursday|friday|saturday|sunday)\b",
+    r"wednesday|thursday|friday|saturday|sunday|weekdays?|weekends?|noon|midday|midnight|morning|afternoon|evening|"
+    r"night)\b"
+    # a time of day answers "When…?" too: "6 a.m.", "10:30", "at 9 pm"
+    r"|\b\d{1,2}(:\d{2})?\s*[ap]\.?m\b\.?|\b\d{1,2}:\d{2}\b",
     re.IGNORECASE,
 )
 # A capitalised word: the crude mark of a name (person, place, organisation); the words that are

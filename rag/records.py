@@ -137,7 +137,7 @@ class Sources:
     so a UI can show the evidence at once. The final ``Answer`` follows the text pieces as before."""
 
     question: str
-    searched_for: str | None  # the rewritten (standalone/English) question, when it was rewritten
+    searched_for: str | None  # what retrieval searched for, when not the question as asked (Answer.searched_for)
     passages: list[Passage]  # [n] is passages[n - 1], the same numbering as Answer.passages
     evidence: list[EvidenceSentence]  # best first
     abstaining: bool = False  # True when nothing relevant was retrieved (the answer will say so)
@@ -160,7 +160,10 @@ class Answer:
     passages: list[Passage] = field(default_factory=list)  # the prompt's passages: passages[n-1] is [n]
     retrieved: list[Passage] = field(default_factory=list)  # what retrieval returned, best first
     abstained: bool = False
-    rewritten_question: str | None = None  # the standalone/English query actually used for retrieval
+    rewritten_question: str | None = None  # the standalone/English question the model answered, if rewritten
+    # what retrieval searched for when it was not the question as asked: the rewritten question, or a
+    # follow-up that could not be rewritten together with the last exchange
+    searched_for: str | None = None
     language: str = "en"
     generator: str = ""
     unsupported_sentences: list[str] = field(default_factory=list)

@@ -130,3 +130,20 @@ def test_a_full_vector_cache_shared_by_threads_never_loses_a_vector():
             assert shared.score(*case(seed, i)).tolist() == reference.score(*case(seed, i)).tolist(), (seed, i)
 
     assert failures_in_threads(score, [(seed,) for seed in range(4)]) == []
+
+
+def test_the_extractive_backend_reads_an_unrewritten_follow_up_with_the_question_before_it(scorer):
+    from rag.generation.base import GenerationRequest, collect
+    from rag.generation.extractive import ExtractiveGenerator
+    from rag.prompt import Prompt
+
+    towns = [("Aldermoor", "Helena Varga", "Quillon"), ("Elmsworth", "Priya Lindqvist", "Cobble")]
+    ps = []
+    for rank, (town, mayor, river) in enumerate(towns, start=1):
+        text = f"The mayor of {town} is {mayor}. The {river} River flows through {town}."
+        chunk = Chunk(id=f"{town}:0", doc_id=town, ordinal=0, char_start=0, char_end=len(text), text=text)
+        ps.append(Passage(chunk=chunk, title=town, source=f"/docs/{town}.txt", rank=rank, fused_score=1.0))
+    question = "Which river flows through it?"
+    request = GenerationRequest(Prompt([], None), question, ps[::-1], follow_up_of="Who is the mayor of Aldermoor?")
+    text, _ = collect(ExtractiveGenerator(scorer).stream(request))
+    assert "Quillon" in text and "Cobble" not in text, text

@@ -149,7 +149,7 @@ def test_follow_up_is_rewritten_before_retrieval_and_shown(indexed):
         {"role": "assistant", "content": "A researcher at UNAM [1]."},
     ]
     _, answer = run(engine_with(indexed, llm), "What did she say about that city?", history)
-    assert answer.rewritten_question == "What did Estefanía Cruz say about Shenzhen?"
+    assert answer.rewritten_question == answer.searched_for == "What did Estefanía Cruz say about Shenzhen?"
     assert "Who is Estefanía Cruz?" in question_message(llm, 0)  # the rewrite saw the history
     assert "A researcher at UNAM [1]." in question_message(llm, 0)  # and the answer
     assert any("Shenzhen" in p.text for p in answer.retrieved)
@@ -160,7 +160,7 @@ def test_standalone_question_is_not_rewritten(indexed):
     llm = ScriptedLLM("US$16 per hour [1].")
     history = [{"role": "user", "content": "Who is Estefanía Cruz?"}, {"role": "assistant", "content": "A researcher."}]
     _, answer = run(engine_with(indexed, llm), "How much must auto workers earn per hour under the USMCA?", history)
-    assert answer.rewritten_question is None and len(llm.prompts) == 1
+    assert answer.rewritten_question is None and answer.searched_for is None and len(llm.prompts) == 1
 
 
 def test_extractive_generator_answers_and_abstains(indexed):
@@ -253,7 +253,8 @@ def test_an_unusable_rewrite_falls_back_to_the_last_exchange(indexed):
         {"role": "assistant", "content": "What China did with Shenzhen [1]."},
     ]
     _, answer = run(engine_with(indexed, llm), "Who said that?", history)
-    assert answer.rewritten_question is None
+    assert answer.rewritten_question is None  # the model answers the question as asked...
+    assert answer.searched_for.startswith("Who said that? What could Mexico copy from China?")  # ...what was searched
     assert any("Shenzhen" in p.text for p in answer.retrieved)
     assert "Earlier in the conversation: What could Mexico copy from China?" in question_message(llm, 1)
     assert "Estefanía Cruz" in answer.text and not answer.abstained

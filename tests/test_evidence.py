@@ -37,6 +37,10 @@ def test_question_kinds():
     assert expected_kind("Who said the world is no longer unipolar?") == NAME
     assert expected_kind("Why is this good news for Mexico?") is None
     assert holds_kind("a deficit of 300,000 to 800,000 openings", NUMBER)
+    # a time of day answers "When…?"
+    assert holds_kind("The parking garage opens at 6 a.m. on weekdays.", DATE, "When does the parking garage open?")
+    assert holds_kind("Doors open at 18:30.", DATE) and holds_kind("It closes at 9 pm", DATE)
+    assert not holds_kind("The parking garage opens early.", DATE, "When does the parking garage open?")
     # how long / how often: answered in words of time as often as in figures
     assert expected_kind("How often is the starter fed?") == DURATION == expected_kind("How long did the war last?")
     assert holds_kind("A starter is fed with flour and water every day.", DURATION, "How often is the starter fed?")

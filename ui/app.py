@@ -185,7 +185,7 @@ def api_payload(answer: Answer) -> dict:
         "answer": answer.text,
         "abstained": answer.abstained,
         "language": answer.language,
-        "searched_for": answer.rewritten_question,
+        "searched_for": answer.searched_for,
         "unsupported_sentences": answer.unsupported_sentences,
         "notices": answer.notices,
         "citations": [

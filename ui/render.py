@@ -52,8 +52,8 @@ def render_answer(answer: Answer, show_retrieved: bool = False, key: str | None 
             '<div class="rag-notice">Sentences marked <span class="rag-unsupported">like this</span> are '
             "not supported by any retrieved passage.</div>"
         )
-    if answer.rewritten_question:
-        parts.append(f'<div class="rag-searched">Searched for: {inert(answer.rewritten_question)}</div>')
+    if answer.searched_for:
+        parts.append(f'<div class="rag-searched">Searched for: {inert(answer.searched_for)}</div>')
     if numbers:
         parts.append('<div class="rag-sources"><div class="rag-sources-title">Sources</div>')
         for n in numbers:

@@ -40,6 +40,10 @@ class GenerationRequest:
     no_answer_floor: float | None = None
     # A GBNF grammar the reply must follow (llama.cpp backends); None: free text.
     grammar: str | None = None
+    # The previous question when this one is a follow-up that could not be rewritten ("Which river flows
+    # through it?" after "Who is the mayor of Aldermoor?"): an LLM reads the last exchange in its prompt;
+    # the extractive backend reads the two questions together to know what "it" is.
+    follow_up_of: str = ""
 
 
 @dataclass(frozen=True)

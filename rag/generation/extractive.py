@@ -25,7 +25,8 @@ class ExtractiveGenerator(Generator):
         self.max_sentences = max_sentences
 
     def stream(self, request: GenerationRequest) -> Iterator[str | GenerationResult]:
-        yield self.answer_text(request.question, request.passages)
+        question = f"{request.follow_up_of} {request.question}".strip()
+        yield self.answer_text(question, request.passages)
         yield GenerationResult(finish_reason="stop")
 
     def answer_text(self, question: str, passages, min_support: float = MIN_SUPPORT) -> str:
