@@ -57,6 +57,8 @@ class Config:
     model_path: str = ""  # a GGUF file; empty = the packaged Qwen2.5-Coder-1.5B-Instruct
     threads: int = field(default_factory=lambda: os.cpu_count() or 2)
     top_k: int = 5
+    # the chat: a users file (`rag users add`) turns accounts on for `rag chat` (env RAG_AUTH)
+    auth: str = ""
 
     def __post_init__(self):
         if self.store and not str(self.store).startswith(POSTGRES_SCHEMES):
