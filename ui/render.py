@@ -22,7 +22,8 @@ from rag.records import Answer, Citation, Passage, Sources
 
 _MARKUP_CHARS = {c: f"&#{ord(c)};" for c in "[]()*_`~$#|!{}\\<>&\"'=:\n"}
 _CITE = re.compile(r"\[(\d+(?:\s*[,\u2013-]\s*\d+)*)\]")
-MAX_EVIDENCE_SOURCES = 4  # shown while the answer is being written
+MAX_EVIDENCE_SOURCES = 4  # shown while the answer is being written...
+EVIDENCE_CONTEXT = 90  # ...each as its evidence sentence with this many characters around it
 
 ABSTENTION_REASONS = {
     "nothing relevant was retrieved": "Nothing relevant to the question was found in the documents.",
@@ -116,7 +117,8 @@ def plain_answer_text(answer: Answer) -> tuple[str, dict[int, int]]:
 
 
 def plain_text(answer: Answer) -> str:
-    """What the copy button copies and a screen reader reads: the answer with its [n], then the sources."""
+    """What the copy button copies and a screen reader reads: the answer with its [n], then the sources.
+    (The chat's sanitizer drops data-* attributes, so it travels in a hidden element, .rag-plain.)"""
     text, mapping = plain_answer_text(answer)
     lines = [("Not found in the documents. " if answer.abstained else "") + text]
     if mapping:
@@ -136,7 +138,7 @@ def plain_text(answer: Answer) -> str:
 
 def render_question(text: str) -> str:
     """The user's own message, shown exactly as typed (markup in it stays text)."""
-    return f'<div class="rag-question" data-plain="{attr(text)}">{inert(text)}</div>'
+    return f'<div class="rag-question">{inert(text)}</div>'
 
 
 def render_pending(
@@ -158,7 +160,7 @@ def render_pending(
             shown.append((n, sources.passages[n - 1], spans[n]))
         for n in range(1, len(sources.passages) + 1):
             mapping.setdefault(n, len(mapping) + 1)
-    parts = [f'<div class="rag-answer rag-pending" data-key="{key}">']
+    parts = ['<div class="rag-answer rag-pending">']
     label = PHASES.get(phase, phase)
     if sources is not None and sources.abstaining:
         label = "Nothing relevant found in the documents; finishing…"
@@ -172,7 +174,7 @@ def render_pending(
     if shown:
         parts.append('<div class="rag-sources"><div class="rag-sources-title">Evidence found</div>')
         for n, passage, spans in shown:
-            parts.append(_source_card(mapping[n], passage, spans, key))
+            parts.append(_source_card(mapping[n], passage, spans, key, context=EVIDENCE_CONTEXT))
         parts.append("</div>")
     parts.append("</div>")
     return "".join(parts)
@@ -197,7 +199,7 @@ def render_answer(answer: Answer, show_retrieved: bool = False, key: str | None 
     key = key or uuid.uuid4().hex[:8]
     mapping = display_numbers(answer.text, {c.number for c in answer.citations})
     classes = "rag-answer rag-final" + (" rag-abstained" if answer.abstained else "")
-    parts = [f'<div class="{classes}" data-key="{key}" data-plain="{attr(plain_text(answer))}">']
+    parts = [f'<div class="{classes}" id="answer-{key}">', f'<div class="rag-plain">{inert(plain_text(answer))}</div>']
     if answer.abstained:
         parts.append('<div class="rag-badge">Not found in the documents</div>')
     text_html, marked = _answer_text(answer.text, mapping, answer.unsupported_sentences, key)
@@ -272,14 +274,18 @@ def _answer_text(text: str, mapping: dict[int, int], unsupported: list[str], key
     return "".join(out), marked
 
 
-def _source_card(number: int, passage: Passage, spans: list[tuple[int, int]], key: str) -> str:
+def _source_card(
+    number: int, passage: Passage, spans: list[tuple[int, int]], key: str, context: int | None = None
+) -> str:
+    """A numbered source: title, file name (the path on hover), location, and the passage with the
+    spans marked; with ``context``, only the marked spans and that many characters around them."""
     where = _location(passage)
     where_html = f' <span class="rag-where">{inert(where)}</span>' if where else ""
     return (
         f'<div class="rag-source" id="src-{key}-{number}"><div class="rag-source-head"><strong>&#91;{number}&#93; '
         f'{inert(passage.title)}</strong> <span class="rag-path" title="{attr(passage.source)}">'
         f"{inert(file_name(passage.source))}</span>{where_html}</div>"
-        f'<blockquote class="rag-passage">{highlight_spans(passage, spans)}</blockquote></div>'
+        f'<blockquote class="rag-passage">{highlight_spans(passage, spans, context)}</blockquote></div>'
     )
 
 
@@ -288,7 +294,7 @@ def highlight(passage: Passage, cites: list[Citation]) -> str:
     return highlight_spans(passage, [(c.span_start, c.span_end) for c in cites])
 
 
-def highlight_spans(passage: Passage, spans: list[tuple[int, int]]) -> str:
+def highlight_spans(passage: Passage, spans: list[tuple[int, int]], context: int | None = None) -> str:
     text, base = passage.text, passage.char_start
     cuts = sorted((max(0, s - base), min(len(text), e - base)) for s, e in spans)
     merged: list[list[int]] = []
@@ -300,11 +306,17 @@ def highlight_spans(passage: Passage, spans: list[tuple[int, int]]) -> str:
         else:
             merged.append([start, end])
     out, pos = [], 0
+    if context is not None and merged:  # only the neighbourhood of the marked text
+        first, last = max(0, merged[0][0] - context), min(len(text), merged[-1][1] + context)
+        out.append("…" if first > 0 else "")
+        pos, tail = first, ("…" if last < len(text) else "")
+    else:
+        last, tail = len(text), ""
     for start, end in merged:
         out.append(inert(text[pos:start]))
         out.append(f"<mark>{inert(text[start:end])}</mark>")
         pos = end
-    out.append(inert(text[pos:]))
+    out.append(inert(text[pos:last]) + tail)
     return "".join(out)
 
 
