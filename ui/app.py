@@ -2,11 +2,11 @@
 answer scope, feedback, uploads and settings.
 
 Per browser session: the open conversation (``gr.State``) and the settings; which saved
-conversations are this browser's is known from a random key kept in the browser (``gr.BrowserState``)
-or, with accounts (``rag chat --auth FILE``), from the logged-in user. Conversations and feedback
-live in SQLite (ui/conversations.py). Shared: one engine per generator (index, embedder, LLM), loaded
-once and warmed at start-up. The in-process LLM answers one question at a time, so every answering
-event shares one queue slot (``concurrency_id``); waiting users see their place in the queue.
+conversations are this browser's is known from a random key kept in its localStorage or, with
+accounts (``rag chat --auth FILE``), from the logged-in user. Conversations and feedback live in
+SQLite (ui/conversations.py). Shared: one engine per generator (index, embedder, LLM), loaded once
+and warmed at start-up. The in-process LLM answers one question at a time, so every answering event
+shares one queue slot (``concurrency_id``); waiting users see their place in the queue.
 Indexing uploads has its own slot, so chatting goes on while a document is being embedded.
 """
 
@@ -55,6 +55,19 @@ ALL_DOCUMENTS = "*"  # the "Answer from" choice meaning every document
 SCOPED_ANSWERS = "documents" in inspect.signature(RagEngine.stream).parameters
 CLIENT_KEY = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+# Which saved conversations are this browser's, without accounts: a random key it keeps in localStorage
+# (made on its first visit; survives reloads and server restarts), read before the page's load event.
+BROWSER_KEY_JS = """(key) => {
+  const name = "rag-chat-browser-key";
+  let value = localStorage.getItem(name);
+  if (!value || !/^[A-Za-z0-9_-]{16,128}$/.test(value)) {
+    const bytes = new Uint8Array(18);
+    crypto.getRandomValues(bytes);
+    value = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    localStorage.setItem(name, value);
+  }
+  return [value];
+}"""
 GENERATOR_LABELS = {
     "llm": "Local AI model: writes the answer (slower)",
     "extractive": "Quotes only: the best sentences, no AI model (fast)",
@@ -633,7 +646,7 @@ def build_app(config, generator: str, accounts: Accounts | None = None) -> gr.Bl
         busy = gr.State(False)  # an answer is being made in this session
         pending_question = gr.State("")
         pending_feedback = gr.State(None)
-        client_key = gr.BrowserState("", storage_key="rag-chat-browser-key")
+        client_key = gr.Textbox("", visible=False, elem_id="client-key")  # this browser's key (page load)
         with gr.Row(elem_id="header"):
             gr.Markdown("# Ask your documents", elem_id="page-title")
             who = gr.Markdown(elem_id="who")
@@ -835,6 +848,7 @@ def build_app(config, generator: str, accounts: Accounts | None = None) -> gr.Bl
             handlers.on_load,
             [client_key],
             [client_key, who, manage, conversation_pick, chatbot, status, scope, to_remove],
+            js=BROWSER_KEY_JS,
             **hidden,
         )
         files.change(

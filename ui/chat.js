@@ -43,7 +43,8 @@
     return null;
   };
 
-  let shown = null; // the key of the last finished answer brought into view
+  let shown = null; // the id of the last finished answer brought into view
+  let asked = 0; // questions in the chat at the last look
   const tidy = () => {
     document.querySelectorAll("#chat [aria-label]").forEach((el) => {
       const label = el.getAttribute("aria-label") || "";
@@ -52,17 +53,25 @@
       const wanted = label.split("message:")[0] + "message: " + plainOf(inner);
       if (label !== wanted) el.setAttribute("aria-label", wanted);
     });
+    const questions = document.querySelectorAll("#chat .rag-question").length;
+    if (questions > asked) {
+      // a new question: show it and the answer area below it (Gradio stops following the bottom once
+      // the view was moved, e.g. by the step below)
+      const box = scroller(document.querySelector("#chat .rag-question"));
+      if (box) box.scrollTop = box.scrollHeight;
+    }
+    asked = questions;
     const finals = document.querySelectorAll("#chat .rag-final");
     const last = finals[finals.length - 1];
     if (!last || last.id === shown) return;
     shown = last.id;
-    // Gradio scrolls the chat to the bottom after an update; when a long answer's sources push its
-    // first line out of view, bring that line back to the top (the sources stay below it).
+    // A finished answer: its first line at the top of the chat when it would otherwise be out of view
+    // (long sources push it up; Gradio scrolls to the bottom after an update); the sources stay below.
     const keepInView = () => {
       const box = scroller(last);
       if (!box) return;
       const top = last.getBoundingClientRect().top - box.getBoundingClientRect().top;
-      if (top < 0) box.scrollTop += top - 8;
+      if (top < 0 || top > box.clientHeight - 60) box.scrollTop += top - 8;
     };
     [80, 250, 600, 1200].forEach((ms) => setTimeout(keepInView, ms));
   };
