@@ -1,0 +1,138 @@
+"""The chat's event handlers (ui/app.py ChatApp) with a fake engine, no server or models: the order of
+what a streamed answer shows, what is saved when it ends, is stopped or fails, the answer scope
+handed to the engine, and the model re-reading changed documents in the background."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+import ui.app as app_module
+from index.config import Config
+from index.store_api import IndexMissing
+from rag.records import EvidenceSentence, Sources
+from tests.test_ui_render import DOC, cited_answer, passage
+from ui.app import ALL_DOCUMENTS, ChatApp
+
+OWNER = "browser:" + "k" * 20  # what the client key "kkk..." stands for
+
+
+class FakeEngine:
+    """Yields what the answering issue's engine will: Sources, text pieces, the Answer."""
+
+    def __init__(self, fail: Exception | None = None):
+        self.fail = fail
+        self.calls: list[dict] = []
+        self.closed = False
+        self.warm = threading.Event()
+        self.release = threading.Event()
+
+    def stream(self, question, history, **kw):
+        self.calls.append({"question": question, "history": history, **kw})
+        if self.fail:
+            raise self.fail
+        span = DOC.index("Workers must")
+        try:
+            yield Sources(
+                question, None, [passage()], [EvidenceSentence(1, span, span + 42, DOC[span : span + 42], 1.0)]
+            )
+            yield "They must earn "
+            yield "at least US$16 per hour [1]."
+            yield cited_answer()
+        finally:
+            self.closed = True
+
+    def warm_up(self):
+        self.warm.set()
+        self.release.wait(10)
+
+
+@pytest.fixture
+def handlers(tmp_path):
+    app = ChatApp(Config.from_env(data_dir=tmp_path / "data"), "extractive")
+    app.fake = FakeEngine()
+    app.engine = lambda spec=None: app.fake
+    return app
+
+
+def started(handlers, question="How much must workers earn?"):
+    chat, _, pending, cid, *_ = handlers.start(question, [], False, None, "k" * 20)
+    return chat, pending, cid
+
+
+def test_the_evidence_shows_first_then_the_text_above_it_then_the_verified_answer(handlers):
+    chat, pending, cid = started(handlers)
+    assert "Searching the documents" in chat[-1]["content"]
+    shown = [
+        out[0][-1]["content"]
+        for out in handlers.respond(pending, chat, [], cid, "k" * 20, 5, "extractive", False, [ALL_DOCUMENTS])
+    ]
+    first, *_, last = shown
+    assert "Evidence found" in first and "<mark>" in first and "rag-text" not in first  # before any word
+    assert "They must earn" in shown[1] and shown[1].index("rag-text") < shown[1].index("Evidence found")
+    assert "rag-final" in last and "Evidence found" not in last and "Sources" in last
+    assert handlers.fake.calls[0].get("documents") is None  # "All documents": no scope given
+    (turn,) = handlers.store.get(OWNER, cid).turns
+    assert turn.status == "answered" and turn.answer["citations"][0]["text"].startswith("Workers must")
+
+
+def test_stop_closes_the_stream_and_keeps_the_question_and_what_was_written(handlers):
+    chat, pending, cid = started(handlers)
+    answering = handlers.respond(pending, chat, [], cid, "k" * 20, 5, "extractive", False, None)
+    next(answering)  # the evidence
+    next(answering)  # the first words
+    stopped_chat, busy, *_ = handlers.stop(chat)  # the Stop button's own handler...
+    assert "Stopped" in stopped_chat[-1]["content"] and "They must earn" in stopped_chat[-1]["content"]
+    assert busy is False
+    answering.close()  # ...and what Gradio does to the cancelled event: close its generator
+    assert handlers.fake.closed  # the engine's generation was closed with it
+    (turn,) = handlers.store.get(OWNER, cid).turns
+    assert (turn.status, turn.partial) == ("stopped", "They must earn ")
+
+
+def test_a_failure_is_shown_and_saved_as_such(handlers):
+    handlers.fake.fail = IndexMissing("no index at /x; build one with `rag index PATH...`")
+    chat, pending, cid = started(handlers)
+    (out,) = list(handlers.respond(pending, chat, [], cid, "k" * 20, 5, "extractive", False, None))
+    assert "Could not answer" in out[0][-1]["content"] and "rag index PATH" in out[0][-1]["content"]
+    (turn,) = handlers.store.get(OWNER, cid).turns
+    assert turn.status == "error" and "no index" in turn.partial
+
+
+def test_chosen_documents_are_handed_to_the_engine_once_it_takes_them(handlers, monkeypatch):
+    monkeypatch.setattr(app_module, "SCOPED_ANSWERS", True)
+    chat, pending, cid = started(handlers)
+    list(handlers.respond(pending, chat, [], cid, "k" * 20, 5, "extractive", False, ["/docs/a.txt", "/docs/b.txt"]))
+    assert handlers.fake.calls[-1]["documents"] == ["/docs/a.txt", "/docs/b.txt"]
+    list(handlers.respond(pending, chat, [], cid, "k" * 20, 5, "extractive", False, [ALL_DOCUMENTS, "/docs/a.txt"]))
+    assert "documents" not in handlers.fake.calls[-1]  # "All documents" wins
+    assert handlers.store.get(OWNER, cid).turns[0].settings["documents"] == ["/docs/a.txt", "/docs/b.txt"]
+    monkeypatch.setattr(app_module, "SCOPED_ANSWERS", False)
+    list(handlers.respond(pending, chat, [], cid, "k" * 20, 5, "extractive", False, ["/docs/a.txt"]))
+    assert "documents" not in handlers.fake.calls[-1]  # an engine without scopes is not handed one
+
+
+def test_after_documents_change_the_model_re_reads_them_in_the_background_and_questions_say_so(handlers):
+    handlers._after_change("extractive")
+    assert handlers.fake.warm.wait(5) and handlers.preparing.is_set()
+    chat, _, _ = started(handlers)
+    assert "Reading the changed documents into the model first" in chat[-1]["content"]
+    handlers.fake.release.set()
+    for _ in range(100):
+        if not handlers.preparing.is_set():
+            break
+        threading.Event().wait(0.05)
+    assert not handlers.preparing.is_set()
+    chat, _, _ = started(handlers)
+    assert "Searching the documents" in chat[-1]["content"]
+
+
+def test_sending_while_answering_or_an_empty_box_is_refused_without_losing_anything(handlers):
+    import gradio as gr
+
+    with pytest.raises(gr.Error):
+        handlers.start("next question", [], True, None, "k" * 20)
+    with pytest.raises(gr.Error):
+        handlers.start("   ", [], False, None, "k" * 20)
+    assert handlers.store.list(OWNER) == []  # nothing was created for either
