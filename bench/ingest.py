@@ -37,9 +37,10 @@ from index.store import FolderStore  # noqa: E402
 
 def compare_batch_sizes(paragraphs, config: Config, sizes: list[int]) -> None:
     """chunks/s of the pipeline's embedding call (chunk + sentence vectors) at each batch size."""
-    from index.chunker import Chunker, sentence_spans
+    from index.chunker import Chunker
     from index.loaders import document_id
     from index.records import Document
+    from index.sentences import sentence_spans
 
     embedder = Embedder(config.embedder, config.embed_batch_size)
     chunker = Chunker(config.chunk_tokens, config.chunk_overlap, fits=embedder.fits)

@@ -4,7 +4,8 @@ Chunks break between sentences (and so between paragraphs) where they can, and
 inside a sentence only when one sentence alone is too long. Every chunk is an
 exact character span of the document text. A final guard re-splits any chunk the
 embedder's own tokenizer finds longer than its ``max_seq_length``, so no chunk
-loses its tail inside the embedder.
+loses its tail inside the embedder. Sentences come from ``index.sentences``, the
+one segmentation every layer shares.
 """
 
 from __future__ import annotations
@@ -14,25 +15,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from index.records import Chunk, Document
+from index.sentences import sentence_spans
 from index.tokens import cl100k
 
-# A sentence ends at . ! ? … (plus closing quotes/brackets) followed by whitespace; a line
-# break always ends a unit too, so headings and list items never merge mid-line.
-_SENTENCE_END = re.compile(r"""(?<=[.!?…])["'”’)\]]*\s+|\n+""")
 _WORD = re.compile(r"\S+\s*")
 
 FitsCheck = Callable[[Sequence[str]], list[bool]]  # True where the text fits the embedder
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence or line in ``text``, whitespace trimmed, empty ones dropped."""
-    spans: list[tuple[int, int]] = []
-    pos = 0
-    for match in _SENTENCE_END.finditer(text):
-        spans.append(_trim(text, pos, match.start()))
-        pos = match.end()
-    spans.append(_trim(text, pos, len(text)))
-    return [(s, e) for s, e in spans if e > s]
 
 
 @dataclass(frozen=True)
@@ -168,7 +156,7 @@ def _halve(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Split a span near its middle, preferring a sentence end, then a space."""
     mid = (start + end) // 2
     window = text[start:end]
-    candidates = [start + m.end() for m in _SENTENCE_END.finditer(window)] or [
+    candidates = [start + s for s, _ in sentence_spans(window)[1:]] or [
         start + m.end() for m in re.finditer(r"\s+", window)
     ]
     cut = min(candidates, key=lambda c: abs(c - mid)) if candidates else mid

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from index.chunker import Chunker, sentence_spans
+from index.chunker import Chunker
 from index.config import Config
 from index.embedder import Embedder
 from index.loaders import LoaderError, find_files, load_document
 from index.records import Chunk, Document
 from index.second_embedder import E5Embedder, wanted_second_embedder
+from index.sentences import SEGMENTER, sentence_spans
 from index.store import FORMAT_VERSION
 from index.store_api import IndexBusy, IndexCorrupt, Store, open_store
 
@@ -128,6 +129,7 @@ def _build_locked(
         "chunk_tokens": config.chunk_tokens,
         "chunk_overlap": config.chunk_overlap,
         "tokenizer": "cl100k_base",
+        "segmenter": SEGMENTER,  # sentence boundaries shape chunks and the sentence vectors: a change rebuilds
     }
     old = None
     if not rebuild and store.exists():

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from index.chunker import sentence_spans
+from index.sentences import sentence_spans
 
 BM25_STOPWORDS = "en"
 _ANALYSIS_BLOCK = 10_000  # chunks analysed at a time (bounds the memory of a large build)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from index.chunker import sentence_spans
+from index.sentences import sentence_spans
 from rag.records import Citation, Passage
 from rag.support import SupportScorer, content_terms, evidence_spans
 

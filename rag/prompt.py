@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from index.chunker import sentence_spans
+from index.sentences import sentence_spans
 from rag.language import LANGUAGE_NAMES
 from rag.records import Passage
 from rag.support import content_terms

@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from index.chunker import sentence_spans
+from index.sentences import sentence_spans
 from rag.records import Passage
 
 _WORD = re.compile(r"\w+(?:[.,]\d+)*", re.UNICODE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from index.chunker import sentence_spans
+from index.sentences import sentence_spans
 
 pytestmark = pytest.mark.models
 

@@ -8,8 +8,8 @@ import random
 import numpy as np
 import pytest
 
-from index.chunker import sentence_spans
 from index.pipeline import build_index
+from index.sentences import sentence_spans
 from index.store import FolderStore
 from index.terms import bm25_query_tokens, bm25_tokens_of
 from rag.retriever import FEATURES, SENTENCE_MIX, HybridRetriever, RetrievalSettings

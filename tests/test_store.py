@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.chunker import sentence_spans
 from index.records import Chunk
+from index.sentences import sentence_spans
 from index.store import FORMAT_VERSION, FolderStore, IndexCorrupt, IndexMissing, _manifest_digest, choose_index_type
 from tests.conftest import SEEDS
 from tests.fakes import HashEmbedder
@@ -129,7 +129,7 @@ def test_unreadable_manifest_is_reported(tmp_path):
 
 def test_sentence_vectors_round_trip(tmp_path):
     store = FolderStore(tmp_path / "index")
-    texts = ["One sentence here. And a second one.", "Just one.", "A. B. C."]
+    texts = ["One sentence here. And a second one.", "Just one.", "Alpha. Beta. Gamma."]
     write_sample(store, texts=texts)
     snap = store.load()
     assert [len(snap.sentences_of(r)) for r in range(3)] == [2, 1, 3]
