@@ -82,7 +82,7 @@ def test_stop_closes_the_stream_and_keeps_the_question_and_what_was_written(hand
     answering = handlers.respond(pending, chat, [], cid, "k" * 20, 5, "extractive", False, None)
     next(answering)  # the evidence
     next(answering)  # the first words
-    stopped_chat, busy, *_ = handlers.stop(chat)  # the Stop button's own handler...
+    stopped_chat, busy, *_ = handlers.stop(chat, pending, cid, "k" * 20)  # the Stop button's own handler...
     assert "Stopped" in stopped_chat[-1]["content"] and "They must earn" in stopped_chat[-1]["content"]
     assert busy is False
     answering.close()  # ...and what Gradio does to the cancelled event: close its generator
@@ -136,3 +136,18 @@ def test_sending_while_answering_or_an_empty_box_is_refused_without_losing_anyth
     with pytest.raises(gr.Error):
         handlers.start("   ", [], False, None, "k" * 20)
     assert handlers.store.list(OWNER) == []  # nothing was created for either
+
+
+def test_stopping_a_question_still_waiting_in_the_queue_saves_it_as_stopped(handlers):
+    chat, pending, cid = started(handlers)  # shown, but its answering event never started
+    stopped_chat, busy, *_ = handlers.stop(chat, pending, cid, "k" * 20)
+    assert "Stopped" in stopped_chat[-1]["content"] and "rag-pending" not in stopped_chat[-1]["content"]
+    (turn,) = handlers.store.get(OWNER, cid).turns
+    assert (turn.question, turn.status) == (pending, "stopped")
+    assert handlers.new_chat(True, "k" * 20)[0] == gr_no_change()  # no new chat while an answer is made
+
+
+def gr_no_change():
+    import gradio as gr
+
+    return gr.update()

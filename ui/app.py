@@ -294,13 +294,18 @@ class ChatApp:
     def finish() -> tuple:
         return False, gr.update(interactive=True), gr.update(visible=False)
 
-    def stop(self, chat: list, request: gr.Request = None) -> tuple:
+    def stop(self, chat: list, question: str, cid: str | None, client_key: str, request: gr.Request = None) -> tuple:
         """Stop: the answering event is cancelled (its generator closed, which ends the LLM's generation);
-        the bubble says it was stopped, with what had been written."""
+        the bubble says it was stopped, with what had been written. A question still waiting in the
+        queue never started: it is saved as stopped here."""
         session = getattr(request, "session_hash", None) or "local"
         flight = self.inflight.get(session)
-        if flight is not None and chat and chat[-1].get("role") == "assistant":
-            chat = [*chat[:-1], {"role": "assistant", "content": render_stopped(flight["question"], flight["partial"])}]
+        waiting = bool(chat) and chat[-1].get("role") == "assistant" and "rag-pending" in str(chat[-1].get("content"))
+        if flight is None and waiting and cid:
+            self._save_quietly(self.owner(request, client_key), cid, question, "stopped", {}, "")
+        if flight is not None or waiting:
+            partial = flight["partial"] if flight is not None else ""
+            chat = [*chat[:-1], {"role": "assistant", "content": render_stopped(question, partial)}]
         return (chat, *self.finish())
 
     def chat(
@@ -338,7 +343,10 @@ class ChatApp:
         choices = [(render_conversation_list_label(c.title, c.updated, c.turns), c.id) for c in items]
         return gr.update(choices=choices, value=value if value in {c.id for c in items} else None)
 
-    def new_chat(self, client_key: str, request: gr.Request = None) -> tuple:
+    def new_chat(self, busy: bool, client_key: str, request: gr.Request = None) -> tuple:
+        if busy:
+            gr.Warning("Wait for the answer to finish (or Stop it) before starting a new chat.")
+            return (gr.update(),) * 6
         return [], [], None, self._conversation_choices(self.owner(request, client_key)), "", gr.update(visible=False)
 
     def open_conversation(self, cid: str | None, busy: bool, client_key: str, request: gr.Request = None) -> tuple:
@@ -373,8 +381,11 @@ class ChatApp:
             return gr.update(), gr.update()
         return self._conversation_choices(owner, cid), title
 
-    def delete(self, cid: str | None, client_key: str, request: gr.Request = None) -> tuple:
+    def delete(self, cid: str | None, busy: bool, client_key: str, request: gr.Request = None) -> tuple:
         owner = self.owner(request, client_key)
+        if busy:
+            gr.Warning("Wait for the answer to finish (or Stop it) before deleting the conversation.")
+            return (*(gr.update(),) * 5, gr.update(visible=False))
         if cid:
             try:
                 self.store.delete(owner, cid)
@@ -786,7 +797,14 @@ def build_app(config, generator: str, accounts: Accounts | None = None) -> gr.Bl
             )
             event.then(handlers.finish, None, [busy, ask, stop], queue=False, **hidden)
             answering.append(event)
-        stop.click(handlers.stop, [chatbot], [chatbot, busy, ask, stop], cancels=answering, queue=False, **hidden)
+        stop.click(
+            handlers.stop,
+            [chatbot, pending_question, conversation, client_key],
+            [chatbot, busy, ask, stop],
+            cancels=answering,
+            queue=False,
+            **hidden,
+        )
 
         api_button.click(
             handlers.chat,
@@ -808,7 +826,7 @@ def build_app(config, generator: str, accounts: Accounts | None = None) -> gr.Bl
 
         new_chat.click(
             handlers.new_chat,
-            [client_key],
+            [busy, client_key],
             [chatbot, history, conversation, conversation_pick, title, feedback_row],
             **quick,
         )
@@ -825,7 +843,7 @@ def build_app(config, generator: str, accounts: Accounts | None = None) -> gr.Bl
         delete_no.click(lambda: gr.update(visible=False), None, delete_confirm, queue=False, **hidden)
         delete_yes.click(
             handlers.delete,
-            [conversation, client_key],
+            [conversation, busy, client_key],
             [chatbot, history, conversation, conversation_pick, title, delete_confirm],
             **quick,
         )
