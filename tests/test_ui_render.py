@@ -206,5 +206,5 @@ def test_the_evidence_shows_before_the_first_word_and_the_text_streams_above_it(
 
 
 def test_a_stopped_answer_says_so_and_keeps_what_was_written():
-    out = render_stopped("q", "Half an <b>answer")
+    out = render_stopped("Half an <b>answer")
     assert "Stopped" in out and "Half an &#60;b&#62;answer" in out and "<b>" not in out

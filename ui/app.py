@@ -36,6 +36,7 @@ from ui.accounts import Accounts, User  # noqa: E402
 from ui.conversations import ConversationStore, NotFound, answer_from_dict, database_path  # noqa: E402
 from ui.render import (  # noqa: E402
     conversation_markdown,
+    inert,
     render_answer,
     render_conversation_list_label,
     render_error,
@@ -143,7 +144,7 @@ class ChatApp:
             client_key = uuid.uuid4().hex + uuid.uuid4().hex[:8]
         user = self.user(request)
         if user:
-            who = f"Signed in as **{gr_md(user.name)}**{' (administrator)' if user.admin else ''}"
+            who = f"Signed in as **{inert(user.name)}**{' (administrator)' if user.admin else ''}"
         else:
             who = "Conversations are kept in this browser" if not self.accounts else ""
         status = library.status(self.config)
@@ -305,7 +306,7 @@ class ChatApp:
             self._save_quietly(self.owner(request, client_key), cid, question, "stopped", {}, "")
         if flight is not None or waiting:
             partial = flight["partial"] if flight is not None else ""
-            chat = [*chat[:-1], {"role": "assistant", "content": render_stopped(question, partial)}]
+            chat = [*chat[:-1], {"role": "assistant", "content": render_stopped(partial)}]
         return (chat, *self.finish())
 
     def chat(
@@ -599,13 +600,6 @@ def _example_text(data: gr.SelectData) -> str:
     return data.value["text"] if isinstance(data.value, dict) else str(data.value)
 
 
-def gr_md(text: str) -> str:
-    """User text inside a Markdown component, inert."""
-    from ui.render import inert
-
-    return inert(text)
-
-
 def conversation_chat(conversation) -> list[dict]:
     """A saved conversation as chat messages, each answer rendered as it was shown."""
     chat = []
@@ -614,7 +608,7 @@ def conversation_chat(conversation) -> list[dict]:
         if turn.status == "answered" and turn.answer:
             content = render_answer(answer_from_dict(turn.answer))
         elif turn.status == "stopped":
-            content = render_stopped(turn.question, turn.partial)
+            content = render_stopped(turn.partial)
         else:
             content = render_error(turn.partial or "not answered")
         chat.append({"role": "assistant", "content": content})
@@ -896,7 +890,7 @@ def build_app(config, generator: str, accounts: Accounts | None = None) -> gr.Bl
             lambda source: (
                 (
                     gr.update(visible=bool(source)),
-                    f"Remove **{gr_md(Path(source).name)}** from the documents?" if source else "",
+                    f"Remove **{inert(Path(source).name)}** from the documents?" if source else "",
                 )
                 if source
                 else (gr.update(visible=False), "")

@@ -43,11 +43,6 @@ def inert(text: str) -> str:
     return "".join(_MARKUP_CHARS.get(ch, ch) for ch in text)
 
 
-def attr(text: str) -> str:
-    """Text for an HTML attribute value (quoted with double quotes)."""
-    return inert(text)
-
-
 def file_name(source: str) -> str:
     return PurePath(source).name or source
 
@@ -180,7 +175,7 @@ def render_pending(
     return "".join(parts)
 
 
-def render_stopped(question: str, partial: str) -> str:
+def render_stopped(partial: str) -> str:
     body = f'<div class="rag-text">{inert(partial)}</div>' if partial.strip() else ""
     return (
         '<div class="rag-answer rag-stopped"><div class="rag-badge">Stopped</div>'
@@ -283,7 +278,7 @@ def _source_card(
     where_html = f' <span class="rag-where">{inert(where)}</span>' if where else ""
     return (
         f'<div class="rag-source" id="src-{key}-{number}"><div class="rag-source-head"><strong>&#91;{number}&#93; '
-        f'{inert(passage.title)}</strong> <span class="rag-path" title="{attr(passage.source)}">'
+        f'{inert(passage.title)}</strong> <span class="rag-path" title="{inert(passage.source)}">'
         f"{inert(file_name(passage.source))}</span>{where_html}</div>"
         f'<blockquote class="rag-passage">{highlight_spans(passage, spans, context)}</blockquote></div>'
     )
@@ -328,7 +323,7 @@ def _retrieved(p: Passage) -> str:
         scores.append(f"BM25 {p.bm25_score:.2f}")
     return (
         f'<div class="rag-source"><div class="rag-source-head"><strong>{inert(p.title)}</strong> '
-        f'<span class="rag-path" title="{attr(p.source)}">{inert(file_name(p.source))}</span> '
+        f'<span class="rag-path" title="{inert(p.source)}">{inert(file_name(p.source))}</span> '
         f'<span class="rag-scores">{inert(", ".join(scores))}</span>'
         f'</div><blockquote class="rag-passage">{inert(p.text)}</blockquote></div>'
     )
@@ -344,7 +339,7 @@ def render_status(status: LibraryStatus, generator_name: str, location: str = ""
     n = len(status.documents)
     summary = f"{n} document{'s' * (n != 1)}, {status.chunks} passages; updated {built} UTC"
     docs = "".join(
-        f'<li title="{attr(d.source)}">{inert(d.title)} <span class="rag-path">'
+        f'<li title="{inert(d.source)}">{inert(d.title)} <span class="rag-path">'
         f"({inert(file_name(d.source))}{', uploaded' if d.uploaded else ''})</span></li>"
         for d in status.documents
     )
