@@ -31,8 +31,8 @@ lint: install
 test: install lint
 	$(BIN)/python -m pytest
 
-test-fast: install
-	$(BIN)/python -m pytest -m "not models"
+test-fast: install  # the tests that load no model: a minute or two (tests/models/ and tests/stress/ left out)
+	$(BIN)/python -m pytest -m "not models and not stress"
 
 bench: install
 	$(BIN)/python bench/ingest.py

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from index.config import Config  # noqa: E402
 from index.pipeline import build_index  # noqa: E402
 from rag.engine import RagEngine  # noqa: E402
+from rag.generation.base import GenerationResult  # noqa: E402
 from rag.generation.llama import N_CTX, LlamaCppGenerator  # noqa: E402
 from rag.records import Answer  # noqa: E402
 from rag.weights import packaged_model  # noqa: E402
@@ -80,7 +81,7 @@ def ask(engine: RagEngine, question: str, history: list[dict]) -> tuple[Answer, 
 
 def cold(data_dir: str, kv_dir: str, warm_up: bool) -> None:
     """In a fresh process (``--cold``): load, optionally warm up, ask the first question; print JSON."""
-    config = Config.from_env(data_dir=Path(data_dir))
+    config = Config.load(data_dir=Path(data_dir))
     generator = LlamaCppGenerator(str(packaged_model(config.cache_dir)), threads=config.threads, kv_dir=kv_dir)
     engine = RagEngine(config, generator)
     engine.snapshot()
@@ -92,14 +93,21 @@ def cold(data_dir: str, kv_dir: str, warm_up: bool) -> None:
         start = time.perf_counter()
         engine.warm_up()
         result["warm_up"] = time.perf_counter() - start
-    infos = []
+    results: list[GenerationResult] = []
     original_stream = generator.stream
-    generator.stream = lambda request: (infos.append(request.info), original_stream(request))[1]
+
+    def recording_stream(request):  # the answer's GenerationResult: how its prompt prefix was made ready
+        for item in original_stream(request):
+            if isinstance(item, GenerationResult):
+                results.append(item)
+            yield item
+
+    generator.stream = recording_stream
     answer, result["first"], result["total"] = ask(engine, SESSION[0][0], [])
     result.update(
-        prefix=infos[0].get("prefix"),
-        prefix_tokens=infos[0].get("prefix_tokens"),
-        prefix_seconds=infos[0].get("prefix_seconds"),
+        prefix=results[0].prefix_state,
+        prefix_tokens=results[0].prefix_tokens,
+        prefix_seconds=results[0].prefix_seconds,
         text=answer.raw_text,
     )
     print(json.dumps(result))
@@ -113,7 +121,7 @@ def run_cold(data_dir: Path, kv_dir: Path, warm_up: bool = False) -> dict:
 
 def main(cold_only: bool = False) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        config = Config.from_env(data_dir=Path(tmp))
+        config = Config.load(data_dir=Path(tmp))
         build_index([ROOT / "seeds"], config)
         model_path = str(packaged_model(config.cache_dir))
         kv_dir = Path(tmp) / "kv"  # empty: the first fresh process finds no saved state
@@ -144,7 +152,7 @@ def main(cold_only: bool = False) -> None:
         original_stream = generator.stream
 
         def recording_stream(request):
-            prompts.append(request.messages)
+            prompts.append(request.prompt.messages)
             return original_stream(request)
 
         generator.stream = recording_stream

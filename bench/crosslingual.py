@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--chunk-tokens", type=int, default=64)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        config = Config.from_env(data_dir=Path(tmp), chunk_tokens=args.chunk_tokens, chunk_overlap=8)
+        config = Config.load(data_dir=Path(tmp), chunk_tokens=args.chunk_tokens, chunk_overlap=8)
         build_index([ROOT / "seeds"], config)
         engine = get_engine(config, "llm")
         snap = engine.snapshot()

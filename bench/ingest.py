@@ -43,7 +43,7 @@ def compare_batch_sizes(paragraphs, config: Config, sizes: list[int]) -> None:
     from index.sentences import sentence_spans
 
     embedder = Embedder(config.embedder, config.embed_batch_size)
-    chunker = Chunker(config.chunk_tokens, config.chunk_overlap, fits=embedder.fits)
+    chunker = Chunker(config.chunk_tokens, config.chunk_overlap, cache_dir=config.cache_dir, fits=embedder.fits)
     docs = [
         Document(id=document_id(text), title=title, source=f"/p{i}.txt", text=text)
         for i, (title, text) in enumerate(paragraphs)
@@ -81,7 +81,7 @@ def main() -> None:
     base = list(paragraphs)
     for _ in range(1, args.scale):
         paragraphs += [(title, vary(text, base[rng.integers(0, len(base))][1], rng)) for title, text in base]
-    config = Config.from_env()
+    config = Config.load()
     embedder = Embedder(config.embedder, config.embed_batch_size)
     model = embedder.model
     model.encode(["warm up the model"] * 64, batch_size=config.embed_batch_size)

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from index.config import Config
 from index.pipeline import build_index
 from rag.engine import RagEngine
+from rag.generation.base import GenerationResult
 from rag.generation.llama import LlamaCppGenerator
 from rag.weights import packaged_model
 
@@ -34,8 +35,8 @@ EVAL_SET = ROOT / "eval" / "sets" / "seed.jsonl"
 def session(mode: str, data_dir: str, kv_dir: str, out: str) -> None:
     """In a fresh process (``--child``): warm up, then (unless ``prefill``) answer every item."""
     if mode == "plain":
-        LlamaCppGenerator._ensure_prefix = lambda self, llm, request: None
-    config = Config.from_env(data_dir=Path(data_dir))
+        LlamaCppGenerator._ensure_prefix = lambda self, llm, request: GenerationResult()
+    config = Config.load(data_dir=Path(data_dir))
     engine = RagEngine(
         config, LlamaCppGenerator(str(packaged_model(config.cache_dir)), threads=config.threads, kv_dir=kv_dir)
     )
@@ -65,7 +66,7 @@ def read(path: Path) -> tuple[float, dict]:
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        config = Config.from_env(data_dir=Path(tmp))
+        config = Config.load(data_dir=Path(tmp))
         build_index([ROOT / "seeds"], config)
         for mode in ("prefill", "restored", "plain"):
             subprocess.run(

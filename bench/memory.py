@@ -33,7 +33,7 @@ def main() -> None:
     print(f"{'stage':44s} {'RSS MiB':>8s}")
     print(f"{'interpreter + project imported (baseline)':44s} {rss_mib():8.0f}")
     with tempfile.TemporaryDirectory() as tmp:
-        config = Config.from_env(data_dir=Path(tmp))
+        config = Config.load(data_dir=Path(tmp))
         report = build_index([ROOT / "seeds"], config)
         print(
             f"{'seed article indexed (' + str(report.chunks_total) + ' chunks, both embedders)':44s} {rss_mib():8.0f}"

@@ -33,12 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.retrieval import metrics_from_ranks  # noqa: E402
 from bench.squad import load_squad, write_paragraph_files  # noqa: E402
-from index.config import Config  # noqa: E402
+from index.config import Config, with_schema  # noqa: E402
 from index.embedder import Embedder  # noqa: E402
-from index.pg_store import with_schema  # noqa: E402
 from index.pipeline import build_index  # noqa: E402
 from index.store import FolderStore  # noqa: E402
-from index.store_api import open_store  # noqa: E402
+from index.store_factory import open_store  # noqa: E402
 from rag.retriever import HybridRetriever  # noqa: E402
 
 
@@ -48,7 +47,7 @@ def copy_into(snap, store) -> float:
         "embedder": snap.manifest["embedder"],
         "chunker": snap.manifest["chunker"],
         "second_embedder": snap.manifest.get("second_embedder"),
-        "ann_threshold": Config().ann_threshold,
+        "ann_threshold": Config.ann_threshold,  # the shipped default
     }
     chunks = list(snap.chunks)
     sentences = [np.asarray(snap.sentences_of(i)) for i in range(len(chunks))]
@@ -86,7 +85,7 @@ def add_one(snap, store) -> float:
         embedder=snap.manifest["embedder"],
         chunker=snap.manifest["chunker"],
         second_embedder=snap.manifest.get("second_embedder"),
-        ann_threshold=Config().ann_threshold,
+        ann_threshold=Config.ann_threshold,
     ) as writer:
         writer.add_documents(
             {doc_id: meta},
@@ -135,7 +134,7 @@ def answer_worker(url: str, texts: list[str], core: int, barrier, out) -> None:
     torch.set_num_threads(1)
     from rag.api import get_engine
 
-    engine = get_engine(Config.from_env(store=url), "extractive")
+    engine = get_engine(Config.load(store=url), "extractive")
     engine.answer("warm up")
     barrier.wait()
     start = time.perf_counter()
@@ -186,7 +185,8 @@ def main() -> None:
 
         server = pgserver.get_server(tempfile.mkdtemp(prefix="rag-bench-pg-"), cleanup_mode="stop")
         url = server.get_uri() + "&schema=squad"
-    pg_config = Config.from_env(data_dir=args.data_dir, store=url)
+    pg_config = Config.load(data_dir=args.data_dir, store=url)
+    cache_dir = pg_config.cache_dir
     folder_copy = FolderStore(Path(tempfile.mkdtemp(prefix="rag-bench-folder-")) / "index")
     postgres = open_store(pg_config)
 
@@ -206,15 +206,15 @@ def main() -> None:
         print(f"\n   `rag index` of {args.pipeline_docs} SQuAD paragraphs, embedding included (MiniLM + e5), same run:")
         from index.second_embedder import E5Embedder
 
-        pipeline_embedder = Embedder(snap.embedder_name, 64, "onnx", Config().cache_dir)
+        pipeline_embedder = Embedder(snap.embedder_name, 64, "onnx", cache_dir)
         pipeline_embedder.encode(["load the model before the clock starts"])
         if snap.second_embedder_name:
             E5Embedder(snap.second_embedder_name).encode_passages(["and this one"])
         configs = {
-            "folder": Config.from_env(
+            "folder": Config.load(
                 data_dir=docs.parent / f"{docs.name}-data", second_embedder=snap.second_embedder_name or "none"
             ),
-            "postgres": Config.from_env(
+            "postgres": Config.load(
                 store=with_schema(url, "pipeline"), second_embedder=snap.second_embedder_name or "none"
             ),
         }
@@ -233,7 +233,7 @@ def main() -> None:
                 f"(ratio to the folder {best['folder'] / seconds:.3f})"
             )
     quality = questions[: args.limit] if args.limit else questions
-    embedder = Embedder(snap.embedder_name, 64, "onnx", Config().cache_dir)
+    embedder = Embedder(snap.embedder_name, 64, "onnx", cache_dir)
     views = {"folder": FolderStore(Config(data_dir=args.data_dir).index_dir).load(), "postgres": postgres.load()}
     second = HybridRetriever(views["folder"], embedder).second_embedder
     start = time.perf_counter()

@@ -48,7 +48,7 @@ def main() -> None:
     paragraphs, questions = load_squad()
     if args.limit:
         questions = questions[: args.limit]
-    config = Config.from_env(data_dir=args.data_dir)
+    config = Config.load(data_dir=args.data_dir)
     docs = args.data_dir / "docs"
     write_paragraph_files(paragraphs, docs)
     embedder = Embedder(config.embedder, config.embed_batch_size, config.question_encoder, config.cache_dir)

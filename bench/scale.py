@@ -184,7 +184,7 @@ def main() -> None:
     args = parser.parse_args()
 
     paragraphs, squad_questions = load_squad()
-    config = Config.from_env(data_dir=args.data_dir)
+    config = Config.load(data_dir=args.data_dir)
     write_paragraph_files(paragraphs, args.data_dir / "docs")
     embedder = Embedder(config.embedder, config.embed_batch_size, config.question_encoder, config.cache_dir)
     torch_embedder = Embedder(config.embedder, config.embed_batch_size)  # the baseline for the question

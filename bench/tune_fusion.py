@@ -68,7 +68,7 @@ def main() -> None:
 
     paragraphs, questions = load_squad()
     article_of = [a for a, art in enumerate(json.loads(SQUAD_DEV.read_text())["data"]) for _ in art["paragraphs"]]
-    config = Config.from_env(data_dir=args.data_dir)
+    config = Config.load(data_dir=args.data_dir)
     write_paragraph_files(paragraphs, args.data_dir / "docs")
     embedder = Embedder(config.embedder, config.embed_batch_size)
     build_index([args.data_dir / "docs"], config, embedder=embedder)

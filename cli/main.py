@@ -1,7 +1,8 @@
 """``rag index | ask | chat | eval | users | feedback``: argument parsing and friendly errors, nothing else.
 
-User mistakes (missing files, no index, bad options, a damaged model) end with one
-clear ``error:`` line and exit status 1 (2 for bad usage); never a traceback.
+User mistakes (missing files, no index, bad options, a damaged model: ``index.errors.UserError``)
+end with one clear ``error:`` line and exit status 1 (2 for bad usage), never a traceback. Any
+other exception is a bug and shows its traceback.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import sys
 from pathlib import Path
 
 from index.config import Config
+from index.errors import ConfigError, UserError
 
 DEFAULT_PATHS = ["seeds"]
+TOP_K_HELP = f"passages to retrieve (default {Config.top_k}; env RAG_TOP_K)"  # defaults are Config's, never copied
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +31,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--embedder",
-        help="sentence-transformers model name or folder (default: the packaged all-MiniLM-L6-v2; env RAG_EMBEDDER)",
+        help=f"sentence-transformers model name or folder (default: the packaged {Config.embedder}; env RAG_EMBEDDER)",
     )
 
 
@@ -49,8 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--rebuild", action="store_true", help="re-embed everything from scratch")
     p.add_argument("--remove", nargs="+", default=[], metavar="FILE", help="drop these documents from the index")
-    p.add_argument("--chunk-tokens", type=int, help="chunk size in cl100k tokens (default 200)")
-    p.add_argument("--chunk-overlap", type=int, help="overlap between chunks in tokens (default 40)")
+    p.add_argument(
+        "--chunk-tokens",
+        type=int,
+        help=f"chunk size in cl100k tokens (default {Config.chunk_tokens}; env RAG_CHUNK_TOKENS)",
+    )
+    p.add_argument(
+        "--chunk-overlap",
+        type=int,
+        help=f"overlap between chunks in tokens (default {Config.chunk_overlap}; env RAG_CHUNK_OVERLAP)",
+    )
     p.add_argument(
         "--wait",
         type=float,
@@ -67,14 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="llm (default, local llama.cpp), extractive (no LLM), or the base URL "
         "of an OpenAI-compatible server (http://host:port)",
     )
-    p.add_argument("--top-k", type=int, help="passages to retrieve (default 5)")
+    p.add_argument("--top-k", type=int, help=TOP_K_HELP)
     p.add_argument("--retrieval", choices=["hybrid", "dense", "bm25"], default="hybrid")
     p.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
     _common(p)
 
     p = sub.add_parser("chat", help="chat about the indexed documents in the browser (or --terminal)")
     p.add_argument("--generator", help="llm (default), extractive, or an OpenAI-compatible base URL")
-    p.add_argument("--top-k", type=int, help="passages to retrieve (default 5)")
+    p.add_argument("--top-k", type=int, help=TOP_K_HELP)
     p.add_argument("--host", default="127.0.0.1", help="address the web UI listens on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7860, help="port of the web UI (default 7860)")
     p.add_argument("--terminal", action="store_true", help="chat in this terminal instead of the browser")
@@ -131,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="llm (default), extractive, an OpenAI-compatible base URL, or none (retrieval only)",
     )
     p.add_argument("--retrieval", choices=["hybrid", "dense", "bm25"], default="hybrid")
-    p.add_argument("--top-k", type=int, help="passages given to the generator (default 5)")
+    p.add_argument("--top-k", type=int, help=TOP_K_HELP.replace("to retrieve", "given to the generator"))
     p.add_argument("--out", type=Path, help="where results.json and report.md go (default: eval-results/<set>)")
     p.add_argument(
         "--docs", type=Path, help="documents folder of a JSONL set (default: found beside the set, else seeds/)"
@@ -147,12 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args) -> Config:
-    return Config.from_env(
+    return Config.load(
         data_dir=args.data_dir,
         embedder=args.embedder,
         store=args.store,
         chunk_tokens=getattr(args, "chunk_tokens", None),
         chunk_overlap=getattr(args, "chunk_overlap", None),
+        top_k=getattr(args, "top_k", None) or None,  # --top-k 0 means the default, as it always did
     )
 
 
@@ -232,8 +244,6 @@ def _print_sources(final) -> None:
 
 def cmd_chat(args) -> int:
     config = _config(args)
-    if args.top_k:
-        config = config.with_(top_k=args.top_k)
     generator = args.generator or config.generator
     if not args.terminal:
         from ui.app import launch
@@ -258,14 +268,16 @@ def _read_password(from_stdin: bool) -> str:
         return sys.stdin.readline().rstrip("\n")
     first = getpass.getpass("Password: ")
     if first != getpass.getpass("Password again: "):
-        raise ValueError("the two passwords differ; nothing was changed")
+        from ui.accounts import AccountError
+
+        raise AccountError("the two passwords differ; nothing was changed")
     return first
 
 
 def cmd_users(args) -> int:
     from ui import accounts
 
-    config = Config.from_env(data_dir=args.data_dir)
+    config = Config.load(data_dir=args.data_dir)
     path = _users_file(args.auth, config)
     if args.users_command == "add":
         accounts.check_name(args.name)
@@ -303,7 +315,6 @@ def cmd_feedback(args) -> int:
 def _terminal_chat(args, config, generator: str) -> int:
     """A chat with history in the terminal: /new starts over, /quit leaves."""
     from rag.api import ChatSession, get_engine
-    from rag.engine import EmptyQuestion
     from rag.records import Answer
 
     print("Loading the index and models...", file=sys.stderr)
@@ -336,7 +347,7 @@ def _terminal_chat(args, config, generator: str) -> int:
                 else:
                     streamed += item
                     print(item, end="", flush=True)
-        except EmptyQuestion as exc:
+        except UserError as exc:  # the conversation goes on
             print(f"error: {exc}")
             continue
         print()
@@ -354,7 +365,7 @@ def cmd_eval(args) -> int:
     from eval.runner import RunSettings
 
     if args.limit is not None and args.limit < 1:
-        raise ValueError("--limit must be at least 1")
+        raise ConfigError("--limit must be at least 1")
     settings = RunSettings(
         generator=args.generator, retrieval=args.retrieval, top_k=args.top_k, limit=args.limit, seed=args.seed
     )
@@ -400,15 +411,6 @@ def _maybe(value) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
-def _known_errors() -> tuple[type[BaseException], ...]:
-    from index.loaders import LoaderError
-    from index.pipeline import IndexBusy, NothingToIndex
-    from rag.api import user_errors
-    from ui.accounts import AccountError
-
-    return (*user_errors(), LoaderError, IndexBusy, NothingToIndex, AccountError, ValueError)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv
@@ -425,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; the previous index is unchanged", file=sys.stderr)
         return 130
-    except _known_errors() as exc:
+    except UserError as exc:  # only these: any other exception is a bug, and keeps its traceback
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -11,11 +11,25 @@ import csv
 import json
 from pathlib import Path
 
-from eval.sets import EvalItem, EvalSet, SetDocument
+from eval.errors import EvalSetError
+from eval.records import EvalItem, EvalSet, SetDocument
 
 
-def _jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+def _jsonl(path: Path, *fields: str) -> list[dict]:
+    """The file's records; a line that is not a JSON object with ``fields`` is the user's to fix."""
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            missing = [f for f in fields if f not in record]
+        except (ValueError, TypeError) as exc:
+            raise EvalSetError(f"{path}:{number}: not a JSON object ({exc})") from None
+        if missing:
+            raise EvalSetError(f"{path}:{number}: no {', '.join(missing)} in this record")
+        records.append(record)
+    return records
 
 
 def read_qrels(folder: Path, split: str | None = None) -> dict[str, dict[str, int]]:
@@ -26,7 +40,7 @@ def read_qrels(folder: Path, split: str | None = None) -> dict[str, dict[str, in
     elif len(files) > 1:
         files = [f for f in files if f.stem == "test"] or files[:1]
     if not files:
-        raise ValueError(f"{folder}: no qrels/{split or '*'}.tsv")
+        raise EvalSetError(f"{folder}: no qrels/{split or '*'}.tsv")
     qrels: dict[str, dict[str, int]] = {}
     with files[0].open(encoding="utf-8", newline="") as f:
         for row in csv.reader(f, delimiter="\t"):
@@ -40,14 +54,14 @@ def load_beir(folder: Path | str, split: str | None = None) -> EvalSet:
     folder = Path(folder)
     qrels = read_qrels(folder, split)
     documents, name_of = [], {}
-    for i, doc in enumerate(_jsonl(folder / "corpus.jsonl")):
+    for i, doc in enumerate(_jsonl(folder / "corpus.jsonl", "_id", "text")):
         name = f"d{i:06d}.txt"
         name_of[str(doc["_id"])] = name
         title = doc.get("title") or ""
         text = f"{title}\n\n{doc['text']}" if title else doc["text"]
         documents.append(SetDocument(name, title or str(doc["_id"]), text))
     items = []
-    for query in _jsonl(folder / "queries.jsonl"):
+    for query in _jsonl(folder / "queries.jsonl", "_id", "text"):
         judged = qrels.get(str(query["_id"]))
         if not judged:
             continue  # BEIR evaluates only the queries of the split's qrels

@@ -56,6 +56,10 @@ def evaluate(
     resume: bool = False,
     say=lambda message: print(message, file=sys.stderr),
 ) -> dict:
+    if not progress:
+        from index.embedder import quiet_model_libraries
+
+        quiet_model_libraries()
     eval_set = load_set(set_path, docs)
     say(f"{eval_set.name}: {len(eval_set.items)} items ({eval_set.format})")
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from eval.runner import RECALL_KS, ItemResult
+from eval.records import RECALL_KS, ItemResult
 
 FAILED_ROWS = 40  # the report's table; results.json lists every failed id
 BRIEF_ABOVE = 2000  # items; a bigger run writes brief per-item records (SQuAD dev: 10,565)

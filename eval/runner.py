@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass, field
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
@@ -29,14 +30,15 @@ from eval.metrics import (
     ndcg_at,
     recall_at,
 )
-from eval.sets import EvalItem, EvalSet, sample
+from eval.records import RECALL_KS, EvalItem, EvalSet, ItemResult
+from eval.sets import sample
 from eval.workspace import prepare_index
 from index.config import Config
+from index.errors import UserError
 from rag.api import ChatSession, get_engine
 from rag.citations import strip_markers
 from rag.retriever import HybridRetriever
 
-RECALL_KS = (1, 2, 3, 5, 10, 20)
 RETRIEVAL_ONLY = "none"
 
 
@@ -52,69 +54,6 @@ class RunSettings:
     @property
     def answers(self) -> bool:
         return self.generator != RETRIEVAL_ONLY
-
-
-@dataclass
-class ItemResult:
-    id: str
-    kind: str
-    question: str
-    turns: list[str]
-    answers: list[str]
-    answerable: bool
-    relevant: dict[str, int]
-    ranking: list[str] = field(default_factory=list)  # document names, best first (top 20)
-    gold_rank: int | None = None  # rank of the first relevant document, None if not retrieved
-    ndcg10: float | None = None
-    mrr10: float | None = None
-    recall: dict[int, float] = field(default_factory=dict)
-    support: str | None = None
-    support_rank: int | None = None  # rank of the first retrieved chunk holding the whole gold support
-    # filled when the run answers
-    answer: str | None = None
-    raw_answer: str | None = None  # what the generator said, before citation verification
-    abstained: bool | None = None
-    exact_match: float | None = None
-    f1: float | None = None
-    contains: float | None = None
-    citation_recall: float | None = None
-    citation_precision: float | None = None
-    citations: int | None = None
-    raw_citation_recall: float | None = None  # the model's own markers, before verification re-attached them
-    raw_citation_precision: float | None = None
-    first_token: float | None = None
-    total: float | None = None
-    passages: list[str] = field(default_factory=list)  # documents of the passages the answer was given
-    fallback_reason: str = ""
-    error: str = ""
-
-    @property
-    def failed(self) -> bool:
-        if self.answer is None and not self.error:
-            return bool(self.relevant) and (self.gold_rank is None or self.gold_rank > 10)
-        if self.error:
-            return True
-        if not self.answerable:
-            return not self.abstained
-        if self.abstained:
-            return True
-        return bool(self.answers) and not self.contains and (self.f1 or 0.0) < 0.5
-
-    def to_dict(self, brief: bool = False) -> dict:
-        """Fields that have a value; ``brief``: only what big retrieval runs need (keeps files small)."""
-        data = {
-            k: (round(v, 4) if isinstance(v, float) else v)
-            for k, v in self.__dict__.items()
-            if v not in (None, "", [], {})
-        }
-        data["recall"] = {str(k): round(v, 4) for k, v in self.recall.items()}
-        data["failed"] = self.failed
-        if len(self.turns) == 1:
-            data.pop("turns")
-        if brief:
-            keep = ("id", "gold_rank", "failed", "answer", "abstained", "f1", "contains")
-            data = {k: v for k, v in data.items() if k in keep} | {"ranking": self.ranking[:5]}
-        return data
 
 
 def _result_for(item: EvalItem) -> ItemResult:
@@ -208,7 +147,7 @@ def run(
     """
     resumed = resumed or {}
     started = time.perf_counter()
-    config = prepare_index(eval_set, base, say)
+    config = prepare_index(eval_set, base, say, progress)
     items = sample(eval_set.items, settings.limit, settings.seed)
     engine = get_engine(config, settings.generator if settings.answers else "extractive")
     snapshot, embedder = engine.snapshot(), engine.embedder
@@ -251,8 +190,11 @@ def run(
                 for turn in item.turns[:-1]:
                     session.ask(turn)
                 score_answer(result, session.ask(item.question), judge)
-            except Exception as exc:  # one broken item must not lose an hour-long run
+            except UserError as exc:  # e.g. the LLM server went away: the item says so, the run goes on
                 result.error = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:  # a bug: it must not lose an hour-long run, nor hide its traceback
+                result.error = f"{type(exc).__name__}: {exc}"
+                say(f"item {item.id} failed:\n{traceback.format_exc()}")
             if checkpoint is not None:
                 with checkpoint.open("a", encoding="utf-8") as f:
                     f.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")

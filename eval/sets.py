@@ -1,4 +1,4 @@
-"""Evaluation sets as typed records, whatever file format they came in.
+"""Reading evaluation sets into the records of eval/records.py, whatever file format they came in.
 
 Three shapes are read (``load_set`` tells them apart): our JSONL format (``eval/README.md``),
 SQuAD-format JSON (v1.1 or v2.0) and BEIR folders (``corpus.jsonl``, ``queries.jsonl``,
@@ -9,52 +9,12 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass, field
 from pathlib import Path
 
-
-@dataclass(frozen=True)
-class EvalItem:
-    id: str
-    turns: tuple[str, ...]  # the user's messages; the last one is scored
-    answers: tuple[str, ...] = ()  # acceptable gold answers, any one counts
-    relevant: dict[str, int] = field(default_factory=dict)  # document file name -> relevance grade
-    support: str | None = None  # gold supporting text
-    answerable: bool = True
-    language: str = "en"
-    kind: str = ""
-
-    @property
-    def question(self) -> str:
-        return self.turns[-1]
-
-    @property
-    def retrieval_query(self) -> str:
-        """A standalone query without an LLM: a follow-up is searched together with the turns before it."""
-        return " ".join(self.turns)
-
-
-@dataclass(frozen=True)
-class SetDocument:
-    """A document an external set carries inline; written to a .txt file named ``name`` before indexing."""
-
-    name: str
-    title: str
-    text: str
-
-
-@dataclass
-class EvalSet:
-    name: str
-    path: Path
-    format: str  # "jsonl", "squad" or "beir"
-    items: list[EvalItem]
-    documents: list[SetDocument] = field(default_factory=list)  # inline documents (SQuAD, BEIR)
-    docs_folder: Path | None = None  # or an existing folder of documents (JSONL sets)
-
-    @property
-    def titles(self) -> dict[str, str]:
-        return {d.name: d.title for d in self.documents}
+from eval.beir import load_beir
+from eval.errors import EvalSetError
+from eval.records import EvalItem, EvalSet
+from eval.squad import load_squad_set
 
 
 def sample(items: list[EvalItem], limit: int | None, seed: int = 0) -> list[EvalItem]:
@@ -67,16 +27,13 @@ def sample(items: list[EvalItem], limit: int | None, seed: int = 0) -> list[Eval
 
 def load_set(path: Path | str, docs: Path | None = None) -> EvalSet:
     """Read a JSONL set, a SQuAD JSON file or a BEIR folder, told apart by their shape."""
-    from eval.beir import load_beir
-    from eval.squad import load_squad_set
-
     path = Path(path)
     if path.is_dir():
         if (path / "corpus.jsonl").is_file() and (path / "queries.jsonl").is_file():
             return load_beir(path)
-        raise ValueError(f"{path}: a folder set must be in BEIR format (corpus.jsonl, queries.jsonl, qrels/)")
+        raise EvalSetError(f"{path}: a folder set must be in BEIR format (corpus.jsonl, queries.jsonl, qrels/)")
     if not path.is_file():
-        raise ValueError(f"{path}: no such evaluation set")
+        raise EvalSetError(f"{path}: no such evaluation set")
     with path.open(encoding="utf-8") as f:
         head = f.read(64).lstrip()
     if path.suffix == ".json" or "".join(head.split()).startswith('{"data"'):
@@ -108,7 +65,7 @@ def load_jsonl(path: Path, docs: Path | None = None) -> EvalSet:
                 )
             )
         except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}:{number}: not a valid evaluation item ({exc})") from None
+            raise EvalSetError(f"{path}:{number}: not a valid evaluation item ({exc})") from None
     return EvalSet(path.stem, path, "jsonl", items, docs_folder=_docs_folder(path, items, docs))
 
 
@@ -117,7 +74,7 @@ def _docs_folder(path: Path, items: list[EvalItem], docs: Path | None) -> Path:
 
     if docs is not None:
         if not Path(docs).is_dir():
-            raise ValueError(f"{docs}: no such documents folder")
+            raise EvalSetError(f"{docs}: no such documents folder")
         return Path(docs)
     names = {name for item in items for name in item.relevant}
     own = path.with_name(f"{path.stem}-docs")  # what `rag feedback export` writes beside its set
@@ -126,6 +83,6 @@ def _docs_folder(path: Path, items: list[EvalItem], docs: Path | None) -> Path:
     for folder in (path.parent / "docs", path.parent, PROJECT_ROOT / "seeds"):
         if folder.is_dir() and names and all((folder / n).is_file() for n in names):
             return folder
-    raise ValueError(
+    raise EvalSetError(
         f"{path}: cannot find the documents it names ({', '.join(sorted(names)[:3])}...); pass --docs FOLDER"
     )

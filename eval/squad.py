@@ -10,7 +10,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from eval.sets import EvalItem, EvalSet, SetDocument
+from eval.errors import EvalSetError
+from eval.records import EvalItem, EvalSet, SetDocument
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ def load_squad(path: Path | str) -> tuple[list[tuple[str, str]], list[Question]]
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
     except (ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path}: not a SQuAD-format file ({exc})") from None
+        raise EvalSetError(f"{path}: not a SQuAD-format file ({exc})") from None
     paragraphs: list[tuple[str, str]] = []
     questions: list[Question] = []
     for article in data:

@@ -4,7 +4,7 @@ and says how many that was (``n``)."""
 from __future__ import annotations
 
 from eval.metrics import abstention_scores, mean, percentiles
-from eval.runner import RECALL_KS, ItemResult
+from eval.records import RECALL_KS, ItemResult
 
 SUPPORT_KS = (1, 3, 5, 10)
 

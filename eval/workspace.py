@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from eval.sets import EvalSet
+from eval.records import EvalSet
 from index.config import Config
 from index.pipeline import build_index
 
@@ -41,15 +41,15 @@ def write_documents(eval_set: EvalSet, folder: Path) -> Path:
     return folder
 
 
-def prepare_index(eval_set: EvalSet, base: Config, say=lambda message: None) -> Config:
+def prepare_index(eval_set: EvalSet, base: Config, say=lambda message: None, progress: bool = True) -> Config:
     """Build (or bring up to date) the set's own index; returns the config that points at it."""
     root = workspace_for(eval_set, base)
     config = base.with_(data_dir=root)
     if base.store:  # a database store: the set's index goes into its own schema of the same database
-        from index.pg_store import with_schema
+        from index.config import with_schema
 
         config = config.with_(store=with_schema(base.store, f"eval_{root.name}"))
     folder = eval_set.docs_folder or write_documents(eval_set, root / "docs")
-    report = build_index([folder], config, say=say)
+    report = build_index([folder], config, say=say, progress=None if progress else False)
     say(report.summary())
     return config

@@ -13,7 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+from index.errors import ConfigError
 from index.records import Chunk, Document
 from index.sentences import sentence_spans
 from index.tokens import cl100k
@@ -31,18 +33,20 @@ class _Unit:
 
 
 class Chunker:
-    def __init__(self, chunk_tokens: int = 200, chunk_overlap: int = 40, fits: FitsCheck | None = None):
+    def __init__(self, chunk_tokens: int, chunk_overlap: int, *, cache_dir: Path | str, fits: FitsCheck | None = None):
+        """Chunks of about ``chunk_tokens`` cl100k tokens overlapping by ``chunk_overlap``; ``cache_dir``
+        is the configured cache folder (tiktoken's file is kept there), ``fits`` the embedder's length check."""
         if chunk_tokens < 16:
-            raise ValueError("chunk_tokens must be at least 16")
+            raise ConfigError(f"chunk size {chunk_tokens} (--chunk-tokens, RAG_CHUNK_TOKENS) must be at least 16")
         if not 0 <= chunk_overlap < chunk_tokens // 2:
-            raise ValueError("chunk_overlap must be between 0 and half of chunk_tokens")
+            raise ConfigError(
+                f"chunk overlap {chunk_overlap} (--chunk-overlap, RAG_CHUNK_OVERLAP) must be between 0 and half "
+                f"the chunk size ({chunk_tokens})"
+            )
         self.chunk_tokens = chunk_tokens
         self.chunk_overlap = chunk_overlap
         self.fits = fits
-        self._encoding = cl100k()
-
-    def settings(self) -> dict:
-        return {"chunk_tokens": self.chunk_tokens, "chunk_overlap": self.chunk_overlap, "tokenizer": "cl100k_base"}
+        self._encoding = cl100k(cache_dir)
 
     # -- public --------------------------------------------------------------------
 

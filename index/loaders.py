@@ -13,13 +13,14 @@ import warnings as _warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from index.errors import DocumentError
 from index.records import Document
 
 SUPPORTED_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".pdf"}
 MAX_FILE_BYTES = 50 * 1024 * 1024  # a larger file is refused rather than read into memory
 
 
-class LoaderError(ValueError):
+class LoaderError(DocumentError):
     """A file could not be turned into text; the message names the file and says why."""
 
 

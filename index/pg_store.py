@@ -28,45 +28,22 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import threading
 import time
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 
-from index.config import hide_password
+from index.config import hide_password, split_url
 from index.records import Chunk
 from index.second_embedder import E5Embedder
 from index.store_api import Candidates, IndexBusy, IndexCorrupt, IndexMissing, ManifestNames, StoreUnavailable
 from index.terms import analyse_chunks
 
 SCHEMA_VERSION = 1
-DEFAULT_SCHEMA = "rag"
 HNSW_EF_SEARCH = 100  # candidates an HNSW search keeps (pgvector's default is 40)
 BM25_K1, BM25_B = 1.5, 0.75  # bm25s's defaults, as the folder store uses
 SECOND_DIMENSION = E5Embedder.dimension
-_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _LOCK_POLL = 0.2
-
-
-def split_url(url: str) -> tuple[str, str]:
-    """(the URL libpq gets, the schema): our ``schema`` parameter is taken out of the query string."""
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    schema = next((v for k, v in query if k == "schema"), DEFAULT_SCHEMA)
-    if not _SCHEMA_NAME.match(schema):
-        raise StoreUnavailable(f"schema {schema!r} in the store URL must be lower-case letters, digits and _")
-    rest = urlencode([(k, v) for k, v in query if k != "schema"])
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment)), schema
-
-
-def with_schema(url: str, schema: str) -> str:
-    """``url`` pointing at another schema of the same database (e.g. an evaluation's own index)."""
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "schema"]
-    schema = re.sub(r"[^a-z0-9_]", "_", schema.lower())[:63]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query + [("schema", schema)]), parts.fragment))
 
 
 class PostgresStore:

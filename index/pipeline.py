@@ -13,20 +13,22 @@ import numpy as np
 from index.chunker import Chunker
 from index.config import Config
 from index.embedder import Embedder
+from index.errors import DocumentError
 from index.loaders import LoaderError, find_files, load_document
 from index.records import Chunk, Document
 from index.second_embedder import E5Embedder, wanted_second_embedder
 from index.sentences import SEGMENTER, sentence_spans
 from index.store import FORMAT_VERSION
-from index.store_api import IndexBusy, IndexCorrupt, Store, open_store
+from index.store_api import IndexBusy, IndexCorrupt, Store
+from index.store_factory import open_store
 
 __all__ = ["IndexBusy", "IndexReport", "NothingToIndex", "build_index"]
 
 Say = Callable[[str], None]
 
 
-class NothingToIndex(ValueError):
-    pass
+class NothingToIndex(DocumentError):
+    """None of the given paths holds an indexable document (the message lists what was skipped)."""
 
 
 @dataclass
@@ -81,16 +83,18 @@ def build_index(
     say: Say = lambda message: None,
     lock_timeout: float = 0,
     on_progress: Callable[[int, int], None] | None = None,
+    progress: bool | None = None,
 ) -> IndexReport:
     """Add new files, re-embed changed ones, drop deleted ones; commit the change atomically.
 
     ``paths`` are files or folders to (re)scan. A document previously indexed from under one
     of them that is no longer there is removed, as is any document whose file is gone.
     ``remove`` names documents (by source path) to drop explicitly. ``on_progress(done, total)``
-    follows the embedding, chunk by chunk (the slow part), for progress bars. The store is the
-    one ``config`` names (a folder, or a PostgreSQL URL: index/store_api.py).
+    follows the embedding, chunk by chunk (the slow part), for progress bars; ``progress`` says whether
+    the embedders draw their own terminal bars (None: for long runs nobody else follows). The store is
+    the one ``config`` names (a folder, or a PostgreSQL URL: index/store_api.py).
     """
-    config = config or Config.from_env()
+    config = config or Config.load()
     store = open_store(config)
     try:
         with store.lock(lock_timeout):
@@ -103,6 +107,7 @@ def build_index(
                 embedder or Embedder(config.embedder, config.embed_batch_size),
                 say,
                 on_progress,
+                progress,
             )
     finally:
         store.close()
@@ -117,6 +122,7 @@ def _build_locked(
     embedder: Embedder,
     say: Say,
     on_progress=None,
+    progress: bool | None = None,
 ) -> IndexReport:
     started = time.perf_counter()
     report = IndexReport()
@@ -239,7 +245,7 @@ def _build_locked(
     fresh_chunks: list[Chunk] = []
     if new_docs:
         say(f"Chunking {len(new_docs)} document(s)...")
-        chunker = Chunker(config.chunk_tokens, config.chunk_overlap, fits=embedder.fits)
+        chunker = Chunker(config.chunk_tokens, config.chunk_overlap, cache_dir=config.cache_dir, fits=embedder.fits)
         per_doc = chunker.split_many(new_docs)
         fresh_chunks = [c for doc in new_docs for c in per_doc[doc.id]]
     report.chunks_embedded = len(fresh_chunks)
@@ -251,7 +257,7 @@ def _build_locked(
     kept_chunks = old.chunks_of(list(keep)) if kept_need_second else []
     total_work = len(fresh_chunks) + (len(fresh_chunks) + len(kept_chunks) if second_name else 0)
 
-    def progress(offset: int):
+    def followed(offset: int):
         return None if on_progress is None else (lambda done, _total: on_progress(offset + done, total_work))
 
     dim = embedder.dimension if new_docs or old is None else int(old.manifest["embedder"]["dimension"])
@@ -260,7 +266,10 @@ def _build_locked(
     if fresh_chunks:
         say(f"Embedding {len(fresh_chunks)} chunk(s) with {embedder.name}...")
         fresh_vectors, fresh_sentences = embedder.encode_with_sentences(
-            [c.text for c in fresh_chunks], [sentence_spans(c.text) for c in fresh_chunks], on_progress=progress(0)
+            [c.text for c in fresh_chunks],
+            [sentence_spans(c.text) for c in fresh_chunks],
+            on_progress=followed(0),
+            progress=progress,
         )
 
     chunk_counts = Counter(c.doc_id for c in fresh_chunks)  # one pass, not one per document
@@ -277,7 +286,7 @@ def _build_locked(
         work = [c.text for c in fresh_chunks] + [c.text for c in kept_chunks]
         if work:
             say(f"Embedding {len(work)} chunk(s) with {second_name} (second retrieval signal)...")
-        encoded = second.encode_passages(work, on_progress=progress(len(fresh_chunks)))
+        encoded = second.encode_passages(work, on_progress=followed(len(fresh_chunks)), progress=progress)
         report.second_embedded = len(work)
         fresh_second, kept_second = encoded[: len(fresh_chunks)], encoded[len(fresh_chunks) :]
         second_meta = {"name": second_name, "dimension": int(encoded.shape[1])}

@@ -73,12 +73,14 @@ class E5Embedder:
             return _engine
 
     def encode_passages(
-        self, texts: Sequence[str], on_progress: Callable[[int, int], None] | None = None
+        self,
+        texts: Sequence[str],
+        on_progress: Callable[[int, int], None] | None = None,
+        progress: bool | None = None,
     ) -> np.ndarray:
         # a terminal progress bar for long runs when nobody else follows progress (like MiniLM's)
-        return self._encode(
-            "passage", list(texts), _BATCH, on_progress, show_bar=on_progress is None and len(texts) >= 256
-        )
+        show = progress if progress is not None else on_progress is None and len(texts) >= 256
+        return self._encode("passage", list(texts), _BATCH, on_progress, show_bar=show)
 
     def encode_query(self, text: str) -> np.ndarray:
         return self.encode_queries([text])[0]

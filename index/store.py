@@ -39,7 +39,15 @@ from pathlib import Path
 import numpy as np
 
 from index.records import Chunk
-from index.store_api import Candidates, IndexBusy, IndexCorrupt, IndexMissing, ManifestNames, concat_ranges, top_rows
+from index.store_api import (
+    Candidates,
+    IndexBusy,
+    IndexCorrupt,
+    IndexMissing,
+    ManifestNames,
+    sentence_slices,
+    top_rows,
+)
 from index.terms import analyse_chunks, bm25_query_tokens, sentence_term_arrays
 
 log = logging.getLogger(__name__)
@@ -99,9 +107,16 @@ class IndexSnapshot(ManifestNames):
     sentence_term_ids: np.ndarray  # memory-mapped, BM25 vocabulary ids (see index/terms.py)
     sentence_term_rows: np.ndarray
     second_vectors: np.ndarray | None = None  # row i = chunk i, from manifest["second_embedder"]
-    _rows_by_doc: dict[str, list[int]] = field(default_factory=dict, repr=False)
-
+    _rows_by_doc: dict[str, list[int]] = field(init=False, repr=False)
     _last_bm25: tuple[str, np.ndarray | None] | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        # Built once here, not on first use: a view is shared by threads (the chat's warm-up and its
+        # first question, callers of the Python API), and a map filled lazily was read half-built.
+        rows: dict[str, list[int]] = {}
+        for row, chunk in enumerate(self.chunks):
+            rows.setdefault(chunk.doc_id, []).append(row)
+        self._rows_by_doc = rows
 
     # -- the IndexView interface (index/store_api.py) ------------------------------------
 
@@ -139,10 +154,9 @@ class IndexSnapshot(ManifestNames):
 
     def candidates(self, keys: list[int]) -> Candidates:
         rows = np.asarray(keys, dtype=np.int64)
-        first, last = self.sentence_rows[rows], self.sentence_rows[rows + 1]
-        sentences, _ = concat_ranges(first, last)
-        term_first, term_last = self.sentence_term_rows[sentences], self.sentence_term_rows[sentences + 1]
-        positions, _ = concat_ranges(term_first, term_last)
+        sentences, positions, sentence_rows, term_rows = sentence_slices(
+            self.sentence_rows, self.sentence_term_rows, rows
+        )
         chunks = [self.chunks[r] for r in keys]
         metas = [self.documents.get(c.doc_id, {}) for c in chunks]
         return Candidates(
@@ -152,9 +166,9 @@ class IndexSnapshot(ManifestNames):
             sources=[m.get("source", "") for m in metas],
             vectors=np.asarray(self.vectors[rows], dtype=np.float32),
             sentence_vectors=np.asarray(self.sentence_vectors[sentences]),
-            sentence_rows=np.concatenate([[0], np.cumsum(last - first)]).astype(np.int64),
+            sentence_rows=sentence_rows,
             sentence_term_ids=np.asarray(self.sentence_term_ids[positions]),
-            sentence_term_rows=np.concatenate([[0], np.cumsum(term_last - term_first)]).astype(np.int64),
+            sentence_term_rows=term_rows,
             second_vectors=None if self.second_vectors is None else np.asarray(self.second_vectors[rows]),
         )
 
@@ -164,9 +178,6 @@ class IndexSnapshot(ManifestNames):
     # -----------------------------------------------------------------------------------
 
     def rows_of(self, doc_id: str) -> list[int]:
-        if not self._rows_by_doc:
-            for row, chunk in enumerate(self.chunks):
-                self._rows_by_doc.setdefault(chunk.doc_id, []).append(row)
         return self._rows_by_doc.get(doc_id, [])
 
     def sentences_of(self, row: int) -> np.ndarray:

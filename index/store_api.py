@@ -8,10 +8,11 @@ Two backends implement it:
   (``rag index --store postgresql://...``); chunks are rows, an HNSW index serves dense search,
   the same BM25 ranking is computed in SQL from postings tables, and each write is a transaction.
 
-``open_store(config)`` picks one. A store hands out read-only *views* (``IndexView``; each
-retrieval through one reads a single committed version), and takes writes through a ``writer``
-transaction: delete documents, add documents with their chunks and vectors, then commit (all or nothing). The pipeline
-(index/pipeline.py) and the retriever (rag/retriever.py) speak only this interface.
+``open_store(config)`` (index/store_factory.py) picks one; this module imports neither. A store
+hands out read-only *views* (``IndexView``; each retrieval through one reads a single committed
+version), and takes writes through a ``writer`` transaction: delete documents, add documents with
+their chunks and vectors, then commit (all or nothing). The pipeline (index/pipeline.py) and the
+retriever (rag/retriever.py) speak only this interface.
 
 Rows are identified by *keys*: ints that stay valid within one view (the folder store's row
 numbers; Postgres's chunk ids).
@@ -21,29 +22,27 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 
+from index.errors import StoreError
 from index.records import Chunk
 
-if TYPE_CHECKING:
-    from index.config import Config
+
+class IndexMissing(StoreError):
+    """No index has been built yet (the message says how to build one)."""
 
 
-class IndexMissing(FileNotFoundError):
-    pass
+class IndexCorrupt(StoreError):
+    """The index is damaged or of a format this version cannot read (the message says how to rebuild)."""
 
 
-class IndexCorrupt(RuntimeError):
-    pass
+class IndexBusy(StoreError):
+    """Another writer (`rag index`) holds the index."""
 
 
-class IndexBusy(RuntimeError):
-    pass
-
-
-class StoreUnavailable(RuntimeError):
+class StoreUnavailable(StoreError):
     """The store cannot be reached or used (bad URL, server down, missing extension)."""
 
 
@@ -66,6 +65,37 @@ class Candidates:
     sentence_term_ids: np.ndarray  # int (terms,)
     sentence_term_rows: np.ndarray  # int64 (sentences + 1,)
     second_vectors: np.ndarray | None = None  # float32 (n, dim2), when the index has them
+
+    def subset(self, indices) -> Candidates:
+        """The candidates at ``indices`` (positions in this record), in that order."""
+        at = np.asarray(indices, dtype=np.int64)
+        sentences, positions, sentence_rows, term_rows = sentence_slices(
+            self.sentence_rows, self.sentence_term_rows, at
+        )
+        return Candidates(
+            keys=[self.keys[i] for i in at],
+            chunks=[self.chunks[i] for i in at],
+            titles=[self.titles[i] for i in at],
+            sources=[self.sources[i] for i in at],
+            vectors=self.vectors[at],
+            sentence_vectors=self.sentence_vectors[sentences],
+            sentence_rows=sentence_rows,
+            sentence_term_ids=self.sentence_term_ids[positions],
+            sentence_term_rows=term_rows,
+            second_vectors=None if self.second_vectors is None else self.second_vectors[at],
+        )
+
+
+def sentence_slices(sentence_rows: np.ndarray, sentence_term_rows: np.ndarray, rows: np.ndarray):
+    """For chunks ``rows`` of flattened sentence data (see ``Candidates``): the sentence indices, the term
+    positions, and the new (rebased) sentence and term offsets of just those chunks, in that order."""
+    first, last = sentence_rows[rows], sentence_rows[rows + 1]
+    sentences, _ = concat_ranges(first, last)
+    term_first, term_last = sentence_term_rows[sentences], sentence_term_rows[sentences + 1]
+    positions, _ = concat_ranges(term_first, term_last)
+    new_rows = np.concatenate([[0], np.cumsum(last - first)]).astype(np.int64)
+    new_term_rows = np.concatenate([[0], np.cumsum(term_last - term_first)]).astype(np.int64)
+    return sentences, positions, new_rows, new_term_rows
 
 
 class ManifestNames:
@@ -139,18 +169,6 @@ class Store(Protocol):
         self, base: IndexView | None, *, embedder: dict, chunker: dict, second_embedder: dict | None, ann_threshold: int
     ) -> contextlib.AbstractContextManager[IndexWriter]: ...
     def close(self) -> None: ...  # release connections (a no-op for the folder)
-
-
-def open_store(config: Config) -> Store:
-    """The store ``config`` names: the database at ``config.store`` (a postgresql:// URL, checked by
-    Config) when it is set, else the folder ``config.index_dir``."""
-    if config.store:
-        from index.pg_store import PostgresStore
-
-        return PostgresStore(config.store)
-    from index.store import FolderStore
-
-    return FolderStore(config.index_dir)
 
 
 def top_rows(scores: np.ndarray | None, k: int) -> list[tuple[int, float]]:

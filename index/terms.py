@@ -24,21 +24,12 @@ BM25_STOPWORDS = "en"
 _ANALYSIS_BLOCK = 10_000  # chunks analysed at a time (bounds the memory of a large build)
 
 
-def _stemmer():
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-def bm25_tokens(texts: list[str]):
-    import bm25s
-
-    return bm25s.tokenize(texts, stopwords=BM25_STOPWORDS, stemmer=_stemmer(), show_progress=False)
-
-
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's (and scikit-learn's) default token pattern
 _STEM_CACHE_LIMIT = 500_000
 _stems: dict[str, str] = {}
+# One lock for the one PyStemmer object (not thread-safe) and for the cache of its results: the cache
+# is cleared when it is full, so it is read under the lock too (a word found cached before a clear
+# would be gone when read after it).
 _stem_lock = threading.Lock()
 
 
@@ -51,17 +42,21 @@ def _stopword_set() -> frozenset[str]:
 
 @functools.lru_cache(maxsize=1)
 def _shared_stemmer():
-    return _stemmer()
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
 
 
-def _stem_all(words: list[str]) -> list[str]:
-    missing = [w for w in set(words) if w not in _stems]
-    if missing:
-        with _stem_lock:  # one PyStemmer object, not thread-safe
-            if len(_stems) > _STEM_CACHE_LIMIT:
-                _stems.clear()
+def stem_words(words: Sequence[str]) -> list[str]:
+    """PyStemmer's English stem of each word, cached: the only way this project stems (BM25 terms,
+    and the lexical support measure in rag/support.py), so every thread follows one locking rule."""
+    with _stem_lock:
+        if len(_stems) > _STEM_CACHE_LIMIT:
+            _stems.clear()
+        missing = [w for w in set(words) if w not in _stems]
+        if missing:
             _stems.update(zip(missing, _shared_stemmer().stemWords(missing)))
-    return [_stems[w] for w in words]
+        return [_stems[w] for w in words]
 
 
 def bm25_tokens_of(texts: list[str]) -> list[list[str]]:
@@ -70,7 +65,7 @@ def bm25_tokens_of(texts: list[str]) -> list[list[str]]:
     without its per-call set-up, which made it most of a query's time (tests check they agree)."""
     stop = _stopword_set()
     words = [[w for w in _TOKEN.findall(text.lower()) if w not in stop] for text in texts]
-    stems = iter(_stem_all([w for ws in words for w in ws]))
+    stems = iter(stem_words([w for ws in words for w in ws]))
     return [[next(stems) for _ in ws] for ws in words]
 
 

@@ -13,17 +13,20 @@ import hashlib
 import os
 import shutil
 import threading
-from functools import lru_cache
+from collections.abc import Callable
 from pathlib import Path
+
+from index.errors import ModelError
 
 CL100K_URL = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
 CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
 
 _lock = threading.Lock()
+_encoding = None
 
 
-class TokenizerUnavailable(RuntimeError):
-    pass
+class TokenizerUnavailable(ModelError):
+    """tiktoken's packaged BPE file is missing or not the expected file."""
 
 
 def _packaged_bpe_file() -> Path:
@@ -57,17 +60,32 @@ def seed_tiktoken_cache(cache_dir: Path) -> Path:
     return cache_dir
 
 
-@lru_cache(maxsize=1)
-def _encoding_for(cache_dir: str):
-    import tiktoken
-
+def cl100k(cache_dir: Path | str):
+    """The ``cl100k_base`` encoding, loaded once per process (tiktoken keeps it per process too).
+    ``cache_dir`` is the configured cache folder (``Config.cache_dir``): the first load puts the
+    checked file into ``<cache_dir>/tiktoken`` (or the user's own ``TIKTOKEN_CACHE_DIR``)."""
+    global _encoding
     with _lock:
-        os.environ["TIKTOKEN_CACHE_DIR"] = str(seed_tiktoken_cache(Path(cache_dir)))
-        return tiktoken.get_encoding("cl100k_base")
+        if _encoding is None:
+            import tiktoken
+
+            folder = seed_tiktoken_cache(Path(cache_dir) / "tiktoken")
+            users = os.environ.get("TIKTOKEN_CACHE_DIR")
+            os.environ["TIKTOKEN_CACHE_DIR"] = str(folder)  # where tiktoken reads it, for this load only
+            try:
+                _encoding = tiktoken.get_encoding("cl100k_base")
+            finally:
+                if users is None:
+                    del os.environ["TIKTOKEN_CACHE_DIR"]
+                else:
+                    os.environ["TIKTOKEN_CACHE_DIR"] = users
+        return _encoding
 
 
-def cl100k(cache_dir: Path | None = None):
-    """The ``cl100k_base`` encoding, loaded once."""
-    from index.config import Config
+def token_counter(cache_dir: Path | str) -> Callable[[str], int]:
+    """``count(text)``: the text's cl100k tokens, the encoding loaded (from ``cache_dir``) on first use."""
 
-    return _encoding_for(str(cache_dir or Path(Config().cache_dir) / "tiktoken"))
+    def count(text: str) -> int:
+        return len(cl100k(cache_dir).encode_ordinary(text))
+
+    return count

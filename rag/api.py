@@ -13,9 +13,7 @@ so repeated calls are fast; all of it is safe to call from several threads.
 from __future__ import annotations
 
 import threading
-import warnings
 from collections.abc import Iterator
-from pathlib import Path
 
 from index.config import Config
 from rag.engine import EngineOptions, RagEngine
@@ -26,67 +24,18 @@ _engines: dict[tuple, RagEngine] = {}
 _engines_lock = threading.Lock()
 
 
-def user_errors() -> tuple[type[BaseException], ...]:
-    """Errors that mean "the user can fix this" (missing or damaged index or model, a bad setting):
-    the CLI prints them as one `error:` line and the chat shows them, neither as a traceback."""
-    from index.embedder import EmbedderUnavailable
-    from index.store_api import IndexBusy, IndexCorrupt, IndexMissing, StoreUnavailable
-    from index.tokens import TokenizerUnavailable
-    from rag.engine import EmptyQuestion
-    from rag.generation.base import GeneratorUnavailable
-    from rag.weights import ModelIntegrityError, ModelUnavailable
-
-    return (
-        IndexMissing,
-        IndexCorrupt,
-        IndexBusy,
-        StoreUnavailable,
-        EmbedderUnavailable,
-        TokenizerUnavailable,
-        GeneratorUnavailable,
-        ModelIntegrityError,
-        ModelUnavailable,
-        EmptyQuestion,
-    )
-
-
-def make_generator(spec: str, config: Config) -> Generator:
-    """``"llm"`` (in-process llama.cpp), ``"extractive"``, or an OpenAI-compatible base URL."""
-    spec = (spec or "llm").strip()
-    if spec.startswith(("http://", "https://")):
-        from rag.generation.openai_compat import OpenAICompatibleGenerator
-
-        return OpenAICompatibleGenerator(spec)
-    if spec == "llm":
-        from rag.generation.llama import LlamaCppGenerator
-        from rag.weights import ModelUnavailable, packaged_model
-
-        try:
-            import llama_cpp  # noqa: F401
-
-            path = config.model_path or str(packaged_model(config.cache_dir))
-            return LlamaCppGenerator(path, threads=config.threads, kv_dir=Path(config.cache_dir) / "kv")
-        except (ImportError, ModelUnavailable) as exc:
-            warnings.warn(f"no local LLM available ({exc}); answering extractively", RuntimeWarning, stacklevel=2)
-            spec = "extractive"
-    if spec == "extractive":
-        from rag.generation.extractive import ExtractiveGenerator
-
-        return ExtractiveGenerator()  # the engine hands it its support scorer
-    raise ValueError(f"unknown generator {spec!r}: use 'llm', 'extractive' or an http(s):// URL")
-
-
 def get_engine(
     config: Config | None = None, generator: str | Generator | None = None, options: EngineOptions | None = None
 ) -> RagEngine:
-    config = config or Config.from_env()
+    """The shared engine for ``config`` and ``generator`` (a ``Generator``, or a name for
+    rag.generation.factory.make_generator; None: ``config.generator``)."""
+    config = config or Config.load()
     spec = generator if generator is not None else config.generator
     key = (config, spec if isinstance(spec, str) else id(spec), repr(options))
     with _engines_lock:
         engine = _engines.get(key)
         if engine is None:
-            gen = spec if isinstance(spec, Generator) else make_generator(spec, config)
-            engine = RagEngine(config, gen, options)
+            engine = RagEngine(config, spec, options)
             _engines[key] = engine
         return engine
 

@@ -11,22 +11,20 @@ overlapping chunks share is given once, so the prompt never repeats itself.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 
 from index.records import Chunk
 from index.store_api import IndexView
-from index.tokens import cl100k
 from rag.records import Passage
+
+TokenCount = Callable[[str], int]  # the prompt's tokens in a text (index.tokens.token_counter)
 
 _corpus_tokens: dict[str, int] = {}
 _lock = threading.Lock()
 # Above this many chunks the corpus is never put in whole (nor read to find out): with the default
 # 1,200-token budget and 200-token chunks about eight fit.
 WHOLE_CORPUS_MAX_CHUNKS = 200
-
-
-def count_tokens(text: str) -> int:
-    return len(cl100k().encode_ordinary(text))
 
 
 def _order_and_trim(passages: list[Passage]) -> list[Passage]:
@@ -54,7 +52,7 @@ def _order_and_trim(passages: list[Passage]) -> list[Passage]:
     return out
 
 
-def corpus_tokens(snapshot: IndexView) -> int:
+def corpus_tokens(snapshot: IndexView, count_tokens: TokenCount) -> int:
     key = snapshot.version
     with _lock:
         if key in _corpus_tokens:
@@ -76,13 +74,15 @@ def all_passages(snapshot: IndexView) -> list[Passage]:
     return out
 
 
-def whole_corpus_fits(snapshot: IndexView, budget_tokens: int) -> bool:
+def whole_corpus_fits(snapshot: IndexView, budget_tokens: int, count_tokens: TokenCount) -> bool:
     count = snapshot.chunk_count()
-    return 0 < count <= WHOLE_CORPUS_MAX_CHUNKS and corpus_tokens(snapshot) <= budget_tokens
+    return 0 < count <= WHOLE_CORPUS_MAX_CHUNKS and corpus_tokens(snapshot, count_tokens) <= budget_tokens
 
 
-def build_context(snapshot: IndexView, retrieved: list[Passage], budget_tokens: int) -> list[Passage]:
-    if whole_corpus_fits(snapshot, budget_tokens):
+def build_context(
+    snapshot: IndexView, retrieved: list[Passage], budget_tokens: int, count_tokens: TokenCount
+) -> list[Passage]:
+    if whole_corpus_fits(snapshot, budget_tokens, count_tokens):
         by_id = {p.chunk.id: p for p in retrieved}
         return _order_and_trim([by_id.get(p.chunk.id, p) for p in all_passages(snapshot)])
     chosen = list(retrieved)  # best first

@@ -15,20 +15,23 @@ from dataclasses import dataclass, field
 
 from index.config import Config
 from index.embedder import Embedder
-from index.store_api import IndexView, open_store
+from index.errors import UserError
+from index.store_api import IndexView
+from index.store_factory import open_store
+from index.tokens import token_counter
 from rag.citations import SUPPORT_THRESHOLD, SUPPORT_THRESHOLD_OTHER_LANGUAGE, is_only_markers, parse_answer, verify
 from rag.context import build_context, whole_corpus_fits
-from rag.generation.base import GenerationRequest, Generator
+from rag.generation.base import GenerationRequest, GenerationResult, Generator
 from rag.generation.extractive import MIN_SUPPORT, OVERRIDE_SUPPORT, ExtractiveGenerator
+from rag.generation.factory import make_generator
 from rag.language import abstain_message, detect_language
 from rag.prompt import (
     NO_ANSWER,
-    answer_messages,
+    answer_prompt,
     is_no_answer,
     obeys_instruction,
-    rewrite_messages,
-    stable_prefix_chars,
-    translate_messages,
+    rewrite_prompt,
+    translate_prompt,
 )
 from rag.records import Answer
 from rag.retriever import HybridRetriever, RetrievalSettings
@@ -43,18 +46,18 @@ _REFERRING = re.compile(
 )
 
 
-class EmptyQuestion(ValueError):
-    pass
+class EmptyQuestion(UserError):
+    """The question is empty or blank."""
 
 
 @dataclass
 class EngineOptions:
-    top_k: int = 5
+    """The engine's own knobs. The user-facing ones (``top_k``, ``context_tokens``, ``abstain_below``)
+    are ``Config`` fields, with their ``RAG_*`` variables."""
+
     retrieval_mode: str = "hybrid"
-    context_tokens: int = 1200
     max_answer_tokens: int = 160
     max_answer_sentences: int = 3  # the model is asked for one or two; longer replies are cut
-    abstain_below: float = 0.2  # best dense cosine under which nothing retrieved is on topic
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
 
 
@@ -63,18 +66,48 @@ def needs_rewrite(question: str, history: list[dict]) -> bool:
     return has_history and bool(_REFERRING.search(question))
 
 
+class _IndexEmbedder:
+    """The embedder of the index the engine reads now, as one object for the engine's lifetime: the
+    index's manifest names it, and a rebuild may change it. So the support scorer, and an extractive
+    generator holding it, are made once with the engine, before any index is loaded."""
+
+    def __init__(self, engine: RagEngine):
+        self._engine = engine
+
+    def _current(self) -> Embedder:
+        current = self._engine._embedder  # set by snapshot(), which each question calls first
+        return current if current is not None else self._engine.embedder
+
+    @property
+    def name(self) -> str:
+        return self._current().name
+
+    def encode(self, texts, progress=None):
+        return self._current().encode(texts, progress=progress)
+
+
 class RagEngine:
-    def __init__(self, config: Config, generator: Generator, options: EngineOptions | None = None, embedder=None):
+    def __init__(
+        self,
+        config: Config,
+        generator: Generator | str | None = None,
+        options: EngineOptions | None = None,
+        embedder=None,
+    ):
+        """``generator``: a ``Generator``, or a name for rag.generation.factory.make_generator (None:
+        ``config.generator``), made with the engine's support scorer. ``embedder``: normally the one the
+        index's manifest names, built when the index is loaded; tests pass a fake."""
         self.config = config
-        self.generator = generator
-        self.options = options or EngineOptions(top_k=config.top_k)
+        self.options = options or EngineOptions()
         self.store = open_store(config)
+        self.count_tokens = token_counter(config.cache_dir)  # the context budget's tokens
         self._snapshot: IndexView | None = None
         self._lock = threading.Lock()
-        self._embedder = embedder  # normally built from the index's manifest; tests pass a fake
-        self.scorer: SupportScorer | None = SupportScorer(embedder) if embedder is not None else None
-        if embedder is not None and isinstance(generator, ExtractiveGenerator):
-            generator.scorer = self.scorer
+        self._embedder = embedder
+        self.scorer = SupportScorer(_IndexEmbedder(self))
+        if not isinstance(generator, Generator):
+            generator = make_generator(generator or config.generator, config, self.scorer)
+        self.generator = generator
 
     # -- loading ----------------------------------------------------------------------
 
@@ -89,9 +122,6 @@ class RagEngine:
                     self._embedder = Embedder(
                         name, self.config.embed_batch_size, self.config.question_encoder, self.config.cache_dir
                     )
-                    self.scorer = SupportScorer(self._embedder)
-                    if isinstance(self.generator, ExtractiveGenerator):
-                        self.generator.scorer = self.scorer
             return self._snapshot
 
     @property
@@ -105,15 +135,14 @@ class RagEngine:
         snap = self.snapshot()
         self.embedder.encode_query("warm up")
         self.generator.warm_up()
-        if self.generator.uses_llm and whole_corpus_fits(snap, self.options.context_tokens):
-            context = build_context(snap, [], self.options.context_tokens)
-            prefix = stable_prefix_chars(context)
+        if self.generator.uses_llm and whole_corpus_fits(snap, self.config.context_tokens, self.count_tokens):
+            context = build_context(snap, [], self.config.context_tokens, self.count_tokens)
             self.generator.prefill(
-                GenerationRequest(answer_messages("Warm-up.", context), "", context, prefix_chars=prefix)
+                GenerationRequest(answer_prompt("Warm-up.", context, passages_fixed=True), "", context)
             )
             self.generator.prefill(
                 GenerationRequest(
-                    rewrite_messages("Warm-up.", [], context), "", context, utility=True, prefix_chars=prefix
+                    rewrite_prompt("Warm-up.", [], context, passages_fixed=True), "", context, utility=True
                 )
             )
 
@@ -145,7 +174,7 @@ class RagEngine:
             notices.append(f"question truncated from {len(question):,} to {MAX_QUESTION_CHARS:,} characters")
             question = question[:MAX_QUESTION_CHARS]
         history = [m for m in (history or []) if isinstance(m, dict) and m.get("content")]
-        top_k = top_k or self.options.top_k
+        top_k = top_k or self.config.top_k
         mode = retrieval_mode or self.options.retrieval_mode
         snap = self.snapshot()
         language = detect_language(question)
@@ -178,7 +207,7 @@ class RagEngine:
             notices=notices,
         )
         best_dense = max((p.dense_score or 0.0 for p in retrieved), default=0.0)
-        if not retrieved or (best_dense < self.options.abstain_below and not any(p.bm25_score for p in retrieved)):
+        if not retrieved or (best_dense < self.config.abstain_below and not any(p.bm25_score for p in retrieved)):
             answer.abstained, answer.text = True, abstain_message(language)
             answer.fallback_reason = "nothing relevant was retrieved"
             timings["total"] = time.perf_counter() - started
@@ -189,22 +218,25 @@ class RagEngine:
 
         # 3. generate. The model answers the English question; other languages get a translation after
         # verification, so the citations are checked on the text the model grounded in the passages.
-        context = build_context(snap, retrieved, self.options.context_tokens)
+        context = build_context(snap, retrieved, self.config.context_tokens, self.count_tokens)
         answer.passages = context
         english = rewritten or question  # standalone (follow-ups resolved) and in English
-        fits = whole_corpus_fits(snap, self.options.context_tokens)  # then the passages never change
+        fits = whole_corpus_fits(snap, self.config.context_tokens, self.count_tokens)  # then the passages never change
         request = GenerationRequest(
-            answer_messages(english, context),
+            answer_prompt(english, context, passages_fixed=fits),
             english,
             context,
             language,
             max_tokens=self.options.max_answer_tokens,
-            prefix_chars=stable_prefix_chars(context) if fits else None,
         )
         t = time.perf_counter()
         pieces: list[str] = []
+        generated = GenerationResult()
         held, released = "", language != "en"  # non-English: nothing is shown until translated
         for piece in self.generator.stream(request):
+            if isinstance(piece, GenerationResult):
+                generated = piece
+                continue
             if language == "en":
                 timings.setdefault("first_token", time.perf_counter() - started)
             pieces.append(piece)
@@ -223,7 +255,7 @@ class RagEngine:
         answer.raw_text = "".join(pieces).strip()
 
         # 4. non-answers, abstentions, verification
-        self._finish(answer, answer.raw_text, request.info.get("finish_reason") == "length", context)
+        self._finish(answer, answer.raw_text, generated.cut_off, context)
 
         # 5. the question's language
         if language != "en" and not answer.abstained:
@@ -231,9 +263,11 @@ class RagEngine:
                 t = time.perf_counter()
                 translated = []
                 request = GenerationRequest(
-                    translate_messages(answer.text, language), "", [], language, max_tokens=300, utility=True
+                    translate_prompt(answer.text, language), "", [], language, max_tokens=300, utility=True
                 )
                 for piece in self.generator.stream(request):
+                    if isinstance(piece, GenerationResult):
+                        continue
                     timings.setdefault("first_token", time.perf_counter() - started)
                     translated.append(piece)
                     yield piece
@@ -254,12 +288,10 @@ class RagEngine:
     def _rewrite(self, question: str, history: list[dict], snap, retriever) -> str | None:
         if self.generator.uses_llm:
             # share the answer prompt's prefix when it is the whole corpus; otherwise no passages
-            fits = whole_corpus_fits(snap, self.options.context_tokens)
-            passages = build_context(snap, [], self.options.context_tokens) if fits else []
+            fits = whole_corpus_fits(snap, self.config.context_tokens, self.count_tokens)
+            passages = build_context(snap, [], self.config.context_tokens, self.count_tokens) if fits else []
             text = self.generator.complete(
-                rewrite_messages(question, history, passages),
-                max_tokens=60,
-                prefix_chars=stable_prefix_chars(passages) if fits else None,
+                rewrite_prompt(question, history, passages, passages_fixed=fits), max_tokens=60
             )
             text = text.strip().strip('"').splitlines()[0].strip() if text.strip() else ""
             return text if len(text) > 3 and not is_no_answer(text) else None

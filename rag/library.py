@@ -19,16 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from index.config import Config
+from index.errors import DocumentError
 from index.loaders import SUPPORTED_SUFFIXES, LoaderError, load_document
 from index.pipeline import IndexReport, build_index
-from index.store_api import IndexCorrupt, StoreUnavailable, open_store
+from index.store_api import IndexCorrupt, StoreUnavailable
+from index.store_factory import open_store
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # per file; documented in the README
 INDEX_WAIT_SECONDS = 120  # an upload waits this long for a running `rag index` before giving up
 
 
-class UploadRejected(ValueError):
-    pass
+class UploadRejected(DocumentError):
+    """An upload is refused (name, type, size, no text) or a removal names no indexed document."""
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,13 @@
 """Prompts. What repeats goes first and never changes, so llama.cpp can reuse its KV cache:
 system text, then the numbered passages in a stable order (by document and position),
-then the question and its instructions last.
+then the question and its instructions last. Each builder returns a ``Prompt``: the messages, and
+how much of them is the same for every question (the part a local LLM may keep in its KV cache).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from index.sentences import sentence_spans
 from rag.language import LANGUAGE_NAMES
@@ -47,6 +49,17 @@ _INSTRUCTION = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 MAX_OBEYED_TERMS = 3
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """Chat messages for the model, and the stable part of them."""
+
+    messages: list[dict]
+    # The first ``stable_prefix_chars`` characters of the last message (the system message precedes
+    # them) are the same for every question: the passages block of a whole small corpus. A local LLM
+    # may keep their KV state, on disk too. None: no such part (the passages change with the question).
+    stable_prefix_chars: int | None = None
 
 
 def sanitize(text: str) -> str:
@@ -92,32 +105,36 @@ def passages_block(passages: list[Passage]) -> str:
     return "\n".join(lines)
 
 
-def stable_prefix_chars(passages: list[Passage]) -> int:
-    """How much of the last message of ``answer_messages``/``rewrite_messages`` does not depend on
-    the question or the conversation: the passages block (the system message precedes it)."""
-    return len(passages_block(passages))
+def _with_passages(passages: list[Passage], tail: str, passages_fixed: bool) -> Prompt:
+    """System text, then the passages block, then ``tail`` (what depends on the question): the block
+    is the stable part when the passages are the same for every question (``passages_fixed``)."""
+    block = passages_block(passages)
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": block + tail}]
+    return Prompt(messages, len(block) if passages_fixed else None)
 
 
-def answer_messages(question: str, passages: list[Passage]) -> list[dict]:
+def answer_prompt(question: str, passages: list[Passage], passages_fixed: bool = False) -> Prompt:
     """The answer prompt. The question is in English (others are translated first: the small
-    model answers English questions from English passages far better; see rag.engine)."""
-    tail = f"\n\nQuestion: {sanitize(question)}\nAnswer:"
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": passages_block(passages) + tail}]
+    model answers English questions from English passages far better; see rag.engine).
+    ``passages_fixed``: the passages are the whole corpus, the same for every question."""
+    return _with_passages(passages, f"\n\nQuestion: {sanitize(question)}\nAnswer:", passages_fixed)
 
 
-def translate_messages(text: str, language: str) -> list[dict]:
+def translate_prompt(text: str, language: str) -> Prompt:
     name = LANGUAGE_NAMES.get(language, language)
-    return [
-        {
-            "role": "system",
-            "content": f"You translate text into {name}. Keep every bracketed number such as "
-            "[1] exactly where it is. Output only the translation.",
-        },
-        {"role": "user", "content": text},
-    ]
+    return Prompt(
+        [
+            {
+                "role": "system",
+                "content": f"You translate text into {name}. Keep every bracketed number such as "
+                "[1] exactly where it is. Output only the translation.",
+            },
+            {"role": "user", "content": text},
+        ]
+    )
 
 
-def rewrite_messages(question: str, history: list[dict], passages: list[Passage]) -> list[dict]:
+def rewrite_prompt(question: str, history: list[dict], passages: list[Passage], passages_fixed: bool = False) -> Prompt:
     """Ask for a standalone English question; shares the answer prompt's prefix when ``passages`` match."""
     turns = []
     for message in history[-4:]:  # the last two exchanges carry what a follow-up refers to
@@ -129,7 +146,7 @@ def rewrite_messages(question: str, history: list[dict], passages: list[Passage]
         "Task: rewrite the last user message as one standalone question in English, replacing pronouns "
         "and references with what they refer to in the conversation. Output only the rewritten question."
     )
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": passages_block(passages) + tail}]
+    return _with_passages(passages, tail, passages_fixed)
 
 
 def is_no_answer(text: str) -> bool:

@@ -8,6 +8,16 @@ from index.records import Chunk
 
 
 @dataclass(frozen=True)
+class ScoredSentence:
+    """One sentence of a retrieved passage and how well it matches the question (for evidence selection)."""
+
+    start: int  # character offsets into the passage (chunk) text
+    end: int
+    cosine: float  # its late-chunking vector's cosine to the question (0 when the index has none for it)
+    coverage: float  # idf-weighted share of the question's terms it holds, 0..1
+
+
+@dataclass(frozen=True)
 class Passage:
     """A retrieved chunk with where it came from and why it was chosen."""
 
@@ -18,6 +28,7 @@ class Passage:
     fused_score: float
     dense_score: float | None = None  # cosine similarity, None if not in the dense top list
     bm25_score: float | None = None  # None if not in the BM25 top list
+    sentences: tuple[ScoredSentence, ...] = ()  # its sentences scored against the question (retrieval fills it)
 
     @property
     def text(self) -> str:

@@ -26,10 +26,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from index.errors import ConfigError
 from index.second_embedder import E5Embedder, SecondEmbedderUnavailable
+from index.sentences import sentence_spans
 from index.store_api import Candidates, IndexView, concat_ranges
-from index.terms import bm25_query_tokens
-from rag.records import Passage
+from index.terms import bm25_query_tokens, bm25_tokens_of
+from rag.records import Passage, ScoredSentence
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +76,7 @@ class HybridRetriever:
         self.embedder = embedder
         self.settings = settings or RetrievalSettings()
         if self.settings.fusion not in FUSIONS:
-            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, not {self.settings.fusion!r}")
+            raise ConfigError(f"fusion must be one of {', '.join(FUSIONS)}, not {self.settings.fusion!r}")
         if second_embedder is None and snapshot.second_embedder_name is not None:
             try:
                 second_embedder = E5Embedder(snapshot.second_embedder_name)
@@ -111,7 +113,7 @@ class HybridRetriever:
         second_query_vector: np.ndarray | None = None,
     ) -> list[Passage]:
         if mode not in MODES:
-            raise ValueError(f"retrieval mode must be one of {', '.join(MODES)}, not {mode!r}")
+            raise ConfigError(f"retrieval mode must be one of {', '.join(MODES)}, not {mode!r}")
         view = self.snapshot
         if query_vector is None and mode != "bm25":
             query_vector = self.embedder.encode_query(query)
@@ -137,6 +139,7 @@ class HybridRetriever:
                 candidates = view.candidates([row for row, _ in ranked])
         at = {key: i for i, key in enumerate(candidates.keys)}
         dense_scores, bm25_scores = dict(dense), dict(lexical)
+        sentences = self._scored_sentences(candidates, [at[row] for row, _ in ranked], query, query_vector)
         passages = []
         for rank, (row, score) in enumerate(ranked, start=1):
             i = at[row]
@@ -152,6 +155,7 @@ class HybridRetriever:
                     fused_score=float(score),
                     dense_score=dense_score,
                     bm25_score=bm25_scores.get(row),
+                    sentences=sentences[rank - 1],
                 )
             )
         return passages
@@ -198,37 +202,47 @@ class HybridRetriever:
         order = np.lexsort((np.asarray(rows), -scores))
         return [(rows[i], float(scores[i])) for i in order], candidates
 
-    def _text_features(self, candidates: Candidates, query_terms: list[str], query_vector) -> np.ndarray:
-        """Per candidate: best-sentence idf coverage (a sentence, or 0.9 x two neighbours), query-bigram
-        share, whole-text idf coverage, best sentence cosine, best sentence (1 - SENTENCE_MIX)·coverage +
-        SENTENCE_MIX·cosine. Read off the index's analysed sentences, all candidates at once."""
+    def _sentence_signals(self, candidates: Candidates, query_terms: list[str], query_vector) -> _SentenceSignals:
+        """Every candidate sentence's cosine to the query (its late-chunking vector) and which query terms
+        it holds, read off the index's stored sentence data for all candidates at once."""
         view, c = self.snapshot, candidates
-        n = len(c.keys)
-        out = np.zeros((n, 5))
         sentences, owner = concat_ranges(c.sentence_rows[:-1], c.sentence_rows[1:])  # every sentence, and whose it is
         cosines = np.asarray(c.sentence_vectors[sentences], dtype=np.float32) @ np.asarray(query_vector, np.float32)
-        out[:, 3] = _group_max(cosines, owner, n)
         if not query_terms:
-            out[:, 4] = SENTENCE_MIX * out[:, 3]
-            return out
+            empty = np.zeros((len(sentences), 0), dtype=bool)
+            return _SentenceSignals(owner, cosines, empty, np.zeros(0), empty_tokens(), empty_tokens(), empty_tokens())
         ids = view.term_ids(query_terms)
         df = view.document_frequencies(ids)
         n_docs = view.chunk_count()
         idf = np.log(1 + (n_docs - df + 0.5) / (df + 0.5))
-        total = idf.sum() or 1.0
         positions, token_sentence = concat_ranges(c.sentence_term_rows[sentences], c.sentence_term_rows[sentences + 1])
         tokens = np.asarray(c.sentence_term_ids[positions], dtype=np.int64)
         query_index = _index_in(tokens, ids)  # which query term each token is, -1 for none
         hit = query_index >= 0
         found = np.zeros((len(sentences), len(query_terms)), dtype=bool)
         found[token_sentence[hit], query_index[hit]] = True
-        coverage = found @ idf / total
+        return _SentenceSignals(owner, cosines, found, idf, query_index, hit, owner[token_sentence])
+
+    def _text_features(self, candidates: Candidates, query_terms: list[str], query_vector) -> np.ndarray:
+        """Per candidate: best-sentence idf coverage (a sentence, or 0.9 x two neighbours), query-bigram
+        share, whole-text idf coverage, best sentence cosine, best sentence (1 - SENTENCE_MIX)·coverage +
+        SENTENCE_MIX·cosine. Read off the index's analysed sentences, all candidates at once."""
+        n = len(candidates.keys)
+        out = np.zeros((n, 5))
+        sig = self._sentence_signals(candidates, query_terms, query_vector)
+        owner, cosines = sig.owner, sig.cosines
+        out[:, 3] = _group_max(cosines, owner, n)
+        if not query_terms:
+            out[:, 4] = SENTENCE_MIX * out[:, 3]
+            return out
+        found, idf, total = sig.found, sig.idf, sig.idf.sum() or 1.0
+        coverage = sig.coverage()
         best = _group_max(coverage, owner, n)
         same_chunk = owner[1:] == owner[:-1]  # neighbouring sentences of one candidate
         pairs = 0.9 * ((found[1:] | found[:-1])[same_chunk] @ idf) / total
         out[:, 0] = np.maximum(np.maximum(best, _group_max(pairs, owner[1:][same_chunk], n)), 0.0)
+        query_index, hit, token_owner = sig.query_index, sig.hit, sig.token_owner
         in_chunk = np.zeros((n, len(query_terms)), dtype=bool)
-        token_owner = owner[token_sentence]
         in_chunk[token_owner[hit], query_index[hit]] = True
         out[:, 2] = in_chunk @ idf / total
         if len(query_terms) > 1:  # query bigram i is (term i, term i + 1): a token pair (i, i + 1) in one chunk
@@ -238,6 +252,62 @@ class HybridRetriever:
         mix = (1 - SENTENCE_MIX) * coverage + SENTENCE_MIX * cosines
         out[:, 4] = _group_max(mix, owner, n)
         return out
+
+    def _scored_sentences(
+        self, candidates: Candidates, indices: list[int], query: str, query_vector
+    ) -> list[tuple[ScoredSentence, ...]]:
+        """For the candidates at ``indices``: each sentence's span in the chunk text (index.sentences, the
+        segmentation the index was built with) with its cosine to the query and its idf coverage of the
+        query's terms. A chunk whose stored sentences don't match today's segmentation (an index built
+        before the segmenter changed; the next `rag index` rebuilds it) gets lexical scores only."""
+        if not indices:
+            return []
+        rows = np.asarray(indices, dtype=np.int64)
+        sub = candidates.subset(rows)
+        query_terms = list(dict.fromkeys(bm25_query_tokens(query)))
+        sig = self._sentence_signals(sub, query_terms, query_vector) if query_vector is not None else None
+        coverage = sig.coverage() if sig is not None and query_terms else None
+        out = []
+        for i, chunk in enumerate(sub.chunks):
+            spans = sentence_spans(chunk.text)
+            first, last = int(sub.sentence_rows[i]), int(sub.sentence_rows[i + 1])
+            if sig is not None and last - first == len(spans):
+                cos = sig.cosines[first:last]
+                cov = coverage[first:last] if coverage is not None else np.zeros(len(spans))
+            else:
+                cos = np.zeros(len(spans))
+                cov = _plain_coverage([chunk.text[a:b] for a, b in spans], query_terms)
+            out.append(tuple(ScoredSentence(a, b, float(x), float(y)) for (a, b), x, y in zip(spans, cos, cov)))
+        return out
+
+
+@dataclass(frozen=True)
+class _SentenceSignals:
+    """What the candidates' sentences hold of the query, sentence by sentence (see _sentence_signals)."""
+
+    owner: np.ndarray  # candidate of each sentence
+    cosines: np.ndarray  # late-chunking cosine of each sentence to the query
+    found: np.ndarray  # (sentences, query terms): the sentence holds the term
+    idf: np.ndarray  # per query term
+    query_index: np.ndarray  # per stored token of the sentences: which query term it is, -1 for none
+    hit: np.ndarray  # query_index >= 0
+    token_owner: np.ndarray  # candidate of each token
+
+    def coverage(self) -> np.ndarray:
+        """idf-weighted share of the query's terms in each sentence."""
+        return self.found @ self.idf / (self.idf.sum() or 1.0)
+
+
+def empty_tokens() -> np.ndarray:
+    return np.zeros(0, dtype=np.int64)
+
+
+def _plain_coverage(texts: list[str], query_terms: list[str]) -> np.ndarray:
+    """Unweighted share of the query's terms in each text (when the index has no usable sentence data)."""
+    if not query_terms:
+        return np.zeros(len(texts))
+    wanted = set(query_terms)
+    return np.array([len(wanted & set(terms)) / len(wanted) for terms in bm25_tokens_of(texts)])
 
 
 def _group_max(values: np.ndarray, groups: np.ndarray, n: int) -> np.ndarray:

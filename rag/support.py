@@ -14,11 +14,11 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
 from index.sentences import sentence_spans
+from index.terms import stem_words
 from rag.records import Passage
 
 _WORD = re.compile(r"\w+(?:[.,]\d+)*", re.UNICODE)
@@ -35,17 +35,10 @@ están como más menos lo le les ya muy también qué quién quiénes cuál cuá
 )
 
 
-@lru_cache(maxsize=1)
-def _stemmer():
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
 def content_terms(text: str) -> set[str]:
     words = [w.lower().replace(",", "") for w in _WORD.findall(text)]
     words = [w for w in words if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
-    return set(_stemmer().stemWords(words))
+    return set(stem_words(words))  # the index's stemmer, under its lock (PyStemmer is not thread-safe)
 
 
 def lexical_support(claim_terms: set[str], evidence_terms: set[str]) -> float:
@@ -80,23 +73,34 @@ class SupportScorer:
     """Scores claims against evidence; caches evidence vectors between calls (passages repeat)."""
 
     def __init__(self, embedder, cache_size: int = 20_000):
+        """``embedder``: ``encode(texts, progress=False)`` and a ``name``; an engine's follows the
+        embedder of its current index, so cached vectors are kept for one embedder name at a time."""
         self.embedder = embedder
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._vectors_of = ""  # the embedder name the cached vectors are from
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
     def _encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 1), np.float32)
+        name = getattr(self.embedder, "name", "")
+        # this call's vectors are collected here: other threads may evict (or, for another embedder,
+        # clear) cached ones between our look-up and our result
         with self._lock:
-            missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+            if name != self._vectors_of:
+                self._vectors.clear()
+                self._vectors_of = name
+            found = {t: self._vectors[t] for t in texts if t in self._vectors}
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
-            vectors = self.embedder.encode(missing, progress=False)
+            found.update(zip(missing, self.embedder.encode(missing, progress=False)))
             with self._lock:
-                for text, vec in zip(missing, vectors):
-                    self._vectors[text] = vec
-                while len(self._vectors) > self._cache_size:
-                    self._vectors.popitem(last=False)
-        with self._lock:
-            return np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, 1), np.float32)
+                if name == self._vectors_of:
+                    self._vectors.update((t, found[t]) for t in missing)
+                    while len(self._vectors) > self._cache_size:
+                        self._vectors.popitem(last=False)
+        return np.stack([found[t] for t in texts])
 
     def score(self, claims: list[str], evidence: list[Evidence]) -> np.ndarray:
         """Support of every claim (rows) by every evidence span (columns), in 0..1."""

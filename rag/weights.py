@@ -17,18 +17,20 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from index.errors import ModelError
+
 PACKAGED_MODEL_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 PACKAGED_MODEL_SIZE = 1_117_320_768
 PACKAGED_MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 PART_COUNT = 22
 
 
-class ModelIntegrityError(RuntimeError):
+class ModelIntegrityError(ModelError):
     """The model file (or its parts) is not the file we expect; nothing was loaded."""
 
 
-class ModelUnavailable(RuntimeError):
-    pass
+class ModelUnavailable(ModelError):
+    """The packaged model's parts are not installed."""
 
 
 def packaged_part_paths() -> list[Path]:

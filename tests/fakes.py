@@ -6,6 +6,8 @@ import hashlib
 
 import numpy as np
 
+from rag.generation.base import GenerationResult, Generator
+
 
 class HashEmbedder:
     """Deterministic bag-of-words vectors: texts sharing words get similar vectors."""
@@ -42,7 +44,7 @@ class HashEmbedder:
     def encode_query(self, text: str) -> np.ndarray:
         return self._vector(text)
 
-    def encode_with_sentences(self, texts, spans, on_progress=None):
+    def encode_with_sentences(self, texts, spans, on_progress=None, progress=None):
         """Chunk vectors, and each sentence embedded on its own (the real embedder pools tokens)."""
         vectors = self.encode(texts, on_progress=on_progress)
         sentences = [
@@ -72,7 +74,7 @@ class HashSecondEmbedder:
         norm = np.linalg.norm(vec)
         return vec / norm if norm else vec
 
-    def encode_passages(self, texts, on_progress=None) -> np.ndarray:
+    def encode_passages(self, texts, on_progress=None, progress=None) -> np.ndarray:
         self.embedded += len(texts)
         for done in range(1, len(texts) + 1):
             if on_progress is not None:
@@ -84,3 +86,23 @@ class HashSecondEmbedder:
 
     def encode_queries(self, texts) -> np.ndarray:
         return np.stack([self._vector(t) for t in texts])
+
+
+class ScriptedLLM(Generator):
+    """An LLM that replies from a script (one reply per request, then empty ones) and records the
+    prompts it was given; it ends every reply with ``finish_reason``."""
+
+    name = "scripted"
+    uses_llm = True
+
+    def __init__(self, *replies: str, finish_reason: str = "stop"):
+        self.replies = list(replies)
+        self.prompts: list[list[dict]] = []
+        self.finish_reason = finish_reason
+
+    def stream(self, request):
+        self.prompts.append(request.prompt.messages)
+        reply = self.replies.pop(0) if self.replies else ""
+        for i in range(0, len(reply), 4):  # stream in small pieces like a real model
+            yield reply[i : i + 4]
+        yield GenerationResult(finish_reason=self.finish_reason)

@@ -82,7 +82,7 @@ def main() -> None:
     args = parser.parse_args()
     from ui.app import build_app, serve
 
-    config = Config.from_env(data_dir=args.data_dir)
+    config = Config.load(data_dir=args.data_dir)
     app = build_app(config, "extractive")
     handlers = app._rag_handlers
     engine = SourcesFirstEngine(config, SlowGenerator(args.log))

@@ -9,6 +9,7 @@ from rag.citations import is_only_markers, parse_answer, strip_markers, verify, 
 from rag.records import Passage
 from rag.support import SupportScorer
 from tests.fakes import HashEmbedder
+from tests.threads import failures_in_threads
 
 DOC = (
     "Mexico is the top trade partner of the United States. The trade relationship is valued at US$1.8 "
@@ -106,3 +107,26 @@ def test_unsupported_sentence_is_flagged(scorer):
     assert result.unsupported == ["Paris hosted the Olympic Games in 2024."]
     assert [c.number for c in result.citations] == [1]
     assert result.supported_sentences == 1
+
+
+def test_a_full_vector_cache_shared_by_threads_never_loses_a_vector():
+    """The scorer's vector cache is shared by every question's checks and evicts when full: a call
+    gets all its vectors even when they are evicted (by itself or another thread) before it is done.
+    (It used to read them back from the cache at the end: a KeyError.)"""
+    from rag.support import Evidence
+
+    def case(seed: int, i: int) -> tuple[list[str], list[Evidence]]:
+        texts = [f"workers {seed} earn {i} dollars {j} per hour" for j in range(4)]
+        return texts[:1], [Evidence(0, 0, len(t), t) for t in texts[1:]]
+
+    reference = SupportScorer(HashEmbedder())
+    assert SupportScorer(HashEmbedder(), cache_size=2).score(*case(9, 9)).tolist() == (
+        reference.score(*case(9, 9)).tolist()
+    )  # one call needs more vectors than the cache holds
+    shared = SupportScorer(HashEmbedder(), cache_size=6)
+
+    def score(seed: int) -> None:
+        for i in range(200):
+            assert shared.score(*case(seed, i)).tolist() == reference.score(*case(seed, i)).tolist(), (seed, i)
+
+    assert failures_in_threads(score, [(seed,) for seed in range(4)]) == []

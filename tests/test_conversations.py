@@ -16,8 +16,8 @@ import pytest
 from index.config import Config
 from tests.conftest import ROOT
 from tests.test_ui_render import cited_answer
-from ui.conversations import ConversationStore, NotFound, answer_from_dict, database_path
-from ui.feedback import export_feedback
+from ui.conversations import ConversationError, ConversationStore, NotFound, answer_from_dict, database_path
+from ui.feedback import NothingToExport, export_feedback
 from ui.render import conversation_markdown, render_answer
 
 SETTINGS = {"generator": "extractive", "top_k": 5, "documents": "all"}
@@ -87,7 +87,7 @@ def test_newest_first_rename_and_delete(store):
     store.add_turn("o", a, "more", "answered", SETTINGS, answer=cited_answer())  # a is updated: it moves up
     assert [c.id for c in store.list("o")] == [a, b]
     assert store.rename("o", a, "  <img src=x onerror=alert(1)>\n  title ") == "<img src=x onerror=alert(1)> title"
-    with pytest.raises(ValueError, match="cannot be empty"):
+    with pytest.raises(ConversationError, match="cannot be empty"):
         store.rename("o", a, "   ")
     store.delete("o", a)
     assert [c.id for c in store.list("o")] == [b]
@@ -103,11 +103,11 @@ def test_feedback_is_one_vote_per_answer_keeps_its_comment_and_outlives_the_conv
     store.set_feedback("o", cid, 1, "up", None, "v-1")
     store.set_feedback("o", cid, 1, "down", "The number is wrong.", "v-1")
     store.set_feedback("o", cid, 1, "down", None, "v-2")  # a new vote without a comment keeps the comment
-    with pytest.raises(ValueError, match="only a complete answer"):
+    with pytest.raises(ConversationError, match="only a complete answer"):
         store.set_feedback("o", cid, 2, "up", None, "v-2")
     with pytest.raises(NotFound):
         store.set_feedback("o", cid, 9, "up", None, "v-2")
-    with pytest.raises(ValueError, match="rating"):
+    with pytest.raises(ConversationError, match="rating"):
         store.set_feedback("o", cid, 0, "meh", None, "v-2")
     assert [(t.rating, t.comment) for t in store.get("o", cid).turns] == [
         (None, ""),
@@ -183,7 +183,7 @@ def test_the_database_survives_kill_9_in_the_middle_of_writes(tmp_path):
 
 
 def test_feedback_export_is_an_eval_set_with_its_documents(tmp_path):
-    config = Config.from_env(data_dir=tmp_path / "data")
+    config = Config.load(data_dir=tmp_path / "data")
     doc = tmp_path / "docs-src" / "a.txt"
     doc.parent.mkdir()
     doc.write_text("Intro sentence. Workers must earn at least US$16 per hour. Closing words.", encoding="utf-8")
@@ -219,8 +219,8 @@ def test_feedback_export_is_an_eval_set_with_its_documents(tmp_path):
 
 
 def test_feedback_export_says_when_there_is_nothing_to_export(tmp_path):
-    with pytest.raises(ValueError, match="no chat database"):
-        export_feedback(Config.from_env(data_dir=tmp_path / "none"), tmp_path / "x.jsonl")
+    with pytest.raises(NothingToExport, match="no chat database"):
+        export_feedback(Config.load(data_dir=tmp_path / "none"), tmp_path / "x.jsonl")
     ConversationStore(database_path(tmp_path / "empty"))
-    with pytest.raises(ValueError, match="no feedback yet"):
-        export_feedback(Config.from_env(data_dir=tmp_path / "empty"), tmp_path / "x.jsonl")
+    with pytest.raises(NothingToExport, match="no feedback yet"):
+        export_feedback(Config.load(data_dir=tmp_path / "empty"), tmp_path / "x.jsonl")

@@ -6,10 +6,8 @@ import pytest
 
 from index.pipeline import build_index
 from rag.engine import EmptyQuestion, EngineOptions, RagEngine
-from rag.generation.base import Generator
-from rag.generation.extractive import ExtractiveGenerator
 from rag.records import Answer
-from tests.fakes import HashEmbedder
+from tests.fakes import HashEmbedder, ScriptedLLM
 
 ARTICLE = """Trade and labour under the USMCA
 
@@ -19,25 +17,6 @@ Auto workers must earn at least US$16 per hour under the USMCA. This rule aims a
 
 Estefanía Cruz said Mexico could copy what China did with Shenzhen. She said migrants could invest in Mexico.
 """
-
-
-class ScriptedLLM(Generator):
-    """Replies from a script, records the prompts it was given."""
-
-    name = "scripted"
-    uses_llm = True
-
-    def __init__(self, *replies: str, finish_reason: str = "stop"):
-        self.replies = list(replies)
-        self.prompts: list[list[dict]] = []
-        self.finish_reason = finish_reason
-
-    def stream(self, request):
-        self.prompts.append(request.messages)
-        request.info["finish_reason"] = self.finish_reason
-        reply = self.replies.pop(0) if self.replies else ""
-        for i in range(0, len(reply), 4):  # stream in small pieces like a real model
-            yield reply[i : i + 4]
 
 
 @pytest.fixture
@@ -50,9 +29,10 @@ def indexed(tmp_path, config):
     return config, embedder
 
 
-def engine_with(indexed, generator, **options) -> RagEngine:
+def engine_with(indexed, generator, **settings) -> RagEngine:
+    """An engine on the indexed article; ``settings`` change Config fields (e.g. context_tokens)."""
     config, embedder = indexed
-    return RagEngine(config, generator, EngineOptions(**options), embedder=embedder)
+    return RagEngine(config.with_(**settings), generator, EngineOptions(), embedder=embedder)
 
 
 def run(engine, question, history=None):
@@ -106,13 +86,12 @@ def test_stable_prefix_is_marked_for_the_kv_cache_only_when_the_whole_corpus_is_
     assert [r.utility for r in llm.prefilled] == [False, True]  # the answer and the side-task contexts
     run(engine, "How much must auto workers earn?")
     for request in llm.prefilled + llm.requests:
-        content = request.messages[-1]["content"]
-        assert content[: request.prefix_chars].endswith("END PASSAGES")
-        assert "Question:" not in content[: request.prefix_chars] and "Warm-up" not in content[: request.prefix_chars]
+        stable = request.prompt.messages[-1]["content"][: request.prompt.stable_prefix_chars]
+        assert stable.endswith("END PASSAGES") and "Question:" not in stable and "Warm-up" not in stable
 
     small = PrefillRecordingLLM("US$16 per hour [1].")
     run(engine_with(indexed, small, context_tokens=20), "How much must auto workers earn?")
-    assert small.requests[0].prefix_chars is None  # retrieved passages change with the question
+    assert small.requests[0].prompt.stable_prefix_chars is None  # retrieved passages change with the question
 
 
 def test_no_answer_marker_becomes_a_fixed_abstention_and_is_never_streamed(indexed):
@@ -172,7 +151,7 @@ def test_standalone_question_is_not_rewritten(indexed):
 
 
 def test_extractive_generator_answers_and_abstains(indexed):
-    engine = engine_with(indexed, ExtractiveGenerator())
+    engine = engine_with(indexed, "extractive")
     _, answer = run(engine, "How much must auto workers earn per hour?")
     assert "US$16 per hour" in answer.text and answer.citations and answer.generator == "extractive"
     _, answer = run(engine, "Which football club won the European cup final?")
@@ -180,7 +159,7 @@ def test_extractive_generator_answers_and_abstains(indexed):
 
 
 def test_bad_questions_get_clear_errors_or_notices(indexed):
-    engine = engine_with(indexed, ExtractiveGenerator())
+    engine = engine_with(indexed, "extractive")
     with pytest.raises(EmptyQuestion):
         run(engine, "   ")
     _, answer = run(engine, "How much must auto workers earn per hour? " + "x" * 100_000)

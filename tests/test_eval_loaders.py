@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from eval.errors import EvalSetError
 from eval.sets import load_set, sample
 from tests.conftest import ROOT
 
@@ -142,14 +143,26 @@ def test_the_seed_set_uses_the_seed_folder():
 
 
 def test_bad_sets_are_clear_errors(tmp_path):
-    with pytest.raises(ValueError, match="no such evaluation set"):
+    with pytest.raises(EvalSetError, match="no such evaluation set"):
         load_set(tmp_path / "missing.jsonl")
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "1"}\n', encoding="utf-8")
-    with pytest.raises(ValueError, match="bad.jsonl:1"):
+    with pytest.raises(EvalSetError, match="bad.jsonl:1"):
         load_set(bad)
-    with pytest.raises(ValueError, match="BEIR"):
+    with pytest.raises(EvalSetError, match="BEIR"):
         load_set(tmp_path)
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n1\td1\t1\n", encoding="utf-8")
+    (beir / "queries.jsonl").write_text('{"_id": "1", "text": "What?"}\n', encoding="utf-8")
+    (beir / "corpus.jsonl").write_text(
+        '{"_id": "d1", "text": "Fine."}\n{"_id": "d2", "text": "cut sh\n', encoding="utf-8"
+    )
+    with pytest.raises(EvalSetError, match=r"corpus.jsonl:2: not a JSON object"):
+        load_set(beir)
+    (beir / "corpus.jsonl").write_text('{"_id": "d1", "body": "Fine."}\n', encoding="utf-8")
+    with pytest.raises(EvalSetError, match=r"corpus.jsonl:1: no text in this record"):
+        load_set(beir)
 
 
 def test_limit_takes_the_same_random_sample_every_time_in_set_order():

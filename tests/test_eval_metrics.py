@@ -116,3 +116,18 @@ def test_alce_citation_recall_and_precision():
     uncited = judge.score("Paris is the capital of France.", passages)
     assert (uncited.recall, uncited.precision) == (0.0, None)
     assert judge.score("", passages).recall is None
+
+
+def test_gold_citation_judge_checks_quoted_spans_against_gold_answers_and_support_only():
+    from eval.gold_citations import citation_is_correct, judge_citations
+
+    support = "workers earning at least US$16 per hour"
+    sentence = "She noted the requirement for auto manufacturing to be done by workers earning at least US$16 per hour."
+    assert citation_is_correct(sentence, ["US$16 per hour"], None)  # holds the gold answer
+    assert citation_is_correct(sentence, [], support)  # holds the whole support
+    assert citation_is_correct("workers earning at least US$16", [], support)  # inside the support
+    assert not citation_is_correct("Low national productivity hinders trade.", ["US$16 per hour"], support)
+    assert not citation_is_correct("Mexico must address its internal governance.", [], support)
+    scores = judge_citations([sentence, "Low national productivity hinders trade."], ["US$16"], support)
+    assert (scores.correct, scores.citations, scores.precision, scores.any_correct) == (1, 2, 0.5, True)
+    assert judge_citations([], ["x"], None).precision is None

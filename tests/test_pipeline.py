@@ -15,7 +15,7 @@ import pytest
 
 from index.pipeline import IndexBusy, NothingToIndex, build_index
 from index.store import FORMAT_VERSION, FolderStore
-from tests.conftest import ROOT, SEEDS
+from tests.conftest import ROOT
 from tests.fakes import HashEmbedder
 from tests.test_store import as_format_2
 
@@ -129,7 +129,7 @@ KILL_SCRIPT = textwrap.dedent("""
         time.sleep(60)
     if {pause!r}:
         store._fsync_tree = slow_fsync_tree
-    build_index([{docs!r}], Config.from_env(data_dir={data!r}), embedder=HashEmbedder())
+    build_index([{docs!r}], Config.load(data_dir={data!r}), embedder=HashEmbedder())
     print("DONE", flush=True)
 """)
 
@@ -167,46 +167,6 @@ def test_build_killed_mid_write_leaves_the_previous_index_loadable(tmp_path, con
     assert report.documents_total == 40
     leftovers = [p.name for p in config.index_dir.iterdir() if p.name.startswith(("tmp-", ".current-"))]
     assert leftovers == []
-
-
-@pytest.mark.models
-def test_seed_article_with_the_real_embedder(config, real_embedder):
-    report = build_index([SEEDS], config, embedder=real_embedder)
-    snap = FolderStore(config.index_dir).load()
-    assert report.documents_total == 1 and len(snap.chunks) >= 4
-    assert snap.manifest["embedder"] == {"name": real_embedder.name, "dimension": 384}
-    # every chunk fits the embedder's window, measured with its own tokenizer
-    assert all(real_embedder.fits([c.text for c in snap.chunks]))
-    vector = real_embedder.encode_query("How much does a worker in auto manufacturing have to earn per hour?")
-    best_row = snap.search_dense(vector, 1)[0][0]
-    assert "US$16 per hour" in snap.chunks[best_row].text
-    again = build_index([SEEDS], config, embedder=real_embedder)
-    assert again.chunks_embedded == 0 and not again.wrote
-
-
-@pytest.mark.models
-def test_no_chunk_exceeds_the_embedders_max_length(real_embedder, seed_text):
-    """Word-piece-hungry text (numbers, accents, CJK) with big chunks still fits the window."""
-    from index.chunker import Chunker
-    from index.loaders import document_id
-    from index.records import Document
-
-    hungry = (
-        "Año 2026: 1,234,567.89 US$ · Ciudad de México – Querétaro – Nuevo León. " * 40
-        + "東京都は日本の首都であり、人口は約1400万人です。" * 30
-        + "\n\n"
-        + seed_text
-    )
-    doc = Document(id=document_id(hungry), title="t", source="/x", text=hungry)
-    tokenizer = real_embedder.model.tokenizer
-    limit = real_embedder.max_tokens
-    assert limit == 256
-    unguarded = Chunker(400, 40).split(doc)
-    assert any(len(tokenizer(c.text)["input_ids"]) > limit for c in unguarded)  # the guard is needed
-    chunks = Chunker(400, 40, fits=real_embedder.fits).split(doc)
-    lengths = [len(tokenizer(c.text)["input_ids"]) for c in chunks]
-    assert max(lengths) <= limit
-    assert all(c.text == hungry[c.char_start : c.char_end] for c in chunks)
 
 
 def test_index_of_an_older_format_is_rebuilt_with_all_its_documents(tmp_path, config):

@@ -8,6 +8,7 @@ import random
 import numpy as np
 import pytest
 
+from index.errors import ConfigError
 from index.pipeline import build_index
 from index.sentences import sentence_spans
 from index.store import FolderStore
@@ -45,9 +46,9 @@ def test_each_mode_returns_ranked_passages_with_scores(retriever):
         passages = retriever.retrieve("battery plant Monterrey", top_k=3, mode=mode)
         assert passages and [p.rank for p in passages] == list(range(1, len(passages) + 1))
         assert all(p.chunk.text in DOCS[n] for p, n in zip(passages, source_names(passages)))
-    with pytest.raises(ValueError, match="retrieval mode"):
+    with pytest.raises(ConfigError, match="retrieval mode"):
         retriever.retrieve("x", mode="fuzzy")
-    with pytest.raises(ValueError, match="fusion"):
+    with pytest.raises(ConfigError, match="fusion"):
         HybridRetriever(retriever.snapshot, retriever.embedder, RetrievalSettings(fusion="magic"))
 
 

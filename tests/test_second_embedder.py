@@ -147,18 +147,3 @@ def test_an_index_without_second_vectors_uses_the_seven_signal_weights(tmp_path,
     assert retriever.second_embedder is None and not retriever.uses_second_signal()
     assert retriever.encode_second_query("anything") is None
     assert retriever.retrieve("topic1 item2", top_k=2)
-
-
-@pytest.mark.models
-def test_real_e5_is_multilingual_and_unit_length():
-    e5 = E5Embedder()
-    passages = e5.encode_passages(
-        [
-            "The new battery plant opened in Monterrey in March, creating 2,000 jobs.",
-            "Soybean exports from Brazil reached a record as farmers shipped more grain to China.",
-        ]
-    )
-    query = e5.encode_query("¿Cuándo abrió la planta de baterías en Monterrey?")
-    assert passages.shape == (2, 384) and np.allclose(np.linalg.norm(passages, axis=1), 1.0, atol=1e-4)
-    scores = passages @ query
-    assert scores[0] > scores[1] + 0.05

@@ -151,8 +151,9 @@ def test_older_format_is_refused_with_rebuild_advice(tmp_path):
 def test_fast_bm25_analysis_matches_bm25s_tokenize():
     """bm25_tokens_of re-implements bm25s.tokenize's analysis for speed; they must agree term for term."""
     import bm25s
+    import Stemmer
 
-    from index.terms import _stemmer, bm25_tokens_of
+    from index.terms import bm25_tokens_of
 
     texts = [
         "The new battery plants opened in Monterrey, creating 2,000 jobs.",
@@ -163,7 +164,9 @@ def test_fast_bm25_analysis_matches_bm25s_tokenize():
         "Running runs ran",
         next(SEEDS.glob("*.txt")).read_text(encoding="utf-8")[:3000],
     ]
-    expected = bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+    expected = bm25s.tokenize(
+        texts, stopwords="en", stemmer=Stemmer.Stemmer("english"), return_ids=False, show_progress=False
+    )
     assert bm25_tokens_of(texts) == [list(t) for t in expected]
     assert bm25_tokens_of(texts[:2]) == bm25_tokens_of(texts)[:2]  # the stem cache changes nothing
 
@@ -172,15 +175,19 @@ def test_sentence_terms_are_stored_and_bm25_is_the_same_as_bm25s_own_analysis(tm
     """BM25 is built from the concatenated sentence terms: it must score exactly as an index
     built with bm25s.tokenize on the whole texts; the stored terms are each sentence's, in order."""
     import bm25s
+    import Stemmer
 
-    from index.terms import _stemmer, bm25_query_tokens, bm25_tokens_of
+    from index.terms import bm25_query_tokens, bm25_tokens_of
 
     texts = TEXTS + [next(SEEDS.glob("*.txt")).read_text(encoding="utf-8")[i : i + 900] for i in range(0, 9000, 900)]
     store = FolderStore(tmp_path / "index")
     write_sample(store, texts=texts)
     snap = store.load()
     reference = bm25s.BM25()
-    reference.index(bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), show_progress=False), show_progress=False)
+    reference.index(
+        bm25s.tokenize(texts, stopwords="en", stemmer=Stemmer.Stemmer("english"), show_progress=False),
+        show_progress=False,
+    )
     for query in ("tariffs on steel and aluminum", "Mexico trade partner", "workers US$16 hour", "USMCA review 2026"):
         expected = reference.get_scores(bm25_query_tokens(query))
         assert np.allclose(snap.bm25_scores(query), expected)
@@ -208,3 +215,30 @@ def test_a_format_2_index_still_loads_with_its_terms_analysed_at_load(tmp_path):
     assert older.manifest["format_version"] == 2
     assert np.array_equal(older.sentence_term_ids, current.sentence_term_ids)
     assert np.array_equal(older.sentence_term_rows, current.sentence_term_rows)
+
+
+def test_threads_first_using_a_loaded_view_all_see_every_chunk(tmp_path):
+    """A loaded view is shared by threads (the chat's warm-up and its first question, any callers of the
+    Python API): several asking for documents' chunks at the same moment each get all of them, once,
+    in order. (The per-document row map used to be filled lazily, unlocked, by the first caller: the
+    others saw it half-built, and lost chunks.)"""
+    import sys
+
+    from tests.threads import failures_in_threads
+
+    texts = [f"word{i} and some filler text" for i in range(5000)]
+    store = FolderStore(tmp_path / "index")
+    write_sample(store, texts)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often, as a busy core does
+
+    def ask(view) -> None:
+        got = view.chunks_of(list(view.documents))
+        assert got == view.chunks, f"{len(got)} chunks of {len(view.chunks)}"
+
+    try:
+        for _ in range(5):
+            view = store.load(verify=False)  # fresh: nothing asked of it yet
+            assert failures_in_threads(ask, [(view,)] * 4) == []
+    finally:
+        sys.setswitchinterval(interval)

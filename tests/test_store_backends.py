@@ -10,7 +10,8 @@ import pytest
 
 from index.pipeline import build_index
 from index.store import IndexSnapshot
-from index.store_api import IndexBusy, IndexMissing, StoreUnavailable, open_store
+from index.store_api import IndexBusy, IndexMissing, StoreUnavailable
+from index.store_factory import open_store
 from rag.retriever import HybridRetriever
 from tests.fakes import HashEmbedder, HashSecondEmbedder
 
@@ -99,12 +100,11 @@ def test_incremental_updates_embed_only_what_changed(tmp_path, store_config):
 
 def test_bm25_scores_are_the_same_on_both_backends(tmp_path, postgres_url, seed_text):
     """Postgres computes BM25 in SQL over its postings; it must rank exactly as the folder's bm25s index."""
-    from index.config import Config
-    from index.pg_store import with_schema
+    from index.config import Config, with_schema
 
     docs = tmp_path / "docs"
     write(docs, {**DOCS, "seed.txt": seed_text})
-    folder = Config.from_env(data_dir=tmp_path / "data")
+    folder = Config.load(data_dir=tmp_path / "data")
     postgres = folder.with_(store=with_schema(postgres_url, "bm25_equivalence"))
     for config in (folder, postgres):
         build_index([docs], config, embedder=HashEmbedder(), rebuild=True)
@@ -123,12 +123,11 @@ def test_bm25_scores_are_the_same_on_both_backends(tmp_path, postgres_url, seed_
 
 
 def test_retrieval_is_the_same_on_both_backends(tmp_path, postgres_url, seed_text):
-    from index.config import Config
-    from index.pg_store import with_schema
+    from index.config import Config, with_schema
 
     docs = tmp_path / "docs"
     write(docs, {**DOCS, "seed.txt": seed_text})
-    folder = Config.from_env(data_dir=tmp_path / "data", second_embedder="multilingual-e5-small")
+    folder = Config.load(data_dir=tmp_path / "data", second_embedder="multilingual-e5-small")
     postgres = folder.with_(store=with_schema(postgres_url, "retrieval_equivalence"))
     second = HashSecondEmbedder()
     import index.pipeline as pipeline
@@ -271,13 +270,14 @@ def test_missing_index_is_a_clear_error(store_config):
 
 def test_unreachable_database_and_bad_urls_are_clear_errors(tmp_path):
     from index.config import Config
+    from index.errors import ConfigError
 
     store = open_store(Config(data_dir=tmp_path, store=f"postgresql://nobody@/nodb?host={tmp_path}/nosocket"))
     with pytest.raises(StoreUnavailable, match="cannot connect to PostgreSQL"):
         store.load()
-    with pytest.raises(ValueError, match="not a postgresql:// URL"):
+    with pytest.raises(ConfigError, match="not a postgresql:// URL"):
         Config(data_dir=tmp_path, store="mysql://somewhere/db")
-    with pytest.raises(StoreUnavailable, match="schema"):
+    with pytest.raises(ConfigError, match="schema"):
         open_store(Config(data_dir=tmp_path, store="postgresql://h/db?schema=Robert'); DROP TABLE x;--"))
 
 
@@ -291,11 +291,10 @@ def test_cli_reports_an_unreachable_database_in_one_line(tmp_path, capsys):
 
 
 def test_a_database_index_of_another_schema_version_is_refused_then_rebuilt(tmp_path, postgres_url):
-    from index.config import Config
-    from index.pg_store import with_schema
+    from index.config import Config, with_schema
     from index.store_api import IndexCorrupt
 
-    config = Config.from_env(data_dir=tmp_path, store=with_schema(postgres_url, "old_schema"))
+    config = Config.load(data_dir=tmp_path, store=with_schema(postgres_url, "old_schema"))
     docs, emb, store = built(tmp_path, config)
     with store.connect() as conn:
         conn.execute('UPDATE "old_schema".meta SET schema_version = 99')

@@ -50,7 +50,7 @@ class FakeEngine:
 
 @pytest.fixture
 def handlers(tmp_path):
-    app = ChatApp(Config.from_env(data_dir=tmp_path / "data"), "extractive")
+    app = ChatApp(Config.load(data_dir=tmp_path / "data"), "extractive")
     app.fake = FakeEngine()
     app.engine = lambda spec=None: app.fake
     return app

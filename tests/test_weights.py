@@ -60,12 +60,3 @@ def test_tampered_assembled_file_is_rehashed_and_replaced(tmp_path):
     target.write_bytes(b"x" * len(whole))  # changes mtime, so the stamp no longer matches
     assemble(parts, target, len(whole), expected)
     assert target.read_bytes() == whole
-
-
-@pytest.mark.models
-def test_packaged_model_parts_join_into_qwens_official_file(tmp_path):
-    from rag.weights import PACKAGED_MODEL_SIZE, packaged_model
-
-    path = packaged_model(tmp_path)
-    assert path.stat().st_size == PACKAGED_MODEL_SIZE
-    assert path.read_bytes()[:4] == b"GGUF"

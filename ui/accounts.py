@@ -26,12 +26,14 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from index.errors import UserError
+
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 MIN_PASSWORD = 8
 _hasher = PasswordHasher()  # argon2-cffi's defaults: Argon2id, RFC 9106 low-memory profile, 16-byte salt
 
 
-class AccountError(ValueError):
+class AccountError(UserError):
     """A bad user name, password or users file: the user can fix it."""
 
 

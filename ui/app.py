@@ -28,8 +28,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import gradio as gr  # noqa: E402
 
+from index.errors import UserError  # noqa: E402
 from rag import library  # noqa: E402
-from rag.api import get_engine, user_errors  # noqa: E402
+from rag.api import get_engine  # noqa: E402
 from rag.engine import RagEngine  # noqa: E402
 from rag.records import Answer, Sources  # noqa: E402
 from ui.accounts import Accounts, User  # noqa: E402
@@ -96,8 +97,11 @@ class ChatApp:
     def generator_name(self, spec: str | None = None) -> str:
         try:
             return self.engine(spec).generator.name
-        except Exception as exc:  # a broken generator must not break the status panel
+        except UserError as exc:
             return f"{spec or self.generator} (unavailable: {exc})"
+        except Exception as exc:  # a broken generator must not break the status panel; the log has why
+            log.exception("generator %s failed to load", spec or self.generator)
+            return f"{spec or self.generator} (unavailable: internal error {type(exc).__name__})"
 
     def warm_up(self, generator: str | None = None) -> None:
         """Load models and pre-read the prompt prefix so the first question is fast."""
@@ -105,8 +109,10 @@ class ChatApp:
         try:
             self.engine(generator).warm_up()
             log.info("warm-up done")
-        except Exception as exc:  # no index yet, etc.: the chat says so when asked
+        except UserError as exc:  # no index yet, etc.: the chat says so when asked
             log.info("warm-up skipped: %s", exc)
+        except Exception:
+            log.exception("warm-up failed")
         finally:
             self.preparing.clear()
 
@@ -174,8 +180,10 @@ class ChatApp:
             view = self.engine().snapshot()
             chunks = view.chunks_of([d.doc_id for d in status.documents])[:3000]
             questions = library.example_questions(chunks, len(status.documents) > 1)
-        except Exception as exc:
+        except UserError as exc:
             log.info("no example questions: %s", exc)
+        except Exception:
+            log.exception("no example questions")
         for doc in status.documents:
             if len(questions) >= 3:
                 break
@@ -267,7 +275,7 @@ class ChatApp:
                 flight["done"] = True
                 self._save_quietly(owner, cid, message, "stopped", settings, streamed)
             raise
-        except user_errors() as exc:  # a missing index or model...
+        except UserError as exc:  # a missing index or model...
             flight["done"] = True
             self._save_quietly(owner, cid, message, "error", settings, str(exc))
             chat[-1] = {"role": "assistant", "content": render_error(str(exc))}
@@ -329,7 +337,7 @@ class ChatApp:
                 cid = None
         try:
             answer = self.engine().answer(message, history)
-        except user_errors() as exc:
+        except UserError as exc:
             raise gr.Error(str(exc)) from None
         if not cid:
             cid = self.store.create(owner, message)
@@ -377,7 +385,7 @@ class ChatApp:
             return gr.update(), gr.update()
         try:
             title = self.store.rename(owner, cid, title)
-        except (NotFound, ValueError) as exc:
+        except UserError as exc:
             gr.Warning(str(exc))
             return gr.update(), gr.update()
         return self._conversation_choices(owner, cid), title
@@ -422,7 +430,7 @@ class ChatApp:
         position = index // 2
         try:
             self.store.set_feedback(owner, cid, position, rating, None, self.index_version())
-        except (NotFound, ValueError) as exc:
+        except UserError as exc:
             gr.Warning(str(exc))
             return gr.update(), None, gr.update()
         prompt = "What was good about it? (optional)" if rating == "up" else "What was wrong? (optional)"
@@ -439,7 +447,7 @@ class ChatApp:
         try:
             self.store.set_feedback(owner, cid, pending["turn"], pending["rating"], comment or "", self.index_version())
             gr.Info("Thank you: your feedback is saved.")
-        except (NotFound, ValueError) as exc:
+        except UserError as exc:
             gr.Warning(str(exc))
         return gr.update(visible=False), ""
 
@@ -495,9 +503,12 @@ class ChatApp:
 
         try:
             result = library.add_uploads(pairs, self.config, on_progress=on_progress)
+        except UserError as exc:  # e.g. another `rag index` held the index for too long
+            return f"Nothing was added: {exc}", gr.update(), gr.update(), None, gr.update(), gr.update()
         except Exception as exc:
             log.exception("upload failed")
-            return f"Nothing was added: {exc}", gr.update(), gr.update(), None, gr.update(), gr.update()
+            note = f"Nothing was added: internal error ({type(exc).__name__}); see the server log"
+            return note, gr.update(), gr.update(), None, gr.update(), gr.update()
         lines = []
         if result.report is not None:
             lines.append(result.report.summary().splitlines()[0])
@@ -517,9 +528,12 @@ class ChatApp:
         try:
             report = library.remove_document(source, self.config)
             note = report.summary().splitlines()[0]
-        except Exception as exc:
-            log.warning("remove failed: %s", exc)
+        except UserError as exc:
             return f"Not removed: {exc}", gr.update(), gr.update(), gr.update(), gr.update()
+        except Exception as exc:
+            log.exception("remove failed")
+            note = f"Not removed: internal error ({type(exc).__name__}); see the server log"
+            return note, gr.update(), gr.update(), gr.update(), gr.update()
         return (note, *self._after_change(generator))
 
     # -- API for saved conversations ------------------------------------------------------
@@ -555,7 +569,7 @@ class ChatApp:
     def api_rename(self, conversation_id: str, title: str, client_key: str = "", request: gr.Request = None) -> str:
         try:
             return self.store.rename(self.owner(request, client_key), conversation_id, title)
-        except (NotFound, ValueError) as exc:
+        except UserError as exc:
             raise gr.Error(str(exc)) from None
 
     def api_delete(self, conversation_id: str, client_key: str = "", request: gr.Request = None) -> str:
@@ -584,7 +598,7 @@ class ChatApp:
             self.store.set_feedback(
                 self.owner(request, client_key), conversation_id, int(turn), rating, comment, self.index_version()
             )
-        except (NotFound, ValueError) as exc:
+        except UserError as exc:
             raise gr.Error(str(exc)) from None
         return "saved"
 

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from index.errors import UserError
 from index.records import Chunk
 from rag.records import Answer, Citation, Passage
 
@@ -68,7 +69,11 @@ CREATE TABLE IF NOT EXISTS feedback (
 """
 
 
-class NotFound(LookupError):
+class ConversationError(UserError):
+    """A request about saved conversations or feedback that cannot be done (the message says why)."""
+
+
+class NotFound(ConversationError):
     """No such conversation or turn for this owner (also what someone else's id gives)."""
 
 
@@ -120,7 +125,7 @@ def clean_title(title: str) -> str:
     text = "".join(ch if ch.isprintable() else " " for ch in (title or ""))
     text = " ".join(text.split())
     if not text:
-        raise ValueError("a conversation title cannot be empty")
+        raise ConversationError("a conversation title cannot be empty")
     return text[:TITLE_CHARS]
 
 
@@ -252,7 +257,7 @@ class ConversationStore:
     ) -> None:
         """Rate an answered turn (a second vote replaces the first; ``comment=None`` keeps the old one)."""
         if rating not in RATINGS:
-            raise ValueError(f"rating must be one of {', '.join(RATINGS)}")
+            raise ConversationError(f"rating must be one of {', '.join(RATINGS)}")
         now = time.time()
         with self._connect(write=True) as db:
             self._info(db, owner, cid)
@@ -262,7 +267,7 @@ class ConversationStore:
             if row is None:
                 raise NotFound("no such answer in this conversation")
             if row["status"] != "answered":
-                raise ValueError("only a complete answer can be rated")
+                raise ConversationError("only a complete answer can be rated")
             earlier = [
                 r[0]
                 for r in db.execute(

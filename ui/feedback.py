@@ -25,10 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from index.config import Config
+from index.errors import UserError
 from rag import library
 from ui.conversations import ConversationStore, database_path
 
 _MARKERS = re.compile(r"\s*\[\d+(?:\s*[,\u2013-]\s*\d+)*\]")
+
+
+class NothingToExport(UserError):
+    """There is no feedback to export."""
 
 
 @dataclass
@@ -56,10 +61,10 @@ def export_feedback(config: Config, out: Path | str) -> ExportReport:
     report = ExportReport()
     db = database_path(config.data_dir)
     if not db.is_file():
-        raise ValueError(f"no chat database at {db}: nothing has been rated yet")
+        raise NothingToExport(f"no chat database at {db}: nothing has been rated yet")
     rows = ConversationStore(db).all_feedback()
     if not rows:
-        raise ValueError("no feedback yet: rate answers in the chat with the thumbs first")
+        raise NothingToExport("no feedback yet: rate answers in the chat with the thumbs first")
 
     folder = docs_folder_for(out)
     folder.mkdir(parents=True, exist_ok=True)

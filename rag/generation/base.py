@@ -1,33 +1,67 @@
-"""The one interface every answer generator implements."""
+"""The one interface every answer generator implements.
+
+``Generator.stream(request)`` yields the answer's text piece by piece and, as its last item, one
+``GenerationResult``: how the generation ended (and, for a local LLM, how the prompt's stable prefix
+was made ready). Backends report through what they yield; they never write into the request.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
+from index.errors import ModelError
+from rag.prompt import Prompt
 from rag.records import Passage
 
+PREFIX_STATES = ("held", "restored", "evaluated")  # already in the context, read from disk, computed
 
-class GeneratorUnavailable(RuntimeError):
+
+class GeneratorUnavailable(ModelError):
     """The backend cannot run here (no model installed, server unreachable...)."""
 
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """Everything a backend may need: LLM backends read ``messages``; extractive reads the rest."""
+    """Everything a backend may need: LLM backends read ``prompt``; extractive reads the rest."""
 
-    messages: list[dict]
+    prompt: Prompt
     question: str
     passages: list[Passage]
     language: str = "en"
     max_tokens: int = 200
     stop: tuple[str, ...] = field(default=())
-    info: dict = field(default_factory=dict, compare=False)  # filled by the backend, e.g. finish_reason
     utility: bool = False  # a side task (rewrite, translation): must not disturb the answer prompt's cache
-    # The first ``prefix_chars`` characters of the last message are the same for every question (the
-    # system text and a whole small corpus): a local LLM may keep their KV state, on disk too. None: no such part.
-    prefix_chars: int | None = None
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """What a backend reports at the end of a generation (the last item ``stream`` yields)."""
+
+    finish_reason: str | None = None  # "stop", "length" (the token limit cut it)...; None: not reported
+    # how the prompt's stable prefix was made ready (PREFIX_STATES), its size and the seconds it took;
+    # None when the request marked no stable prefix or the backend keeps no KV cache of its own
+    prefix_state: str | None = None
+    prefix_tokens: int = 0
+    prefix_seconds: float = 0.0
+
+    @property
+    def cut_off(self) -> bool:
+        """The token limit ended the answer, maybe mid-sentence."""
+        return self.finish_reason == "length"
+
+
+def collect(stream: Iterable[str | GenerationResult]) -> tuple[str, GenerationResult]:
+    """A whole stream: its text, and its result (an empty one if the backend reported none)."""
+    pieces: list[str] = []
+    result = GenerationResult()
+    for item in stream:
+        if isinstance(item, GenerationResult):
+            result = item
+        else:
+            pieces.append(item)
+    return "".join(pieces), result
 
 
 class Generator(ABC):
@@ -35,21 +69,18 @@ class Generator(ABC):
     uses_llm: bool = True
 
     @abstractmethod
-    def stream(self, request: GenerationRequest) -> Iterator[str]:
-        """Yield the answer text piece by piece."""
+    def stream(self, request: GenerationRequest) -> Iterator[str | GenerationResult]:
+        """Yield the answer text piece by piece, then one ``GenerationResult``."""
 
-    def complete(self, messages: list[dict], max_tokens: int = 64, prefix_chars: int | None = None) -> str:
+    def complete(self, prompt: Prompt, max_tokens: int = 64) -> str:
         """A short non-streamed completion (used for query rewriting). LLM backends only."""
-        request = GenerationRequest(
-            messages=messages, question="", passages=[], max_tokens=max_tokens, utility=True, prefix_chars=prefix_chars
-        )
-        return "".join(self.stream(request))
+        request = GenerationRequest(prompt=prompt, question="", passages=[], max_tokens=max_tokens, utility=True)
+        return collect(self.stream(request))[0]
 
-    def prefill(self, request: GenerationRequest) -> None:
+    def prefill(self, request: GenerationRequest) -> GenerationResult:
         """Read the prompt's stable part into the model's cache ahead of any question (at start-up).
         By default a one-token generation, which any backend with a prompt cache benefits from."""
-        for _ in self.stream(replace(request, max_tokens=1)):
-            pass
+        return collect(self.stream(replace(request, max_tokens=1)))[1]
 
     def warm_up(self) -> None:  # noqa: B027 - an optional hook: most backends have nothing to load
         """Load whatever is slow to load, so the first question is not the one that pays."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rag.generation.base import GenerationRequest, Generator
+from rag.generation.base import GenerationRequest, GenerationResult, Generator
 from rag.prompt import NO_ANSWER
 from rag.support import SupportScorer, evidence_spans
 
@@ -22,16 +22,16 @@ class ExtractiveGenerator(Generator):
     name = "extractive"
     uses_llm = False
 
-    def __init__(self, scorer: SupportScorer | None = None, max_sentences: int = 2):
+    def __init__(self, scorer: SupportScorer, max_sentences: int = 2):
+        """``scorer`` picks the sentences: the engine's, so their vectors are shared with the checks."""
         self.scorer = scorer
         self.max_sentences = max_sentences
 
-    def stream(self, request: GenerationRequest) -> Iterator[str]:
+    def stream(self, request: GenerationRequest) -> Iterator[str | GenerationResult]:
         yield self.answer_text(request.question, request.passages)
+        yield GenerationResult(finish_reason="stop")
 
     def answer_text(self, question: str, passages, min_support: float = MIN_SUPPORT) -> str:
-        if self.scorer is None:
-            raise RuntimeError("ExtractiveGenerator needs a SupportScorer (the engine provides one)")
         singles = evidence_spans(passages, pairs=False)
         if not singles:
             return NO_ANSWER

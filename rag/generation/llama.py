@@ -6,10 +6,10 @@ finds its prefix (system text + passages) still in the KV cache, and one takes t
 tasks (rewriting a follow-up, translating an answer). Generations are serialised with one
 lock (two cores gain nothing from running two at once); callers simply wait their turn.
 
-A request may mark the start of its prompt as stable (``GenerationRequest.prefix_chars``: the
-system text and a whole small corpus). That prefix is read into the context first and its KV state
-saved under ``kv_dir``, so a fresh process restores it from disk instead of evaluating ~1,450
-tokens again (rag.generation.kv_cache).
+A prompt may mark its start as stable (``Prompt.stable_prefix_chars``: the system text and a whole
+small corpus). That prefix is read into the context first and its KV state saved under ``kv_dir``,
+so a fresh process restores it from disk instead of evaluating ~1,450 tokens again
+(rag.generation.kv_cache). How it was made ready is reported in the ``GenerationResult``.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
-from rag.generation.base import GenerationRequest, Generator, GeneratorUnavailable
+from rag.generation.base import GenerationRequest, GenerationResult, Generator, GeneratorUnavailable
 from rag.generation.kv_cache import KVStateStore, common_prefix_length, ensure_prefix, model_identity
 
 _models: dict[tuple, object] = {}
@@ -74,17 +75,18 @@ class LlamaCppGenerator(Generator):
         self._model()
         self._model("utility")
 
-    def prefill(self, request: GenerationRequest) -> None:
+    def prefill(self, request: GenerationRequest) -> GenerationResult:
         llm, lock = self._model("utility" if request.utility else "answer")
         with lock:
-            self._ensure_prefix(llm, request)
+            return self._ensure_prefix(llm, request)
 
-    def stream(self, request: GenerationRequest) -> Iterator[str]:
+    def stream(self, request: GenerationRequest) -> Iterator[str | GenerationResult]:
         llm, lock = self._model("utility" if request.utility else "answer")
         with lock:
-            self._ensure_prefix(llm, request)
+            prefix = self._ensure_prefix(llm, request)
+            finish_reason = None
             chunks = llm.create_chat_completion(
-                messages=request.messages,
+                messages=request.prompt.messages,
                 stream=True,
                 max_tokens=request.max_tokens,
                 temperature=0.0,
@@ -95,22 +97,24 @@ class LlamaCppGenerator(Generator):
             )
             for chunk in chunks:
                 choice = chunk["choices"][0]
-                if choice.get("finish_reason"):
-                    request.info["finish_reason"] = choice["finish_reason"]
+                finish_reason = choice.get("finish_reason") or finish_reason
                 piece = choice["delta"].get("content")
                 if piece:
                     yield piece
+            yield replace(prefix, finish_reason=finish_reason)
 
-    def _ensure_prefix(self, llm, request: GenerationRequest) -> None:
-        if request.prefix_chars is None:
-            return
-        prefix = self.prefix_tokens(llm, request.messages, request.prefix_chars)
-        if prefix:
-            started = time.perf_counter()
-            store = KVStateStore(self.kv_dir, model_identity(self.model_path, self.n_ctx)) if self.kv_dir else None
-            request.info["prefix"] = ensure_prefix(llm, prefix, store)  # "held", "restored" or "evaluated"
-            request.info["prefix_tokens"] = len(prefix)
-            request.info["prefix_seconds"] = time.perf_counter() - started
+    def _ensure_prefix(self, llm, request: GenerationRequest) -> GenerationResult:
+        """Make the context hold the prompt's stable prefix (if it marks one); report how."""
+        chars = request.prompt.stable_prefix_chars
+        prefix = self.prefix_tokens(llm, request.prompt.messages, chars) if chars is not None else []
+        if not prefix:
+            return GenerationResult()
+        started = time.perf_counter()
+        store = KVStateStore(self.kv_dir, model_identity(self.model_path, self.n_ctx)) if self.kv_dir else None
+        state = ensure_prefix(llm, prefix, store)  # "held", "restored" or "evaluated"
+        return GenerationResult(
+            prefix_state=state, prefix_tokens=len(prefix), prefix_seconds=time.perf_counter() - started
+        )
 
     def prompt_tokens(self, llm, messages: list[dict]) -> list[int] | None:
         """The tokens ``create_chat_completion`` evaluates for ``messages``: the GGUF's chat
@@ -140,7 +144,3 @@ class LlamaCppGenerator(Generator):
         if full is None or part is None:
             return []
         return full[: common_prefix_length(full, part)]
-
-    def count_tokens(self, text: str) -> int:
-        llm, _ = self._model()
-        return len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))

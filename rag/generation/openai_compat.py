@@ -6,7 +6,7 @@ import json
 import os
 from collections.abc import Iterator
 
-from rag.generation.base import GenerationRequest, Generator, GeneratorUnavailable
+from rag.generation.base import GenerationRequest, GenerationResult, Generator, GeneratorUnavailable
 
 
 class OpenAICompatibleGenerator(Generator):
@@ -23,14 +23,20 @@ class OpenAICompatibleGenerator(Generator):
     def _headers(self) -> dict:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
-    def stream(self, request: GenerationRequest) -> Iterator[str]:
+    def stream(self, request: GenerationRequest) -> Iterator[str | GenerationResult]:
         import httpx
 
-        body = {"messages": request.messages, "stream": True, "max_tokens": request.max_tokens, "temperature": 0.0}
+        body = {
+            "messages": request.prompt.messages,
+            "stream": True,
+            "max_tokens": request.max_tokens,
+            "temperature": 0.0,
+        }
         if self.model:
             body["model"] = self.model
         if request.stop:
             body["stop"] = list(request.stop)
+        finish_reason = None
         try:
             with (
                 httpx.Client(timeout=self.timeout) as client,
@@ -55,9 +61,10 @@ class OpenAICompatibleGenerator(Generator):
                         continue
                     choices = event.get("choices") or []
                     if choices and choices[0].get("finish_reason"):
-                        request.info["finish_reason"] = choices[0]["finish_reason"]
+                        finish_reason = choices[0]["finish_reason"]
                     piece = (choices[0].get("delta") or {}).get("content") if choices else None
                     if piece:
                         yield piece
         except httpx.HTTPError as exc:
             raise GeneratorUnavailable(f"cannot reach the chat endpoint {self.base_url}: {exc}") from None
+        yield GenerationResult(finish_reason=finish_reason)

@@ -26,10 +26,11 @@ import pytest
 from index.config import Config
 from index.pipeline import build_index
 from index.store import FolderStore
+from index.store_api import IndexBusy
 from tests.app_server import running_app
 from tests.conftest import SEEDS, private_cache
 
-pytestmark = [pytest.mark.models, pytest.mark.stress]
+pytestmark = pytest.mark.models  # and stress, as every test in tests/stress/ (conftest.py)
 
 TOWNS = [  # name, founded, mayor, river, known for
     ("Aldermoor", 1712, "Helena Varga", "Quillon", "copper bells"),
@@ -156,7 +157,7 @@ def towns_data(tmp_path_factory, real_embedder) -> Path:
     """seeds/ and the 20 towns, indexed with the real embedder."""
     root = tmp_path_factory.mktemp("load")
     data = root / "data"
-    build_index([SEEDS, write_towns(root / "towns", TOWNS)], Config.from_env(data_dir=data), embedder=real_embedder)
+    build_index([SEEDS, write_towns(root / "towns", TOWNS)], Config.load(data_dir=data), embedder=real_embedder)
     return data
 
 
@@ -275,6 +276,21 @@ def test_hostile_uploads_over_http_are_refused_and_the_index_is_untouched(extrac
     )
 
 
+def wait_until_it_indexes(store: FolderStore, uploader: threading.Thread, timeout: float = 600) -> None:
+    """Until a build holds ``store``'s lock (the app began indexing the upload): an event, where a
+    fixed sleep would guess how long the checks take on a busy core."""
+    deadline = time.monotonic() + timeout
+    while uploader.is_alive():
+        try:
+            with store.lock(0):  # held for an instant: a build starting now waits for it (uploads wait 120 s)
+                pass
+        except IndexBusy:
+            return
+        assert time.monotonic() < deadline, f"no indexing began in {timeout} s"
+        time.sleep(0.05)
+    pytest.fail("the upload ended before its indexing was seen")
+
+
 @pytest.mark.timeout(1800)
 def test_the_app_answers_while_an_upload_is_being_indexed(extractive_app, towns_data, tmp_path):
     from gradio_client import handle_file
@@ -297,7 +313,7 @@ def test_the_app_answers_while_an_upload_is_being_indexed(extractive_app, towns_
     uploader.start()
     store = FolderStore(towns_data / "index")
     before = store.current_path()
-    time.sleep(3)  # the upload is copied and checked; embedding starts
+    wait_until_it_indexes(store, uploader)  # the upload was checked and copied, its build holds the index
     during, asked = [], 0
     me = client(extractive_app)
     while uploader.is_alive() and asked < 20:
@@ -324,7 +340,7 @@ def test_the_app_answers_while_an_upload_is_being_indexed(extractive_app, towns_
 def test_4_concurrent_sessions_with_the_local_llm(tmp_path, real_embedder, monkeypatch):
     towns = TOWNS[:4]  # a small corpus: the whole of it is the prompt's stable, cached prefix
     data = tmp_path / "data"
-    build_index([write_towns(tmp_path / "towns", towns)], Config.from_env(data_dir=data), embedder=real_embedder)
+    build_index([write_towns(tmp_path / "towns", towns)], Config.load(data_dir=data), embedder=real_embedder)
     monkeypatch.setenv("RAG_CACHE_DIR", str(private_cache(tmp_path / "cache")))
     monkeypatch.setenv("RAG_THREADS", str(len(os.sched_getaffinity(0))))  # the cores this run may use
     with running_app(data, "llm", tmp_path / "app.log") as url:

@@ -18,7 +18,7 @@ from index.pipeline import build_index
 from tests.app_server import chromium_page, running_app
 from tests.conftest import SEEDS
 
-pytestmark = [pytest.mark.models, pytest.mark.timeout(1200)]
+pytestmark = pytest.mark.timeout(1200)
 
 SCREENSHOT_DIR = os.environ.get("RAG_SCREENSHOT_DIR")  # set to docs/ to refresh the README's screenshot
 
@@ -28,7 +28,7 @@ def seed_data(tmp_path_factory, real_embedder):
     from index.config import Config
 
     data = tmp_path_factory.mktemp("ui-data")
-    build_index([SEEDS], Config.from_env(data_dir=data), embedder=real_embedder)
+    build_index([SEEDS], Config.load(data_dir=data), embedder=real_embedder)
     return data
 
 

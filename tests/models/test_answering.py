@@ -13,13 +13,11 @@ import pytest
 
 from index.pipeline import build_index
 from index.store import FolderStore
-from rag.api import get_engine, make_generator
+from rag.api import get_engine
 from rag.engine import RagEngine
 from rag.records import Answer
 from tests.app_server import free_port, serving
 from tests.conftest import SEEDS
-
-pytestmark = pytest.mark.models
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +25,7 @@ def seed_config(tmp_path_factory):
     from index.config import Config
 
     # the shipped default: the second embedder on (tests/conftest.py turns it off for logic tests)
-    config = Config.from_env(data_dir=tmp_path_factory.mktemp("seed-data"), second_embedder=Config().second_embedder)
+    config = Config.load(data_dir=tmp_path_factory.mktemp("seed-data"), second_embedder=Config.second_embedder)
     build_index([SEEDS], config)
     assert FolderStore(config.index_dir).load().second_vectors is not None
     return config
@@ -107,9 +105,8 @@ def llama_server(seed_config, tmp_path_factory):
 
 
 def test_openai_compatible_backend_against_a_real_llama_cpp_server(seed_config, llama_server):
-    generator = make_generator(llama_server, seed_config)
-    assert generator.name.startswith("openai-compatible")
-    engine = RagEngine(seed_config, generator)
+    engine = RagEngine(seed_config, llama_server)
+    assert engine.generator.name.startswith("openai-compatible")
     pieces, final = [], None
     for item in engine.stream("How much must auto manufacturing workers earn per hour under the USMCA?"):
         if isinstance(item, Answer):

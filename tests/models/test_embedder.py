@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from index.sentences import sentence_spans
-
-pytestmark = pytest.mark.models
 
 TEXT = (
     "The factory in Monterrey builds electric car batteries. It opened in 2024 and employs 3,000 people. "

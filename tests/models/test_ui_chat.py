@@ -25,7 +25,7 @@ from tests.app_server import chromium_page, free_port, running_app, running_slow
 from tests.conftest import ROOT, SEEDS
 from ui.accounts import add_user
 
-pytestmark = [pytest.mark.models, pytest.mark.timeout(900)]
+pytestmark = pytest.mark.timeout(900)
 
 QUESTION = "How much must auto workers earn per hour under the USMCA?"
 PASSWORD = "correct horse battery"
@@ -36,7 +36,7 @@ def seed_data(tmp_path_factory, real_embedder):
     from index.config import Config
 
     data = tmp_path_factory.mktemp("chat-data")
-    build_index([SEEDS], Config.from_env(data_dir=data), embedder=real_embedder)
+    build_index([SEEDS], Config.load(data_dir=data), embedder=real_embedder)
     return data
 
 

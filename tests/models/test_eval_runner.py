@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from cli.main import main
 from tests.test_eval_loaders import SQUAD
-
-pytestmark = pytest.mark.models
 
 DOCS = {
     "volcanoes.txt": "Volcanoes of Iceland\n\nHekla is one of Iceland's most active volcanoes. It erupted in 2000. "
@@ -145,3 +141,22 @@ def test_retrieval_only_run_on_a_squad_file_with_a_fixed_sample(tmp_path, capsys
     assert results["settings"]["retrieval"] == "bm25" and results["index"]["documents"] == 3
     assert (out / "recall_at_k.png").is_file() and not (out / "latency.png").exists()
     assert "Warsaw ¶1" in (out / "report.md").read_text(encoding="utf-8") or s["failed"] == 0
+
+
+def test_no_progress_draws_no_bar_while_indexing_the_set(tmp_path, capsys):
+    """`rag eval --no-progress` on a set big enough for the embedder's own terminal bar (256+ chunks):
+    neither the indexing nor the retrieval draws one (the indexing bar used to appear regardless)."""
+    paragraphs = [
+        {
+            "context": f"Paragraph {i} says that item {i} weighs {i} grams.",
+            "qas": [{"id": f"q{i}", "question": f"What does item {i} weigh?", "answers": [{"text": f"{i} grams"}]}],
+        }
+        for i in range(300)
+    ]
+    path = tmp_path / "items.json"
+    path.write_text(json.dumps({"data": [{"title": "Items", "paragraphs": paragraphs}]}), encoding="utf-8")
+    argv = ["eval", str(path), "--generator", "none", "--retrieval", "bm25", "--limit", "5", "--no-progress"]
+    assert main([*argv, "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")]) == 0
+    err = capsys.readouterr().err
+    assert "Embedding 300 chunk(s)" in err  # the indexing did run, and said so
+    assert "it/s" not in err and "chunk/s" not in err and "%|" not in err, err

@@ -11,12 +11,9 @@ import sys
 import pytest
 
 from cli.main import main as rag
-from index.config import Config
-from index.pg_store import with_schema
+from index.config import Config, with_schema
 from rag.api import answer
 from tests.conftest import ROOT, SEEDS
-
-pytestmark = pytest.mark.models
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +27,7 @@ def seed_store(postgres_url, tmp_path_factory) -> Config:
     finally:
         if saved is not None:
             os.environ["RAG_SECOND_EMBEDDER"] = saved
-    return Config.from_env(data_dir=data, store=url, second_embedder=Config().second_embedder)
+    return Config.load(data_dir=data, store=url, second_embedder=Config.second_embedder)
 
 
 def test_answer_from_python_over_postgres_cites_the_fact(seed_store):

@@ -1,0 +1,90 @@
+"""What a question asks for, and whether a piece of text holds that kind of thing.
+
+Questions reach the answering stage in English (others are rewritten first), so the patterns are
+English. The kinds are coarse on purpose — a number, a date, a person or organisation, a place —
+because they only have to tell a sentence that *can* answer from one that can't: "How many job
+openings…?" needs a number that is not already in the question, "Who said…?" a name that is not.
+Anything else ("What…?", "Why…?") has no expected kind and is never checked by it.
+"""
+
+from __future__ import annotations
+
+import re
+
+NUMBER, DATE, NAME = "number", "date", "name"
+
+_KIND_PATTERNS = (
+    (
+        NUMBER,
+        re.compile(
+            r"\bhow\s+(many|much|long|old|far|large|big|tall|high|fast|often|deep|wide|heavy)\b"
+            r"|\bwhat\s+(percentage|percent|share|proportion|number|amount|fraction|rate|price|cost|value|size)\b"
+            r"|\bwhich\s+(percentage|number|amount)\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        DATE,
+        re.compile(
+            r"\bwhen\b|\b(what|which)\s+(year|years|century|decade|date|month|day|time|period|season)\b"
+            r"|\bin\s+(what|which)\s+year\b|\bsince\s+when\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (NAME, re.compile(r"\bwho(m|se)?\b|\bwhere\b|\b(which|what)\s+(person|man|woman|company|city|country)\b", re.I)),
+)
+
+_NUMBER_WORDS = (
+    "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
+    "eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million billion "
+    "trillion dozen dozens half quarter third once twice"
+).split()
+_NUMBER = re.compile(r"\d[\d,.]*%?|\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
+_MONTHS = "January February March April May June July August September October November December".split()
+_DATE = re.compile(
+    r"\b(1[0-9]{3}|20[0-9]{2})s?\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b|\b(" + "|".join(_MONTHS) + r")\b"
+    r"|\b(century|centuries|decade|yesterday|today|tomorrow|spring|summer|autumn|fall|winter|monday|tuesday|"
+    r"wednesday|thursday|friday|saturday|sunday)\b",
+    re.IGNORECASE,
+)
+# A capitalised word: the crude mark of a name (person, place, organisation); the words that are
+# capitalised only because they start a sentence are not names.
+_NAME = re.compile(r"\b[A-Z][\w'’.-]*[a-z][\w'’-]*|\b[A-Z]{2,}\b")
+_SENTENCE_STARTERS = frozenset(
+    """the a an in on at for this that these those it he she they we i you however but and also after before during
+    when while although though despite since as if with by from to of his her its their our my your there here what
+    who whom whose which where why how one two many some most each all both under over according other another such
+    then thus so yet still meanwhile moreover furthermore instead today later now first finally""".split()
+)
+_WORD = re.compile(r"[\w'’]+")
+
+
+def expected_kind(question: str) -> str | None:
+    """The kind of answer ``question`` asks for (NUMBER, DATE, NAME), or None."""
+    for kind, pattern in _KIND_PATTERNS:
+        if pattern.search(question):
+            return kind
+    return None
+
+
+def _question_words(question: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(question)}
+
+
+def kind_mentions(text: str, kind: str, question: str = "") -> list[str]:
+    """The mentions of ``kind`` in ``text`` that the question itself doesn't already contain."""
+    pattern = {NUMBER: _NUMBER, DATE: _DATE, NAME: _NAME}[kind]
+    known = _question_words(question)
+    if kind == NAME:
+        known |= _SENTENCE_STARTERS
+    found = []
+    for match in pattern.finditer(text):
+        words = {w.lower() for w in _WORD.findall(match.group(0))}
+        if words and not words <= known:
+            found.append(match.group(0))
+    return found
+
+
+def holds_kind(text: str, kind: str | None, question: str = "") -> bool:
+    """Does ``text`` hold something of the kind the question asks for (True when it asks for no kind)?"""
+    return kind is None or bool(kind_mentions(text, kind, question))

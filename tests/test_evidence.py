@@ -1,0 +1,92 @@
+"""Evidence selection (rag.evidence) and what a question asks for (rag.question): pure logic, no models."""
+
+from __future__ import annotations
+
+import pytest
+
+from index.records import Chunk
+from index.sentences import sentence_spans
+from rag.evidence import EvidenceSettings, leans_back, select_evidence
+from rag.question import DATE, NAME, NUMBER, expected_kind, holds_kind, kind_mentions
+from rag.records import Passage, ScoredSentence
+
+
+def passage(
+    text: str, scores: list[tuple[float, float]], rank: int = 1, fused: float = 1.0, doc: str = "d1", start: int = 0
+) -> Passage:
+    spans = sentence_spans(text)
+    assert len(spans) == len(scores)
+    chunk = Chunk(
+        id=f"{doc}:{rank}", doc_id=doc, ordinal=rank - 1, char_start=start, char_end=start + len(text), text=text
+    )
+    sentences = tuple(ScoredSentence(s, e, cos, cov) for (s, e), (cos, cov) in zip(spans, scores))
+    return Passage(
+        chunk=chunk, title="Doc", source=f"/docs/{doc}.txt", rank=rank, fused_score=fused, sentences=sentences
+    )
+
+
+def words(n: int) -> int:  # a token counter: one token a word
+    return n
+
+
+def test_question_kinds():
+    assert expected_kind("How many job openings cannot be filled?") == NUMBER
+    assert expected_kind("What percentage of migrants are regular?") == NUMBER
+    assert expected_kind("When was the article published?") == DATE
+    assert expected_kind("In which year did it open?") == DATE
+    assert expected_kind("Who said the world is no longer unipolar?") == NAME
+    assert expected_kind("Why is this good news for Mexico?") is None
+    assert holds_kind("a deficit of 300,000 to 800,000 openings", NUMBER)
+    assert not holds_kind("The deficit was projected in 2033.", NUMBER, "How large is the deficit by 2033?")
+    assert kind_mentions("Mariana Campos said so.", NAME, "Who said so?") == ["Mariana", "Campos"]
+    assert not holds_kind("Mexico is a partner.", NAME, "Who called Mexico a partner?")
+    assert holds_kind("Anything at all.", None)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("She noted that since the pandemic the deficit grew.", True),
+        ("However, he noted this new era requires work.", True),
+        ("This includes building a team.", True),
+        ('"We need investors in Mexico," she stressed.', True),
+        ("Mariana Campos, Director General, said the US is in a delicate position.", False),
+        ("The theatre opened in 1990.", False),
+    ],
+)
+def test_a_sentence_that_leans_on_the_one_before_is_recognised(sentence, expected):
+    assert leans_back(sentence) is expected
+
+
+def test_the_best_sentences_come_first_and_bring_the_sentence_a_pronoun_needs():
+    text = "Mariana Campos leads Mexico Evalua. She noted a deficit of 300,000 jobs. The weather was fine."
+    p = passage(text, [(0.2, 0.1), (0.9, 0.8), (0.1, 0.0)])
+    other = passage("Unrelated text about bridges.", [(0.3, 0.2)], rank=2, fused=0.5, doc="d2")
+    excerpts = select_evidence(
+        "How many jobs?", [p, other], lambda t: len(t.split()), EvidenceSettings(budget_tokens=12)
+    )
+    assert excerpts[0].text == "Mariana Campos leads Mexico Evalua. She noted a deficit of 300,000 jobs."
+    evidence = [excerpts[0].passage.text[e.start : e.end] for e in excerpts[0].evidence]
+    assert evidence == ["She noted a deficit of 300,000 jobs."]
+    sub = excerpts[0].as_passage(1)
+    assert sub.chunk.char_start == p.chunk.char_start and sub.text == excerpts[0].text
+    assert "weather" not in " ".join(e.text for e in excerpts)
+
+
+def test_the_budget_bounds_the_evidence_and_overlapping_chunks_give_a_sentence_once():
+    text = "Alpha one two. Beta three four. Gamma five six. Delta seven eight."
+    first = passage(text, [(0.9, 0.9), (0.8, 0.8), (0.7, 0.7), (0.6, 0.6)], start=0)
+    # the next chunk repeats the last two sentences (chunk overlap): same document offsets
+    second = passage("Gamma five six. Delta seven eight.", [(0.7, 0.7), (0.6, 0.6)], rank=2, start=32)
+    excerpts = select_evidence("q", [first, second], lambda t: len(t.split()), EvidenceSettings(budget_tokens=6))
+    chosen = [e.text for e in excerpts]
+    assert chosen == ["Alpha one two. Beta three four."]
+    excerpts = select_evidence("q", [first, second], lambda t: len(t.split()), EvidenceSettings(budget_tokens=100))
+    assert " ".join(e.text for e in excerpts).count("Gamma") == 1
+
+
+def test_bad_evidence_settings_are_refused():
+    with pytest.raises(ValueError, match="budget"):
+        EvidenceSettings(budget_tokens=2)
+    with pytest.raises(ValueError, match="negative"):
+        EvidenceSettings(kind_weight=-1)
