@@ -30,7 +30,7 @@ class SlowGenerator(ExtractiveGenerator):
     name = "slow-extractive"
 
     def __init__(self, log: Path):
-        super().__init__()
+        super().__init__(scorer=None)  # the engine hands over its scorer
         self.log = log
 
     def _note(self, what: str) -> None:
@@ -41,10 +41,12 @@ class SlowGenerator(ExtractiveGenerator):
         with SLOT:
             self._note("start")
             try:
-                text = "".join(super().stream(request))
+                items = list(super().stream(request))  # the answer text, then the GenerationResult
+                text = "".join(i for i in items if isinstance(i, str))
                 for word in re.findall(r"\S+\s*", (text + " ") * 3):  # long enough to be stopped
                     time.sleep(WORD_SECONDS)
                     yield word
+                yield from (i for i in items if not isinstance(i, str))
             finally:
                 self._note("closed")
 
@@ -85,7 +87,9 @@ def main() -> None:
     config = Config.load(data_dir=args.data_dir)
     app = build_app(config, "extractive")
     handlers = app._rag_handlers
-    engine = SourcesFirstEngine(config, SlowGenerator(args.log))
+    generator = SlowGenerator(args.log)
+    engine = SourcesFirstEngine(config, generator)
+    generator.scorer = engine.scorer  # what make_generator does for the engine's own extractive generator
     handlers.engine = lambda spec=None: engine
     serve(app, "127.0.0.1", args.port)
 
