@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -90,7 +89,7 @@ def test_browser_streams_an_answer_with_highlighted_sources(llm_app, tmp_path):
         assert page.query_selector("#chat a.rag-cite") is not None  # [n] leads to source n
         mark = page.query_selector("#chat .rag-source mark")
         assert mark is not None and "16 per hour" in mark.inner_text()
-        assert "Documents" in page.inner_text("#index-status")
+        assert "1 document, " in page.inner_text("#index-status")
         answer.scroll_into_view_if_needed()
         page.screenshot(path=str(shot), full_page=True)
         # "New chat" clears the conversation
@@ -134,25 +133,3 @@ def test_hostile_upload_is_shown_as_text_and_runs_nothing(seed_data, tmp_path):
         assert page.evaluate("window.__xss") is None and dialogs == []
         assert page.query_selector('#chat img[src="x"]') is None and page.query_selector("#chat script") is None
         assert len(page.query_selector_all("#index-status .rag-docs li")) == 2  # seed article + the upload
-
-
-def test_stop_ends_a_local_model_answer_and_frees_the_slot(llm_app):
-    """Stop on the real LLM: the bubble says so at once, and the next question does not wait for the
-    stopped answer's remaining tokens (the generation is closed, releasing the model's lock)."""
-    with chromium_page() as page:
-        page.goto(llm_app, wait_until="load")
-        page.fill("#question textarea", "Summarise in detail everything each expert in the article said.")
-        page.press("#question textarea", "Enter")
-        page.wait_for_selector("#chat .rag-pending .rag-text", timeout=600_000)  # the model is writing
-        page.click("#stop")
-        page.wait_for_selector("#chat .rag-stopped", timeout=10_000)
-        assert not page.is_disabled("#ask")
-    t = time.perf_counter()
-    result = client(llm_app).predict(message="Who is Mariana Campos?", api_name="/chat")
-    waited = time.perf_counter() - t
-    assert "Campos" in result["answer"] or result["citations"], result
-    # a stopped answer left running would hold the model for up to 160 more tokens (~8-15 s here)
-    assert result["timings"]["first_token"] < 8.0, result["timings"]
-    print(
-        f"\nafter Stop: next answer's first token {result['timings']['first_token']:.2f} s, total wait {waited:.1f} s"
-    )
