@@ -15,6 +15,9 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	@command -v chromium >/dev/null 2>&1 || $(APT) install -y chromium || \
 		($(APT) update && $(APT) install -y chromium)  # Debian's Chromium, for the browser tests
+	@(command -v tesseract >/dev/null 2>&1 && tesseract --list-langs 2>/dev/null | grep -qx spa) || \
+		$(APT) install -y tesseract-ocr tesseract-ocr-eng tesseract-ocr-spa || \
+		($(APT) update && $(APT) install -y tesseract-ocr tesseract-ocr-eng tesseract-ocr-spa)  # OCR of scans
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install -e ".[test]"

@@ -73,7 +73,7 @@ def ask(engine: RagEngine, question: str, history: list[dict]) -> tuple[Answer, 
     for item in engine.stream(question, history):
         if isinstance(item, Answer):
             final = item
-        elif first is None:
+        elif isinstance(item, str) and first is None:  # the model's first words (not the Sources record)
             first = time.perf_counter() - start
     total = time.perf_counter() - start
     return final, (first if first is not None else total), total

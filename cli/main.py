@@ -81,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, help=TOP_K_HELP)
     p.add_argument("--retrieval", choices=["hybrid", "dense", "bm25"], default="hybrid")
     p.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
+    p.add_argument(
+        "--document",
+        action="append",
+        metavar="NAME",
+        dest="documents",
+        help="answer only from this document: a file name, path, glob (quote it) or title; repeatable",
+    )
     _common(p)
 
     p = sub.add_parser("chat", help="chat about the indexed documents in the browser (or --terminal)")
@@ -95,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="users file (`rag users add`): turns accounts on; each user sees only their own conversations "
         "and only administrators may add or remove documents (env RAG_AUTH)",
+    )
+    p.add_argument(
+        "--document",
+        action="append",
+        metavar="NAME",
+        dest="documents",
+        help="answer only from this document (a file name, path, glob or title; repeatable); the browser "
+        "chat starts with it chosen",
     )
     _common(p)
 
@@ -170,6 +185,7 @@ def _config(args) -> Config:
 
 def cmd_index(args) -> int:
     from index.pipeline import build_index
+    from index.progress import ProgressPrinter
 
     config = _config(args)
     paths = args.paths or ([] if args.remove else DEFAULT_PATHS)
@@ -180,6 +196,7 @@ def cmd_index(args) -> int:
         remove=args.remove,
         lock_timeout=args.wait,
         say=lambda message: print(message, file=sys.stderr),
+        on_stage=ProgressPrinter(sys.stderr),
     )
     print(report.summary())
     print(f"Index: {config.store_location}")
@@ -207,10 +224,11 @@ def cmd_ask(args) -> int:
         top_k=args.top_k,
         retrieval=args.retrieval,
         config=config,
+        documents=args.documents,
     ):
         if isinstance(item, Answer):
             final = item
-        elif live:
+        elif live and isinstance(item, str):  # the Sources record that comes first is shown at the end
             streamed += item
             print(item, end="", flush=True)
     if args.json:
@@ -239,7 +257,8 @@ def _print_sources(final) -> None:
             cites = [c for c in final.citations if c.number == number]
             print(f"[{number}] {cites[0].title} — {cites[0].source}")
             for c in cites:
-                print(f'    "{c.text}"  (chars {c.span_start}-{c.span_end})')
+                where = f"{c.location}, " if c.location else ""
+                print(f'    "{c.text}"  ({where}chars {c.span_start}-{c.span_end})')
 
 
 def cmd_chat(args) -> int:
@@ -252,7 +271,15 @@ def cmd_chat(args) -> int:
         default_users = _users_file(None, config)
         if not auth and default_users.is_file():
             print(f"note: {default_users} exists but accounts are off; use `rag chat --auth {default_users}`")
-        launch(config, generator, host=args.host, port=args.port, warm=not args.no_warm_up, auth_file=auth)
+        launch(
+            config,
+            generator,
+            host=args.host,
+            port=args.port,
+            warm=not args.no_warm_up,
+            auth_file=auth,
+            documents=args.documents,
+        )
         return 0
     return _terminal_chat(args, config, generator)
 
@@ -318,8 +345,14 @@ def _terminal_chat(args, config, generator: str) -> int:
     from rag.records import Answer
 
     print("Loading the index and models...", file=sys.stderr)
-    get_engine(config, generator).warm_up()
-    session = ChatSession(generator=generator, top_k=args.top_k, config=config)
+    engine = get_engine(config, generator)
+    engine.warm_up()
+    if args.documents:
+        from index.scope import resolve_documents
+
+        chosen = resolve_documents(engine.snapshot().documents, args.documents)  # unknown names: an error now
+        print(f"(answering from {len(chosen)} document(s) only)")
+    session = ChatSession(generator=generator, top_k=args.top_k, config=config, documents=args.documents)
     interactive = sys.stdin.isatty()
     print("Ask about your documents. /new starts a new conversation, /quit (or Ctrl-D) leaves.")
     while True:
@@ -344,7 +377,7 @@ def _terminal_chat(args, config, generator: str) -> int:
             for item in session.stream(question):
                 if isinstance(item, Answer):
                     final = item
-                else:
+                elif isinstance(item, str):
                     streamed += item
                     print(item, end="", flush=True)
         except UserError as exc:  # the conversation goes on
@@ -425,7 +458,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:
-        print("interrupted; the previous index is unchanged", file=sys.stderr)
+        message = "interrupted; the previous index is unchanged"
+        if args.command == "index":
+            message += " (what was embedded is kept: the next `rag index` carries on from there)"
+        print(message, file=sys.stderr)
         return 130
     except UserError as exc:  # only these: any other exception is a bug, and keeps its traceback
         print(f"error: {exc}", file=sys.stderr)

@@ -83,6 +83,10 @@ class ItemResult:
     citations: int | None = None
     raw_citation_recall: float | None = None  # the model's own markers, before verification re-attached them
     raw_citation_precision: float | None = None
+    gold_citations: int | None = None  # citations judged against the set's gold answers/support
+    gold_citations_correct: int | None = None  # of those, quoting a gold answer or the gold support
+    sources: float | None = None  # seconds until the sources were ready (before the model's first word)
+    no_answer_probability: float | None = None  # the model's first-token probability of NO_ANSWER
     first_token: float | None = None
     total: float | None = None
     passages: list[str] = field(default_factory=list)  # documents of the passages the answer was given

@@ -132,6 +132,7 @@ def _markdown(
         ]
     if "answers" in summary:
         a, c, ab, lat = summary["answers"], summary["citations"], summary["abstention"], summary["latency_seconds"]
+        g = summary.get("gold_citations", {})
         lines += [
             "## Answers",
             "",
@@ -140,12 +141,20 @@ def _markdown(
             f"| SQuAD exact match | {_fmt(a['exact_match'])} | {a['n']} answerable |",
             f"| SQuAD F1 | {_fmt(a['f1'])} | {a['n']} answerable |",
             f"| contains a gold answer | {_fmt(a['contains'])} | {a['n']} answerable |",
-            f"| citation recall (ALCE-style) | {_fmt(c['recall'])} | {c['n']} answers given |",
-            f"| citation precision (ALCE-style) | {_fmt(c['precision'])} | {c['n']} answers given |",
+            f"| citations correct, judged on the gold data (quote a gold answer or the gold support) | "
+            f"{_fmt(g.get('precision'))} | {g.get('n', 0)} answers with citations |",
+            f"| answers with at least one correct citation (gold data) | "
+            f"{_fmt(g.get('answers_with_a_correct_citation'))} | {g.get('n', 0)} |",
+            f"| citation recall (ALCE-style, judged by the project's own support scorer) | {_fmt(c['recall'])} "
+            f"| {c['n']} answers given |",
+            f"| citation precision (ALCE-style, judged by the project's own support scorer) | "
+            f"{_fmt(c['precision'])} | {c['n']} answers given |",
             f"| model's own citations, recall / precision | {_fmt(c['raw_recall'])} / "
             f"{_fmt(c['raw_precision'])} | before verification |",
             f"| abstention precision | {_fmt(ab['precision'])} | {ab['abstained']} abstentions |",
             f"| abstention recall | {_fmt(ab['recall'])} | {ab['unanswerable']} unanswerable |",
+            f"| sources shown p50 / p95 (s) | {_fmt(lat.get('sources', {}).get('p50'), 2)} / "
+            f"{_fmt(lat.get('sources', {}).get('p95'), 2)} | {lat['n']} |",
             f"| time to first token p50 / p95 (s) | {_fmt(lat['first_token']['p50'], 2)} / "
             f"{_fmt(lat['first_token']['p95'], 2)} | {lat['n']} |",
             f"| total time p50 / p95 (s) | {_fmt(lat['total']['p50'], 2)} / {_fmt(lat['total']['p95'], 2)} "

@@ -19,6 +19,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from eval.citations import CitationJudge
+from eval.gold_citations import judge_citations
 from eval.metrics import (
     best_over,
     contains_answer,
@@ -88,6 +89,8 @@ def score_answer(result: ItemResult, answer, judge: CitationJudge) -> None:
     result.answer, result.raw_answer, result.abstained = answer.text, answer.raw_text, answer.abstained
     result.fallback_reason = answer.fallback_reason
     result.first_token, result.total = answer.timings.get("first_token"), answer.timings.get("total")
+    result.sources = answer.timings.get("sources")
+    result.no_answer_probability = answer.no_answer_probability
     result.passages = [Path(p.source).name for p in answer.passages]
     if result.answers:
         text = "" if answer.abstained else strip_markers(answer.text)
@@ -96,6 +99,9 @@ def score_answer(result: ItemResult, answer, judge: CitationJudge) -> None:
         result.contains = contains_answer(text, result.answers)
     if answer.abstained or not answer.passages:
         return
+    if result.answers or result.support:  # judged on the set's gold data alone, not by our own scorer
+        gold = judge_citations([c.text for c in answer.citations], result.answers, result.support)
+        result.gold_citations, result.gold_citations_correct = gold.citations, gold.correct
     verified = judge.score(answer.english_text or answer.text, answer.passages)
     result.citation_recall, result.citation_precision = verified.recall, verified.precision
     result.citations = verified.citations
@@ -115,6 +121,10 @@ ANSWER_FIELDS = (
     "citations",
     "raw_citation_recall",
     "raw_citation_precision",
+    "gold_citations",
+    "gold_citations_correct",
+    "sources",
+    "no_answer_probability",
     "first_token",
     "total",
     "passages",

@@ -46,8 +46,17 @@ def summarise(results: list[ItemResult]) -> dict:
         "answers_with_citations": sum(bool(r.citations) for r in cited),
         "n": len(cited),
     }
+    judged = [r for r in cited if r.gold_citations]
+    summary["gold_citations"] = {  # independent of the answering code: the set's gold data only
+        "precision": sum(r.gold_citations_correct for r in judged) / sum(r.gold_citations for r in judged)
+        if judged
+        else None,
+        "answers_with_a_correct_citation": mean(float(r.gold_citations_correct > 0) for r in judged),
+        "n": len(judged),
+    }
     summary["abstention"] = abstention_scores([bool(r.abstained) for r in answered], [r.answerable for r in answered])
     summary["latency_seconds"] = {
+        "sources": percentiles([r.sources for r in answered]),
         "first_token": percentiles([r.first_token for r in answered]),
         "total": percentiles([r.total for r in answered]),
         "n": len(answered),

@@ -8,7 +8,8 @@ raised, in their own modules::
 
     UserError
     ├── ConfigError      a bad setting: a Config field, a RAG_* variable, an option
-    ├── DocumentError    a document that cannot be indexed: LoaderError, NothingToIndex, UploadRejected
+    ├── DocumentError    a document that cannot be indexed: LoaderError, NothingToIndex, UploadRejected;
+    │                    or that a question names but the index does not hold: UnknownDocument
     ├── StoreError       the index store: IndexMissing, IndexCorrupt, IndexBusy, StoreUnavailable
     ├── ModelError       a model that is missing or cannot run: EmbedderUnavailable (and
     │                    SecondEmbedderUnavailable), TokenizerUnavailable, GeneratorUnavailable,

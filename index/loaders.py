@@ -1,8 +1,11 @@
-"""Turn .txt / .md / .html / .pdf files into ``Document`` records.
+"""Turn files into ``Document`` records: plain text, Markdown and HTML here; PDF (with OCR of
+scanned pages), Word, PowerPoint, Excel, CSV, EPUB, OpenDocument text and images of text through
+the readers in index/formats/.
 
 Documents are untrusted: we only extract text from them, never run or render them.
 A file with no extractable text is an error that names the file, never a silent
-zero-chunk document.
+zero-chunk document. Each document carries its location marks (``Document.marks``: where each
+page, slide, sheet row, chapter or section starts in its text; index/locations.py).
 """
 
 from __future__ import annotations
@@ -14,10 +17,29 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from index.errors import DocumentError
+from index.formats.base import Extracted, FormatError, normalise, sniff
+from index.formats.html import read_html
 from index.records import Document
 
-SUPPORTED_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".pdf"}
+TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".csv"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | IMAGE_SUFFIXES | {".pdf", ".docx", ".pptx", ".xlsx", ".epub", ".odt"}
 MAX_FILE_BYTES = 50 * 1024 * 1024  # a larger file is refused rather than read into memory
+# what a file of each kind is called in messages
+KINDS = {
+    ".pdf": "PDF",
+    ".docx": "Word document",
+    ".pptx": "presentation",
+    ".xlsx": "spreadsheet",
+    ".csv": "CSV file",
+    ".epub": "e-book",
+    ".odt": "OpenDocument text",
+}
+
+
+def supported_list() -> str:
+    """ ".csv .docx .epub ..." for messages."""
+    return " ".join(sorted(SUPPORTED_SUFFIXES))
 
 
 class LoaderError(DocumentError):
@@ -43,7 +65,7 @@ def find_files(paths: Iterable[Path | str]) -> tuple[list[Path], list[str]]:
                 if child.is_file() and not _hidden(child, path) and child.suffix.lower() in SUPPORTED_SUFFIXES
             ]
             if not inside:
-                problems.append(f"{raw}: no .txt, .md, .html or .pdf files in this folder")
+                problems.append(f"{raw}: no supported documents in this folder (supported: {supported_list()})")
             found += inside
         elif path.suffix.lower() in SUPPORTED_SUFFIXES:
             found.append(path.resolve())
@@ -73,30 +95,73 @@ def load_document(path: Path | str) -> Document:
     except OSError as exc:
         raise LoaderError(f"{path.name}: cannot be read ({exc.strerror or exc})") from None
 
+    if not raw:
+        raise LoaderError(f"{path.name}: the file is empty (0 bytes)")
     notes: list[str] = []
-    if suffix == ".pdf":
-        title, text = _pdf_text(path, raw)
-    else:
-        if b"\x00" in raw[:8192]:
-            raise LoaderError(f"{path.name}: looks like a binary file, not {suffix} text")
-        decoded = _decode(raw, path, notes)
-        if suffix in {".html", ".htm"}:
-            title, text = _html_text(decoded)
-        elif suffix in {".md", ".markdown"}:
-            title, text = _markdown_title(decoded), decoded
-        else:
-            title, text = _first_line_title(decoded), decoded
-    text = _normalise(text)
+    try:
+        extracted = _extract(path, suffix, raw, notes)
+    except FormatError as exc:
+        raise LoaderError(f"{path.name}: {exc}") from None
+    except MemoryError:
+        raise LoaderError(f"{path.name}: too large to read into memory") from None
+    text = extracted.text
     if not text.strip():
-        kind = "PDF (scanned images or empty pages?)" if suffix == ".pdf" else "file"
-        raise LoaderError(f"{path.name}: no extractable text in this {kind}")
+        if suffix == ".pdf":
+            reason = "no text in this PDF, not even by OCR of its pages"
+        else:
+            reason = f"no extractable text in this {KINDS.get(suffix, 'file')}"
+        raise LoaderError(f"{path.name}: {reason}")
+    notes += [f"{path.name}: {w}" for w in extracted.warnings]
     return Document(
         id=document_id(text),
-        title=(title or path.stem).strip()[:200],
+        title=(extracted.title or path.stem).strip()[:200],
         source=str(path),
         text=text,
         warnings=tuple(notes),
+        marks=tuple((int(offset), label) for offset, label in extracted.marks),
+        ocr_pages=tuple(extracted.ocr_pages),
     )
+
+
+def _extract(path: Path, suffix: str, raw: bytes, notes: list[str]) -> Extracted:
+    """The reader of ``suffix``; a file whose bytes are of another kind than its name says is read as what
+    it is when that is HTML or PDF (a "Word" file saved as a web page), with a warning."""
+    found = sniff(raw)
+    if suffix in {".docx", ".pptx", ".xlsx", ".epub", ".odt"} and found in ("html", "pdf"):
+        notes.append(f"{path.name}: is really {found.upper()}, not {suffix}; read as {found.upper()}")
+        suffix = ".html" if found == "html" else ".pdf"
+    if suffix == ".pdf":
+        from index.formats import pdf
+
+        return pdf.read(path, raw)
+    if suffix in IMAGE_SUFFIXES:
+        from index.formats import ocr
+
+        return ocr.read_image(path, raw)
+    if suffix in {".docx", ".pptx", ".xlsx", ".epub", ".odt"}:
+        from index.formats import docx, epub, odt, pptx, sheets
+
+        reader = {
+            ".docx": docx.read,
+            ".pptx": pptx.read,
+            ".xlsx": sheets.read_xlsx,
+            ".epub": epub.read,
+            ".odt": odt.read,
+        }[suffix]
+        return reader(path, raw)
+    if b"\x00" in raw[:8192]:
+        raise FormatError(f"looks like a binary file, not {suffix} text")
+    decoded = _decode(raw, path, notes)
+    if suffix == ".csv":
+        from index.formats import sheets
+
+        return sheets.read_csv(path, decoded)
+    if suffix in {".html", ".htm"}:
+        return read_html(decoded)
+    text = _normalise(decoded)
+    if suffix in {".md", ".markdown"}:
+        return Extracted(text=text, title=_markdown_title(decoded), marks=_markdown_marks(text))
+    return Extracted(text=text, title=_first_line_title(decoded))
 
 
 def load_documents(paths: Iterable[Path]) -> Iterator[Document | LoaderError]:
@@ -131,16 +196,18 @@ def _decode(raw: bytes, path: Path, notes: list[str]) -> str:
     return text
 
 
-def _normalise(text: str) -> str:
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
-    text = re.sub(r"[ \t]+\n", "\n", text)
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
+_normalise = normalise
+
+
+TITLE_MAX_CHARS = 120  # a longer first line is the start of the text, not its title
 
 
 def _first_line_title(text: str) -> str:
-    for line in text.splitlines():
-        if line.strip():
-            return line.strip()[:200]
+    """The first line, when it reads as a heading: short, with more text after it. A one-paragraph file
+    gets no title here (the file's name stands in), not its opening words cut off."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) > 1 and len(lines[0]) <= TITLE_MAX_CHARS:
+        return lines[0]
     return ""
 
 
@@ -149,111 +216,16 @@ def _markdown_title(text: str) -> str:
     return match.group(1) if match else _first_line_title(text).lstrip("# ")
 
 
-# --- HTML --------------------------------------------------------------------------
-
-_DROP_TAGS = [
-    "script",
-    "style",
-    "noscript",
-    "template",
-    "nav",
-    "aside",
-    "form",
-    "iframe",
-    "svg",
-    "canvas",
-    "button",
-    "select",
-    "input",
-    "textarea",
-]
-_BLOCK_TAGS = {
-    "p",
-    "div",
-    "section",
-    "article",
-    "main",
-    "li",
-    "ul",
-    "ol",
-    "table",
-    "tr",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "blockquote",
-    "pre",
-    "figcaption",
-    "dd",
-    "dt",
-    "hr",
-}
+_MD_HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
+_MD_FENCE = re.compile(r"^ {0,3}(```|~~~)", re.MULTILINE)
 
 
-def _html_text(html: str) -> tuple[str, str]:
-    """Readable text of a page: headings and paragraphs, no scripts/styles/navigation."""
-    from bs4 import BeautifulSoup, Comment, Doctype, NavigableString, ProcessingInstruction
-
-    soup = BeautifulSoup(html, "html.parser")
-    title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    for tag in soup(_DROP_TAGS):
-        tag.decompose()
-    for tag in soup(["header", "footer"]):  # page banners go; an article's own header stays
-        if not tag.find_parent(["article", "main"]):
-            tag.decompose()
-    for tag in soup.find_all(attrs={"role": ["navigation", "banner", "contentinfo"]}):
-        tag.decompose()
-    if soup.head:
-        soup.head.decompose()
-    body = soup.body or soup
-    # Walk the tree once, putting blank lines around block elements.
-    parts: list[str] = []
-    for element in body.descendants:
-        if isinstance(element, (Comment, Doctype, ProcessingInstruction)):
-            continue
-        if isinstance(element, NavigableString):  # HTML whitespace is a space, except inside <pre>
-            in_pre = element.find_parent("pre") is not None
-            parts.append(str(element) if in_pre else re.sub(r"\s+", " ", str(element)))
-        elif element.name == "br":
-            parts.append("\n")
-        elif element.name in _BLOCK_TAGS:
-            parts.append("\n\n")
-    lines = []
-    for line in "".join(parts).split("\n"):
-        lines.append(re.sub(r"\s+", " ", line).strip())
-    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
-    if not title:
-        heading = body.find(["h1", "h2"])
-        title = heading.get_text(" ", strip=True) if heading else ""
-    return title, text
-
-
-# --- PDF ---------------------------------------------------------------------------
-
-
-def _pdf_text(path: Path, raw: bytes) -> tuple[str, str]:
-    import io
-
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        reader = PdfReader(io.BytesIO(raw))
-        if reader.is_encrypted:
-            try:
-                reader.decrypt("")
-            except Exception:
-                raise LoaderError(f"{path.name}: the PDF is encrypted") from None
-        pages = [page.extract_text() or "" for page in reader.pages]
-        title = ""
-        if reader.metadata and reader.metadata.title:
-            title = str(reader.metadata.title)
-    except LoaderError:
-        raise
-    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
-        raise LoaderError(f"{path.name}: not a readable PDF ({exc})") from None
-    text = "\n\n".join(page.strip() for page in pages if page.strip())
-    return title or _first_line_title(text), text
+def _markdown_marks(text: str) -> list[tuple[int, str]]:
+    """Each ATX heading (# ...) outside code fences starts a section named by it."""
+    fences = [m.start() for m in _MD_FENCE.finditer(text)]
+    marks = []
+    for match in _MD_HEADING.finditer(text):
+        inside = sum(1 for f in fences if f < match.start()) % 2 == 1
+        if not inside:
+            marks.append((match.start(), match.group(2).strip()[:120]))
+    return marks

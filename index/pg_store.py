@@ -36,7 +36,15 @@ import numpy as np
 from index.config import hide_password, split_url
 from index.records import Chunk
 from index.second_embedder import E5Embedder
-from index.store_api import Candidates, IndexBusy, IndexCorrupt, IndexMissing, ManifestNames, StoreUnavailable
+from index.store_api import (
+    Candidates,
+    IndexBusy,
+    IndexCorrupt,
+    IndexMissing,
+    ManifestNames,
+    StoreUnavailable,
+    chunk_marks,
+)
 from index.terms import analyse_chunks
 
 SCHEMA_VERSION = 1
@@ -484,6 +492,7 @@ class PostgresView(ManifestNames):
         self.documents = documents
         self._chunks = chunks
         self._local = threading.local()
+        self._newer_documents: dict[str, dict] = {}  # metadata of documents added after this view was loaded
 
     @property
     def version(self) -> str:
@@ -529,24 +538,37 @@ class PostgresView(ManifestNames):
         n, total = self._local.counts  # only called inside reading()
         return int(n), (float(total) / n if n else 1.0)
 
-    def search_dense(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        return self._nearest("embedding", query_vector, k)
+    def search_dense(self, query_vector: np.ndarray, k: int, doc_ids=None) -> list[tuple[int, float]]:
+        return self._nearest("embedding", query_vector, k, doc_ids)
 
-    def search_second(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+    def search_second(self, query_vector: np.ndarray, k: int, doc_ids=None) -> list[tuple[int, float]]:
         if self.second_embedder_name is None:
             return []
-        return self._nearest("second_embedding", query_vector, k)
+        return self._nearest("second_embedding", query_vector, k, doc_ids)
 
-    def _nearest(self, column: str, query_vector, k: int) -> list[tuple[int, float]]:
+    def _nearest(self, column: str, query_vector, k: int, doc_ids=None) -> list[tuple[int, float]]:
+        """HNSW search; with ``doc_ids`` an exact scan of those documents' chunks (found through the
+        doc_id index; MATERIALIZED keeps the planner from an HNSW scan whose filter could leave fewer
+        than ``k`` rows, or none)."""
         if k <= 0:
             return []
         vector = np.asarray(query_vector, dtype=np.float32)
+        t = self.t["chunks"]
         with self._conn() as conn:
-            rows = conn.execute(
-                f"SELECT key, {column} <=> %s AS distance FROM {self.t['chunks']} ORDER BY distance LIMIT %s",
-                (vector, int(k)),
-                binary=True,
-            )
+            if doc_ids is None:
+                rows = conn.execute(
+                    f"SELECT key, {column} <=> %s AS distance FROM {t} ORDER BY distance LIMIT %s",
+                    (vector, int(k)),
+                    binary=True,
+                )
+            else:
+                rows = conn.execute(
+                    f"""WITH scope AS MATERIALIZED (
+                        SELECT key, {column} <=> %s AS distance FROM {t} WHERE doc_id = ANY(%s))
+                    SELECT key, distance FROM scope WHERE distance IS NOT NULL ORDER BY distance, key LIMIT %s""",
+                    (vector, sorted(doc_ids), int(k)),
+                    binary=True,
+                )
             return [(int(key), 1.0 - float(distance)) for key, distance in rows]
 
     # float8 throughout (a bare 0.5 would make it numeric, several times slower)
@@ -569,10 +591,14 @@ class PostgresView(ManifestNames):
             rows = conn.execute(sql, {"n": n, "terms": terms, "k1": BM25_K1, "b": BM25_B, "avgdl": avgdl, **extra})
             return [(int(key), float(score)) for key, score in rows]
 
-    def search_lexical(self, query: str, k: int) -> list[tuple[int, float]]:
+    def search_lexical(self, query: str, k: int, doc_ids=None) -> list[tuple[int, float]]:
         if k <= 0:
             return []
-        found = self._bm25(query, "", {"k": int(k)}, " ORDER BY score DESC, p.chunk_key LIMIT %(k)s")
+        where, extra = "", {"k": int(k)}
+        if doc_ids is not None:  # the documents' postings only (BM25's statistics stay the corpus's)
+            where = f"JOIN {self.t['chunks']} c ON c.key = p.chunk_key WHERE c.doc_id = ANY(%(docs)s)"
+            extra["docs"] = sorted(doc_ids)
+        found = self._bm25(query, where, extra, " ORDER BY score DESC, p.chunk_key LIMIT %(k)s")
         return [(key, score) for key, score in found if score > 0]
 
     def lexical_scores(self, query: str, keys: list[int]) -> np.ndarray:
@@ -620,11 +646,10 @@ class PostgresView(ManifestNames):
         second = None
         if self.second_embedder_name is not None and all(r[10] is not None for r in ordered):
             second = np.array([_array(r[10]) for r in ordered]).reshape(len(ordered), -1)
+        chunks = [Chunk(id=r[1], doc_id=r[2], ordinal=r[3], char_start=r[4], char_end=r[5], text=r[6]) for r in ordered]
         return Candidates(
             keys=keys,
-            chunks=[
-                Chunk(id=r[1], doc_id=r[2], ordinal=r[3], char_start=r[4], char_end=r[5], text=r[6]) for r in ordered
-            ],
+            chunks=chunks,
             titles=[r[7] for r in ordered],
             sources=[r[8] for r in ordered],
             vectors=np.array([_array(r[9]) for r in ordered], dtype=np.float32).reshape(len(ordered), dim),
@@ -633,7 +658,18 @@ class PostgresView(ManifestNames):
             sentence_term_ids=np.concatenate(term_blocks) if term_blocks else np.zeros(0, np.int32),
             sentence_term_rows=sentence_term_rows,
             second_vectors=second,
+            marks=[chunk_marks(self._document_meta(c.doc_id), c) for c in chunks],
         )
+
+    def _document_meta(self, doc_id: str) -> dict:
+        """A document's metadata (its location marks): from the view's load, or read once for a document
+        a newer version added (a document id is a hash of its text, so its marks never change)."""
+        meta = self.documents.get(doc_id) or self._newer_documents.get(doc_id)
+        if meta is None:
+            with self._conn() as conn:
+                row = conn.execute(f"SELECT meta FROM {self.t['documents']} WHERE id = %s", (doc_id,)).fetchone()
+            meta = self._newer_documents.setdefault(doc_id, row[0] if row else {})
+        return meta
 
     def term_ids(self, terms: list[str]) -> np.ndarray:
         with self._conn() as conn:

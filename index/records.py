@@ -18,10 +18,20 @@ class Document:
     source: str  # absolute path of the file it came from
     text: str
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    # (char offset, label): from that offset on the text is on "page 2", "slide 3", "sheet Exports,
+    # row 3", in chapter or section "...": see index/locations.py. Sorted by offset; may be empty.
+    marks: tuple[tuple[int, str], ...] = field(default=(), compare=False)
+    ocr_pages: tuple[int, ...] = field(default=(), compare=False)  # pages (1-based) whose text came from OCR
 
     def meta(self) -> dict:
         """The document without its text: what the store keeps per document."""
-        return {"id": self.id, "title": self.title, "source": self.source, "chars": len(self.text)}
+        return {
+            "id": self.id,
+            "title": self.title,
+            "source": self.source,
+            "chars": len(self.text),
+            "marks": [[offset, label] for offset, label in self.marks],
+        }
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ Layout of ``<index_dir>`` (``Config.index_dir``)::
     v-20261129T101500-ab12cd/
         manifest.json    format version, embedder, chunker settings, documents, file checksums,
                          and a checksum of its own content
-        documents.json   document metadata (id, title, source, size, mtime)
+        documents.json   document metadata (id, title, source, size, mtime, location marks)
         chunks.jsonl     one Chunk per line, row i = vector i
         vectors.npy      float32 unit vectors (kept so unchanged documents are never re-embedded)
         sentences.npy    float16 unit vectors, one per sentence of each chunk (late chunking)
@@ -45,6 +45,7 @@ from index.store_api import (
     IndexCorrupt,
     IndexMissing,
     ManifestNames,
+    chunk_marks,
     sentence_slices,
     top_rows,
 )
@@ -52,12 +53,15 @@ from index.terms import analyse_chunks, bm25_query_tokens, sentence_term_arrays
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3  # 2: sentence vectors; 3: sentences' analysed terms
-READABLE_FORMATS = (2, 3)  # a format-2 index is analysed at load, and rewritten by the next `rag index`
+FORMAT_VERSION = 4  # 2: sentence vectors; 3: sentences' analysed terms; 4: documents' location marks
+# a format-2 index is analysed at load; a format-3 one has no locations (its passages say none). The next
+# `rag index` rewrites either, embedding nothing (it re-reads a format-3 index's files for their marks)
+READABLE_FORMATS = (2, 3, 4)
 CURRENT = "current"
 _READ_ATTEMPTS = 3  # reads of the current version, when builds swap it meanwhile
 
 
+SCOPED_EXACT_ROWS = 200_000  # a scoped dense search over fewer rows scans them exactly (~40 ms at 200k)
 IVF_NPROBE = 32  # lists searched per query (bench/scale.py: recall@10 0.99 at 1M chunks)
 HNSW_EF_SEARCH = 96  # for indexes built by earlier versions (and bench/scale.py's comparison)
 
@@ -109,6 +113,7 @@ class IndexSnapshot(ManifestNames):
     second_vectors: np.ndarray | None = None  # row i = chunk i, from manifest["second_embedder"]
     _rows_by_doc: dict[str, list[int]] = field(init=False, repr=False)
     _last_bm25: tuple[str, np.ndarray | None] | None = field(default=None, repr=False)
+    _last_scope: tuple[frozenset, np.ndarray] | None = field(default=None, repr=False)
 
     def __post_init__(self):
         # Built once here, not on first use: a view is shared by threads (the chat's warm-up and its
@@ -134,12 +139,14 @@ class IndexSnapshot(ManifestNames):
     def reading(self):
         return contextlib.nullcontext()  # a loaded version never changes
 
-    def search_second(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+    def search_second(self, query_vector: np.ndarray, k: int, doc_ids=None) -> list[tuple[int, float]]:
         """Exact cosine search over the second embedder's vectors (they are few: see Config)."""
         if self.second_vectors is None or not len(self.second_vectors) or k <= 0:
             return []
-        scores = self.second_vectors @ np.asarray(query_vector, dtype=np.float32)
-        return [(row, float(scores[row])) for row, _ in top_rows(scores + 2.0, k)]  # cosines > -2
+        scores = self.second_vectors @ np.asarray(query_vector, dtype=np.float32) + 2.0  # cosines > -2
+        if doc_ids is not None:
+            scores = _only(scores, self.rows_in(doc_ids))
+        return [(row, float(scores[row] - 2.0)) for row, _ in top_rows(scores, k)]
 
     def lexical_scores(self, query: str, keys: list[int]) -> np.ndarray:
         scores = self._bm25_of(query)
@@ -170,12 +177,23 @@ class IndexSnapshot(ManifestNames):
             sentence_term_ids=np.asarray(self.sentence_term_ids[positions]),
             sentence_term_rows=term_rows,
             second_vectors=None if self.second_vectors is None else np.asarray(self.second_vectors[rows]),
+            marks=[chunk_marks(m, c) for m, c in zip(metas, chunks)],
         )
 
     def chunks_of(self, doc_ids: list[str]) -> list[Chunk]:
         return [self.chunks[row] for doc_id in doc_ids for row in self.rows_of(doc_id)]
 
     # -----------------------------------------------------------------------------------
+
+    def rows_in(self, doc_ids) -> np.ndarray:
+        """The rows of the documents ``doc_ids``, sorted (the last scope's are kept: a retrieval asks
+        for them three times)."""
+        key = frozenset(doc_ids)
+        last = self._last_scope
+        if last is None or last[0] != key:
+            rows = np.array(sorted(row for doc_id in key for row in self.rows_of(doc_id)), dtype=np.int64)
+            last = self._last_scope = (key, rows)
+        return last[1]
 
     def rows_of(self, doc_id: str) -> list[int]:
         return self._rows_by_doc.get(doc_id, [])
@@ -184,11 +202,34 @@ class IndexSnapshot(ManifestNames):
         """The late-chunking vectors of chunk ``row``'s sentences (float16, unit length)."""
         return self.sentence_vectors[self.sentence_rows[row] : self.sentence_rows[row + 1]]
 
-    def search_dense(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        if not self.chunks:
+    def search_dense(self, query_vector: np.ndarray, k: int, doc_ids=None) -> list[tuple[int, float]]:
+        """The ``k`` nearest chunks; with ``doc_ids``, the nearest among those documents' chunks only: an
+        exact scan of their rows up to ``SCOPED_EXACT_ROWS``, else FAISS's search restricted to them
+        (an ID selector), so a scope never comes back empty because its chunks ranked low overall."""
+        if not self.chunks or k <= 0:
             return []
+        query = np.asarray(query_vector, dtype=np.float32).reshape(1, -1)
+        params = None
+        if doc_ids is not None:
+            rows = self.rows_in(doc_ids)
+            if not len(rows):
+                return []
+            if len(rows) <= SCOPED_EXACT_ROWS:
+                scores = np.asarray(self.vectors[rows], dtype=np.float32) @ query[0]
+                best = top_rows(scores + 2.0, k)  # cosines > -2
+                return [(int(rows[i]), float(scores[i])) for i, _ in best]
+            import faiss
+
+            selector = faiss.IDSelectorBatch(rows)
+            if self.manifest["index_type"] == "ivf":
+                params = faiss.SearchParametersIVF(sel=selector, nprobe=IVF_NPROBE)
+            elif self.manifest["index_type"] == "hnsw":
+                params = faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH)
+            else:
+                params = faiss.SearchParameters(sel=selector)
+            k = min(k, len(rows))
         k = min(k, len(self.chunks))
-        scores, rows = self.faiss_index.search(np.asarray(query_vector, dtype=np.float32).reshape(1, -1), k)
+        scores, rows = self.faiss_index.search(query, k, params=params)
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
 
     def bm25_scores(self, query: str) -> np.ndarray | None:
@@ -200,8 +241,11 @@ class IndexSnapshot(ManifestNames):
             return None
         return np.asarray(self.bm25.get_scores(tokens), dtype=np.float64)
 
-    def search_lexical(self, query: str, k: int) -> list[tuple[int, float]]:
-        return top_rows(self._bm25_of(query), k)
+    def search_lexical(self, query: str, k: int, doc_ids=None) -> list[tuple[int, float]]:
+        scores = self._bm25_of(query)
+        if doc_ids is not None and scores is not None:
+            scores = _only(scores, self.rows_in(doc_ids))
+        return top_rows(scores, k)
 
     def term_ids(self, terms: list[str]) -> np.ndarray:
         """BM25 vocabulary id of each term, -1 for terms no chunk contains."""
@@ -616,6 +660,13 @@ class _FolderChange:
             second_vectors=second_vectors,
             second_embedder=second_embedder,
         )
+
+
+def _only(scores: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``scores`` kept at ``rows``, 0 elsewhere (``top_rows`` keeps only positive scores)."""
+    out = np.zeros_like(scores)
+    out[rows] = scores[rows]
+    return out
 
 
 def _manifest_digest(manifest: dict) -> str:

@@ -27,6 +27,7 @@ from typing import Protocol
 import numpy as np
 
 from index.errors import StoreError
+from index.locations import marks_within
 from index.records import Chunk
 
 
@@ -65,6 +66,11 @@ class Candidates:
     sentence_term_ids: np.ndarray  # int (terms,)
     sentence_term_rows: np.ndarray  # int64 (sentences + 1,)
     second_vectors: np.ndarray | None = None  # float32 (n, dim2), when the index has them
+    # per candidate, its document's location marks that cover the chunk (index/locations.py)
+    marks: list[tuple[tuple[int, str], ...]] | None = None
+
+    def location_marks(self, i: int) -> tuple[tuple[int, str], ...]:
+        return self.marks[i] if self.marks is not None else ()
 
     def subset(self, indices) -> Candidates:
         """The candidates at ``indices`` (positions in this record), in that order."""
@@ -83,7 +89,13 @@ class Candidates:
             sentence_term_ids=self.sentence_term_ids[positions],
             sentence_term_rows=term_rows,
             second_vectors=None if self.second_vectors is None else self.second_vectors[at],
+            marks=None if self.marks is None else [self.marks[i] for i in at],
         )
+
+
+def chunk_marks(meta: dict | None, chunk: Chunk) -> tuple[tuple[int, str], ...]:
+    """The marks of the document ``meta`` (as a store keeps it) that cover ``chunk``."""
+    return marks_within((meta or {}).get("marks"), chunk.char_start, chunk.char_end)
 
 
 def sentence_slices(sentence_rows: np.ndarray, sentence_term_rows: np.ndarray, rows: np.ndarray):
@@ -129,9 +141,10 @@ class IndexView(Protocol):
     def outdated(self) -> bool: ...  # written in an older layout that the next write replaces
     def chunk_count(self) -> int: ...
     def reading(self) -> contextlib.AbstractContextManager: ...  # several calls, one version
-    def search_dense(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]: ...
-    def search_second(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]: ...
-    def search_lexical(self, query: str, k: int) -> list[tuple[int, float]]: ...
+    # ``doc_ids``: search only those documents' chunks (a filter inside the search: index/scope.py)
+    def search_dense(self, query_vector: np.ndarray, k: int, doc_ids=None) -> list[tuple[int, float]]: ...
+    def search_second(self, query_vector: np.ndarray, k: int, doc_ids=None) -> list[tuple[int, float]]: ...
+    def search_lexical(self, query: str, k: int, doc_ids=None) -> list[tuple[int, float]]: ...
     def lexical_scores(self, query: str, keys: list[int]) -> np.ndarray: ...
     def candidates(self, keys: list[int]) -> Candidates: ...
     def term_ids(self, terms: list[str]) -> np.ndarray: ...

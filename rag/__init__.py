@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-__all__ = ["answer", "stream_answer", "ChatSession", "Answer", "Citation", "Passage"]
+__all__ = ["answer", "stream_answer", "ChatSession", "Answer", "Citation", "Passage", "Sources", "EvidenceSentence"]
 
 if TYPE_CHECKING:
     from rag.api import ChatSession, answer, stream_answer
-    from rag.records import Answer, Citation, Passage
+    from rag.records import Answer, Citation, EvidenceSentence, Passage, Sources
 
 
 def __getattr__(name: str):
@@ -20,7 +20,7 @@ def __getattr__(name: str):
         from rag import api
 
         return getattr(api, name)
-    if name in ("Answer", "Citation", "Passage"):
+    if name in ("Answer", "Citation", "Passage", "Sources", "EvidenceSentence"):
         from rag import records
 
         return getattr(records, name)

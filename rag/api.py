@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from index.config import Config
 from rag.engine import EngineOptions, RagEngine
 from rag.generation.base import Generator
-from rag.records import Answer
+from rag.records import Answer, Sources
 
 _engines: dict[tuple, RagEngine] = {}
 _engines_lock = threading.Lock()
@@ -48,10 +48,15 @@ def stream_answer(
     top_k: int | None = None,
     retrieval: str | None = None,
     config: Config | None = None,
-) -> Iterator[str | Answer]:
-    """Yield text pieces as they are generated, then the final ``Answer`` (whose text is authoritative)."""
+    documents: list[str] | None = None,
+) -> Iterator[Sources | str | Answer]:
+    """Yield the ``Sources`` first (the numbered passages and evidence sentences, as soon as retrieval is
+    done), then text pieces as they are generated, then the final ``Answer`` (whose text is authoritative).
+    ``documents``: search only these (file names, paths, globs or titles)."""
+    if isinstance(documents, str):
+        documents = [documents]
     engine = get_engine(config, generator)
-    yield from engine.stream(question, history, top_k=top_k, retrieval_mode=retrieval)
+    yield from engine.stream(question, history, top_k=top_k, retrieval_mode=retrieval, documents=documents)
 
 
 def answer(question: str, history: list[dict] | None = None, **options) -> Answer:
@@ -59,7 +64,8 @@ def answer(question: str, history: list[dict] | None = None, **options) -> Answe
 
     ``history``: the conversation so far as ``[{"role": "user"|"assistant", "content": str}, ...]``.
     Options: ``generator`` ("llm", "extractive" or a URL), ``top_k``, ``retrieval``
-    ("hybrid", "dense", "bm25"), ``config`` (an ``index.Config``).
+    ("hybrid", "dense", "bm25"), ``config`` (an ``index.Config``), ``documents`` (answer only from
+    these: file names, paths, globs or titles; an unknown name raises ``UnknownDocument``).
     """
     final = None
     for item in stream_answer(question, history, **options):
@@ -69,7 +75,8 @@ def answer(question: str, history: list[dict] | None = None, **options) -> Answe
 
 
 class ChatSession:
-    """A conversation: keeps the history so follow-up questions are understood."""
+    """A conversation: keeps the history so follow-up questions are understood. Takes the options of
+    ``answer`` (``documents=[...]`` keeps the whole conversation to those documents)."""
 
     def __init__(self, **options):
         self.options = options

@@ -103,10 +103,13 @@ def verify(
     passages: list[Passage],
     scorer: SupportScorer,
     threshold: float = SUPPORT_THRESHOLD,
+    question: str = "",
 ) -> VerifiedAnswer:
+    """Check each answer sentence against the passages (``question``: what was asked; a sentence is
+    then judged on what it adds to it, see ``SupportScorer.score``)."""
     evidence = evidence_spans(passages)
     claims = [s.text for s in sentences]
-    scores = scorer.score(claims, evidence) if claims and evidence else np.zeros((len(claims), 0))
+    scores = scorer.score(claims, evidence, question) if claims and evidence else np.zeros((len(claims), 0))
     citations: list[Citation] = []
     unsupported: list[str] = []
     parts: list[str] = []

@@ -14,8 +14,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 
+from index.locations import location_of
 from index.records import Chunk
-from index.store_api import IndexView
+from index.store_api import IndexView, chunk_marks
 from rag.records import Passage
 
 TokenCount = Callable[[str], int]  # the prompt's tokens in a text (index.tokens.token_counter)
@@ -47,7 +48,7 @@ def _order_and_trim(passages: list[Passage]) -> list[Passage]:
                 char_end=chunk.char_end,
                 text=text[lead:],
             )
-            passage = replace(passage, chunk=chunk)
+            passage = replace(passage, chunk=chunk, sentences=())  # its sentence offsets no longer hold
         out.append(passage)
     return out
 
@@ -68,8 +69,17 @@ def all_passages(snapshot: IndexView) -> list[Passage]:
     out = []
     for chunk in snapshot.chunks_of(list(snapshot.documents)):
         meta = snapshot.documents.get(chunk.doc_id, {})
+        marks = chunk_marks(meta, chunk)
         out.append(
-            Passage(chunk=chunk, title=meta.get("title", ""), source=meta.get("source", ""), rank=0, fused_score=0.0)
+            Passage(
+                chunk=chunk,
+                title=meta.get("title", ""),
+                source=meta.get("source", ""),
+                rank=0,
+                fused_score=0.0,
+                location=location_of(marks, chunk.char_start, chunk.char_end),
+                marks=marks,
+            )
         )
     return out
 

@@ -1,4 +1,17 @@
-"""The answering pipeline: rewrite -> retrieve -> build context -> generate -> verify citations.
+"""The answering pipeline: rewrite -> retrieve -> choose the evidence -> generate -> verify.
+
+1. A follow-up is rewritten into a standalone question (rag.conversation, rag.prompt); a question
+   that only points back with no conversation is answered with a question back.
+2. Hybrid retrieval returns passages with every sentence scored against the question.
+3. Evidence first (rag.evidence): the model reads the few sentences that answer (~160 tokens, not
+   ~1,000) — or, when the whole corpus fits the prompt, the whole corpus from its cached prefix,
+   with the evidence sentences quoted after it. ``stream`` yields those sources (a ``Sources``
+   record) before the model's first word.
+4. The model answers, or says NO_ANSWER; a hesitant NO_ANSWER (its first token less likely than
+   ``EngineOptions.no_answer_floor``) is taken away so the model answers instead.
+5. Citations are verified (rag.citations) and the answer is checked against the question
+   (rag.answer_check): a number, date or name asked for must be there, from the passage cited.
+   A failed answer is replaced by the evidence sentence that holds what was asked, or abstains.
 
 One ``RagEngine`` per (config, generator); ``rag.api`` keeps them in a small thread-safe
 cache so the embedder, the index and the LLM are loaded once per process. The engine
@@ -7,24 +20,43 @@ picks up a rebuilt index automatically (it checks the store's version before eac
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from index.config import Config
 from index.embedder import Embedder
 from index.errors import UserError
+from index.scope import scoped
 from index.store_api import IndexView
 from index.store_factory import open_store
 from index.tokens import token_counter
-from rag.citations import SUPPORT_THRESHOLD, SUPPORT_THRESHOLD_OTHER_LANGUAGE, is_only_markers, parse_answer, verify
+from rag.answer_check import check_answer, complete_names
+from rag.citations import (
+    SUPPORT_THRESHOLD,
+    SUPPORT_THRESHOLD_OTHER_LANGUAGE,
+    is_only_markers,
+    parse_answer,
+    strip_markers,
+    verify,
+    with_markers,
+)
 from rag.context import build_context, whole_corpus_fits
+from rag.conversation import (
+    fallback_query,
+    last_exchange_text,
+    needs_rewrite,
+    only_points_back,
+    usable_rewrite,
+    user_turns,
+)
+from rag.evidence import EvidenceSettings, Excerpt, select_evidence
 from rag.generation.base import GenerationRequest, GenerationResult, Generator
-from rag.generation.extractive import MIN_SUPPORT, OVERRIDE_SUPPORT, ExtractiveGenerator
+from rag.generation.extractive import MIN_SUPPORT, ExtractiveGenerator
 from rag.generation.factory import make_generator
-from rag.language import abstain_message, detect_language
+from rag.language import abstain_message, clarify_message, detect_language
 from rag.prompt import (
     NO_ANSWER,
     answer_prompt,
@@ -33,17 +65,12 @@ from rag.prompt import (
     rewrite_prompt,
     translate_prompt,
 )
-from rag.records import Answer
+from rag.question import expected_kind, holds_kind, subject_share
+from rag.records import Answer, EvidenceSentence, Passage, Sources
 from rag.retriever import HybridRetriever, RetrievalSettings
 from rag.support import SupportScorer
 
 MAX_QUESTION_CHARS = 2000
-# Words that make a question lean on the conversation ("Who said that?", "What about her?").
-_REFERRING = re.compile(
-    r"\b(he|she|it|they|him|her|them|his|hers|its|their|that|this|those|these|there|then|former|latter|"
-    r"él|ella|ellos|ellas|eso|esto|esa|ese|aquel|aquella|lo|la|le|les|su|sus|allí|ahí)\b|^(and|what about|y|¿y)\b",
-    re.IGNORECASE,
-)
 
 
 class EmptyQuestion(UserError):
@@ -56,14 +83,21 @@ class EngineOptions:
     are ``Config`` fields, with their ``RAG_*`` variables."""
 
     retrieval_mode: str = "hybrid"
-    max_answer_tokens: int = 160
+    max_answer_tokens: int = 100  # one or two short sentences; a longer reply is cut (and its last sentence dropped)
     max_answer_sentences: int = 3  # the model is asked for one or two; longer replies are cut
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
-
-
-def needs_rewrite(question: str, history: list[dict]) -> bool:
-    has_history = any(m.get("role") == "user" for m in history)
-    return has_history and bool(_REFERRING.search(question))
+    evidence: EvidenceSettings | None = None  # None: EvidenceSettings with the config's evidence_tokens
+    # NO_ANSWER is accepted as the model's first token only at this probability or above (see module doc)
+    no_answer_floor: float = 0.5
+    # a GBNF grammar the answer must follow (rag.prompt.ANSWER_GRAMMAR), or None for free text
+    answer_grammar: str | None = None
+    # whole-corpus prompts: this many evidence sentences are quoted after the passages
+    whole_corpus_hints: int = 1
+    # an evidence sentence answers in the model's place (after a NO_ANSWER, or for an answer that failed its
+    # checks) only if it names this share of what the question names (rag.question.subject_share) and
+    # holds what it asks for. Lower, out-of-scope questions got a sentence that merely shared two of
+    # three words ("the population of Mexico City" -> Mexico's migrant population, 70%)
+    stand_in_share: float = 0.75
 
 
 class _IndexEmbedder:
@@ -130,21 +164,18 @@ class RagEngine:
         return self._embedder
 
     def warm_up(self) -> None:
-        """Load index, embedder and LLM, and read the stable prompt prefix into both LLM contexts
-        (answers and side tasks), so the first question is answered as fast as the tenth."""
+        """Load index, embedder and LLM, and read the stable prompt prefixes (the answer prompt's, with a
+        whole small corpus when it fits; the rewrite's) into the LLM's contexts, so the first question is
+        answered as fast as the tenth."""
         snap = self.snapshot()
         self.embedder.encode_query("warm up")
         self.generator.warm_up()
-        if self.generator.uses_llm and whole_corpus_fits(snap, self.config.context_tokens, self.count_tokens):
-            context = build_context(snap, [], self.config.context_tokens, self.count_tokens)
-            self.generator.prefill(
-                GenerationRequest(answer_prompt("Warm-up.", context, passages_fixed=True), "", context)
-            )
-            self.generator.prefill(
-                GenerationRequest(
-                    rewrite_prompt("Warm-up.", [], context, passages_fixed=True), "", context, utility=True
-                )
-            )
+        if not self.generator.uses_llm:
+            return
+        fits = whole_corpus_fits(snap, self.config.context_tokens, self.count_tokens)
+        context = build_context(snap, [], self.config.context_tokens, self.count_tokens) if fits else []
+        self.generator.prefill(GenerationRequest(answer_prompt("Warm-up.", context, passages_fixed=fits), "", context))
+        self.generator.prefill(GenerationRequest(rewrite_prompt("Warm-up.", []), "", [], utility=True))
 
     # -- answering --------------------------------------------------------------------
 
@@ -162,8 +193,11 @@ class RagEngine:
         *,
         top_k: int | None = None,
         retrieval_mode: str | None = None,
-    ) -> Iterator[str | Answer]:
-        """Yield answer text pieces as they are generated, then the final ``Answer``."""
+        documents: list[str] | None = None,
+    ) -> Iterator[Sources | str | Answer]:
+        """Yield the ``Sources`` the answer is drawn from (as soon as retrieval is done), then the answer
+        text pieces as the model writes them, then the final ``Answer`` (whose text is authoritative).
+        ``documents``: answer from these documents only (file names, paths, globs or titles; index/scope.py)."""
         started = time.perf_counter()
         timings: dict[str, float] = {}
         notices: list[str] = []
@@ -176,17 +210,38 @@ class RagEngine:
         history = [m for m in (history or []) if isinstance(m, dict) and m.get("content")]
         top_k = top_k or self.config.top_k
         mode = retrieval_mode or self.options.retrieval_mode
-        snap = self.snapshot()
+        snap = scoped(self.snapshot(), documents)  # an unknown name is an error before any work
+        if snap.documents is not self._snapshot.documents:
+            names = sorted(Path(m.get("source", "")).name for m in snap.documents.values())
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            notices.append(f"searched {len(names)} of {len(self._snapshot.documents)} document(s): {shown}")
         language = detect_language(question)
         retriever = HybridRetriever(snap, self._embedder, self.options.retrieval)
+        answer = Answer(question=question, text="", language=language, generator=self.generator.name, notices=notices)
+
+        # 0. "Who said that?" with no conversation: nothing to resolve it with, so ask
+        if not user_turns(history) and only_points_back(question):
+            yield Sources(question, None, [], [], abstaining=True)
+            yield from self._abstained(
+                answer,
+                started,
+                "the question refers to something earlier, but this conversation has nothing before it",
+                clarify_message(language),
+            )
+            return
 
         # 1. a standalone (and English) query for retrieval
-        query, rewritten = question, None
-        if needs_rewrite(question, history) or language != "en":
+        query, rewritten, earlier = question, None, ""
+        follow_up = needs_rewrite(question, history)
+        if follow_up or language != "en":
             t = time.perf_counter()
-            rewritten = self._rewrite(question, history, snap, retriever)
+            candidate = self._rewrite(question, history)
             timings["rewrite"] = time.perf_counter() - t
-            query = rewritten or question
+            if usable_rewrite(candidate, question, follow_up):
+                query = rewritten = candidate
+            elif follow_up:  # search with the last exchange, and show it to the model beside the question
+                query, earlier = fallback_query(question, history), last_exchange_text(history)
+        answer.rewritten_question = rewritten
 
         # 2. retrieve
         t = time.perf_counter()
@@ -195,39 +250,37 @@ class RagEngine:
             seen = {p.chunk.id for p in retrieved}
             retrieved += [p for p in retriever.retrieve(question, top_k=2, mode=mode) if p.chunk.id not in seen]
         timings["retrieve"] = time.perf_counter() - t
-
-        answer = Answer(
-            question=question,
-            text="",
-            passages=[],
-            retrieved=retrieved,
-            language=language,
-            rewritten_question=rewritten,
-            generator=self.generator.name,
-            notices=notices,
-        )
+        answer.retrieved = retrieved
         best_dense = max((p.dense_score or 0.0 for p in retrieved), default=0.0)
         if not retrieved or (best_dense < self.config.abstain_below and not any(p.bm25_score for p in retrieved)):
-            answer.abstained, answer.text = True, abstain_message(language)
-            answer.fallback_reason = "nothing relevant was retrieved"
-            timings["total"] = time.perf_counter() - started
-            answer.timings = timings
-            yield answer.text
-            yield answer
+            yield Sources(question, rewritten, [], [], abstaining=True)
+            yield from self._abstained(answer, started, "nothing relevant was retrieved")
             return
 
-        # 3. generate. The model answers the English question; other languages get a translation after
-        # verification, so the citations are checked on the text the model grounded in the passages.
-        context = build_context(snap, retrieved, self.config.context_tokens, self.count_tokens)
-        answer.passages = context
+        # 3. the evidence, and the sources shown before the first word
         english = rewritten or question  # standalone (follow-ups resolved) and in English
-        fits = whole_corpus_fits(snap, self.config.context_tokens, self.count_tokens)  # then the passages never change
+        excerpts = select_evidence(english if rewritten else query, retrieved, self.count_tokens, self._evidence())
+        fits = whole_corpus_fits(snap, self.config.context_tokens, self.count_tokens)
+        if fits:  # the whole small corpus, from the cached prefix; the evidence is pointed at after it
+            context = build_context(snap, retrieved, self.config.context_tokens, self.count_tokens)
+        else:
+            context = [excerpt.as_passage(rank) for rank, excerpt in enumerate(excerpts, start=1)]
+        evidence = evidence_sentences(excerpts, context)
+        answer.passages = context
+        timings["sources"] = time.perf_counter() - started
+        yield Sources(question, rewritten, context, evidence)
+
+        # 4. generate. The model answers the English question; other languages get a translation after
+        # verification, so the citations are checked on the text the model grounded in the passages.
+        hints = _hints(excerpts, evidence, self.options.whole_corpus_hints) if fits else []
         request = GenerationRequest(
-            answer_prompt(english, context, passages_fixed=fits),
+            answer_prompt(english, context, passages_fixed=fits, hints=hints, earlier=earlier),
             english,
             context,
             language,
             max_tokens=self.options.max_answer_tokens,
+            no_answer_floor=self.options.no_answer_floor,
+            grammar=self.options.answer_grammar,
         )
         t = time.perf_counter()
         pieces: list[str] = []
@@ -253,11 +306,15 @@ class RagEngine:
                     yield held
         timings["generate"] = time.perf_counter() - t
         answer.raw_text = "".join(pieces).strip()
+        answer.no_answer_probability = generated.no_answer_probability
 
-        # 4. non-answers, abstentions, verification
-        self._finish(answer, answer.raw_text, generated.cut_off, context)
+        # 5. non-answers, abstentions, verification, the question's own check
+        stand_ins = _hints(excerpts, evidence, len(excerpts)) + [(e.number, e.text) for e in evidence]
+        self._finish(
+            answer, answer.raw_text, generated.cut_off, context, stand_ins, [e.text for e in excerpts], english
+        )
 
-        # 5. the question's language
+        # 6. the question's language
         if language != "en" and not answer.abstained:
             if self.generator.uses_llm:
                 t = time.perf_counter()
@@ -285,38 +342,48 @@ class RagEngine:
 
     # -- steps --------------------------------------------------------------------------
 
-    def _rewrite(self, question: str, history: list[dict], snap, retriever) -> str | None:
-        if self.generator.uses_llm:
-            # share the answer prompt's prefix when it is the whole corpus; otherwise no passages
-            fits = whole_corpus_fits(snap, self.config.context_tokens, self.count_tokens)
-            passages = build_context(snap, [], self.config.context_tokens, self.count_tokens) if fits else []
-            text = self.generator.complete(
-                rewrite_prompt(question, history, passages, passages_fixed=fits), max_tokens=60
-            )
-            text = text.strip().strip('"').splitlines()[0].strip() if text.strip() else ""
-            return text if len(text) > 3 and not is_no_answer(text) else None
-        last_user = next((m["content"] for m in reversed(history) if m.get("role") == "user"), "")
-        return f"{last_user} {question}".strip() if last_user else None
+    def _evidence(self) -> EvidenceSettings:
+        return self.options.evidence or EvidenceSettings(budget_tokens=self.config.evidence_tokens)
 
-    def _finish(self, answer: Answer, raw: str, truncated: bool, context) -> None:
+    def _abstained(self, answer: Answer, started: float, reason: str, text: str | None = None) -> Iterator:
+        answer.abstained, answer.text = True, text or abstain_message(answer.language)
+        answer.fallback_reason = reason
+        answer.timings = {**answer.timings, "total": time.perf_counter() - started}
+        yield answer.text
+        yield answer
+
+    def _rewrite(self, question: str, history: list[dict]) -> str | None:
+        """The LLM's standalone English version of ``question``; without an LLM, None."""
+        if not self.generator.uses_llm:
+            return None
+        text = self.generator.complete(rewrite_prompt(question, history), max_tokens=60)
+        text = text.strip().strip('"').splitlines()[0].strip() if text.strip() else ""
+        return None if is_no_answer(text) else text
+
+    def _finish(
+        self, answer: Answer, raw: str, truncated: bool, context, stand_ins, excerpts: list[str], question: str
+    ) -> None:
+        """Turn the model's reply into the answer: abstain, verify, check it against the question, and
+        where it fails answer with a stand-in (a (passage number, evidence text) pair, best first)."""
         language = answer.language
         english = language == "en" or self.generator.uses_llm  # the LLM answered in English
         if is_no_answer(raw):
-            self._extractive_fallback(
+            self._from_evidence(
                 answer,
                 context,
-                "the model found no answer, but a passage sentence closely matches the question",
-                min_support=OVERRIDE_SUPPORT,
+                stand_ins,
+                question,
+                self.options.stand_in_share,
+                "the model found no answer, but a passage sentence answers the question closely",
             )
             if answer.abstained:
-                answer.fallback_reason = ""
+                answer.fallback_reason = "the model found no answer in the passages"
             return
         if not raw or is_only_markers(raw):
             self._extractive_fallback(answer, context, f"the model gave a non-answer ({raw!r})")
             return
         sentences = parse_answer(raw, len(context))
-        english_question = answer.rewritten_question or answer.question
-        obeyed = [s for s in sentences if obeys_instruction(s.text, english_question, context)]
+        obeyed = [s for s in sentences if obeys_instruction(s.text, question, context)]
         if obeyed:  # documents are data: text that does what a passage orders is no answer
             answer.notices.append("left out of the answer: text that followed an instruction written in a document")
             sentences = [s for s in sentences if s not in obeyed]
@@ -331,17 +398,46 @@ class RagEngine:
             self._extractive_fallback(answer, context, "the model's answer was cut off")
             return
         threshold = SUPPORT_THRESHOLD if english else SUPPORT_THRESHOLD_OTHER_LANGUAGE
-        verified = verify(sentences, context, self.scorer, threshold)
+        verified = verify(sentences, context, self.scorer, threshold, question)
+        problem = ""
         if verified.supported_sentences == 0 and english:
-            answer.abstained, answer.text = True, abstain_message(language)
             answer.unsupported_sentences = verified.unsupported
-            answer.fallback_reason = "no sentence of the model's answer is supported by the passages"
+            problem = "no sentence of the model's answer is supported by the passages"
+        elif english:
+            problem = check_answer(
+                question, strip_markers(verified.text), verified.citations, context, excerpts[:2]
+            ).problem
+        if problem:  # the passage sentence that answers the question, if one does; else abstain
+            reason = f"{problem}; answered with the passage sentence that best answers the question"
+            self._from_evidence(answer, context, stand_ins, question, self.options.stand_in_share, reason)
+            if answer.abstained:
+                answer.fallback_reason = problem
             return
-        answer.text, answer.citations, answer.unsupported_sentences = (
-            verified.text,
-            verified.citations,
-            verified.unsupported,
+        answer.text = complete_names(verified.text, [c.text for c in verified.citations], question)
+        answer.citations, answer.unsupported_sentences = verified.citations, verified.unsupported
+
+    def _from_evidence(
+        self, answer: Answer, context, stand_ins, question: str, min_coverage: float, reason: str
+    ) -> None:
+        """Answer with the best stand-in (evidence text, with its passage number) that holds what
+        ``question`` asks for and names at least ``min_coverage`` of what it names; abstain when none does."""
+        kind = expected_kind(question)
+        best = next(
+            (
+                (number, text)
+                for number, text in stand_ins
+                if subject_share(question, text) >= min_coverage and holds_kind(text, kind, question)
+            ),
+            None,
         )
+        if best is None:
+            answer.abstained, answer.text, answer.citations = True, abstain_message(answer.language), []
+            answer.fallback_reason = reason
+            return
+        number, text = best
+        verified = verify(parse_answer(with_markers(text.strip(), [number]), len(context)), context, self.scorer, 0.0)
+        answer.text, answer.citations, answer.fallback_reason = verified.text, verified.citations, reason
+        answer.abstained = False
 
     def _extractive_fallback(self, answer: Answer, context, reason: str, min_support: float = MIN_SUPPORT) -> None:
         text = ExtractiveGenerator(self.scorer).answer_text(
@@ -353,3 +449,40 @@ class RagEngine:
             return
         verified = verify(parse_answer(text, len(context)), context, self.scorer, 0.0)
         answer.text, answer.citations = verified.text, verified.citations
+
+
+def evidence_sentences(excerpts: list[Excerpt], context: list[Passage]) -> list[EvidenceSentence]:
+    """The excerpts' evidence sentences, best first, numbered as the prompt's passages (``context``):
+    the excerpt itself in the evidence-first prompt, the passage holding it in a whole-corpus one."""
+    out = []
+    for excerpt in excerpts:
+        for span in excerpt.evidence:
+            start = excerpt.passage.char_start + span.start
+            end = excerpt.passage.char_start + span.end
+            number = next(
+                (
+                    n
+                    for n, p in enumerate(context, start=1)
+                    if p.doc_id == excerpt.passage.doc_id and p.char_start <= start and end <= p.char_end
+                ),
+                None,
+            )
+            if number is None:
+                continue
+            text = excerpt.passage.text[span.start : span.end]
+            out.append(EvidenceSentence(number, start, end, text, round(span.score, 4), round(span.coverage, 4)))
+    out.sort(key=lambda e: -e.score)
+    return out
+
+
+def _hints(excerpts: list[Excerpt], evidence: list[EvidenceSentence], count: int) -> list[tuple[int, str]]:
+    """What a whole-corpus prompt quotes after the passages: the best ``count`` excerpts' hints, each
+    with the number of the passage holding its evidence sentence."""
+    out = []
+    for excerpt in excerpts[:count]:
+        best = excerpt.evidence[0]
+        start = excerpt.passage.char_start + best.start
+        number = next((e.number for e in evidence if e.span_start == start), None)
+        if number is not None:
+            out.append((number, excerpt.hint()))
+    return out

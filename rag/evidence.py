@@ -25,7 +25,8 @@ import re
 from dataclasses import dataclass, replace
 
 from index.records import Chunk
-from rag.question import expected_kind, holds_kind
+from index.sentences import sentence_spans
+from rag.question import NAME, expected_kind, holds_kind, kind_mentions
 from rag.records import Passage
 
 # A sentence that needs the one before it: it opens with a pronoun or demonstrative (possibly after a
@@ -36,6 +37,15 @@ _LEANS_BACK = re.compile(
     r"(?:he|she|it|they|this|these|those|that|his|her|its|their|such|there|here|the\s+(?:latter|former))\b"
     r"|\b(?:he|she|they)\s+(?:said|says|noted|notes|added|adds|stressed|concluded|explained|argued|warned|told|"
     r"assured|insisted|highlighted|pointed)\b"
+    r"|\b(?:said|says|noted|notes|added|adds|stressed|concluded|explained)\s+(?:he|she|they)\b",
+    re.IGNORECASE,
+)
+
+
+_QUOTES = '"“”'
+QUOTE_SENTENCES = 3  # how far a quotation is followed to its end (or back to its start)
+_SPEECH_BY_PRONOUN = re.compile(
+    r"\b(?:he|she|they)\s+(?:said|says|noted|notes|added|adds|stressed|concluded|explained|argued|warned|told)\b"
     r"|\b(?:said|says|noted|notes|added|adds|stressed|concluded|explained)\s+(?:he|she|they)\b",
     re.IGNORECASE,
 )
@@ -71,6 +81,7 @@ class ScoredSpan:
     start: int
     end: int
     score: float
+    coverage: float = 0.0  # idf-weighted share of the question's terms it holds
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,19 @@ class Excerpt:
     @property
     def text(self) -> str:
         return self.passage.text[self.start : self.end]
+
+    def hint(self) -> str:
+        """The best evidence sentence, with the end of the quotation it opens (where the speaker is
+        named) when that comes later in the excerpt: what a whole-corpus prompt quotes after the passages."""
+        best = self.evidence[0]
+        text = self.passage.text
+        if not (_odd_quotes(text[best.start : best.end]) and _starts_quote(text[best.start : best.end])):
+            return text[best.start : best.end]
+        after = [(a, b) for a, b in sentence_spans(text[best.end : self.end]) if b > a]
+        closing = next(
+            (text[best.end + a : best.end + b] for a, b in after if _odd_quotes(text[best.end + a : best.end + b])), ""
+        )
+        return f"{text[best.start : best.end]} … {closing}" if closing else text[best.start : best.end]
 
     def as_passage(self, rank: int) -> Passage:
         """The excerpt as a Passage of its own: a Chunk that is exactly this span of the document."""
@@ -127,7 +151,7 @@ def score_sentences(question: str, passages: list[Passage], settings: EvidenceSe
                 + settings.passage_weight * standing
                 + settings.kind_weight * (kind is not None and holds_kind(text, kind, question))
             )
-            out.append(ScoredSpan(i, s.start, s.end, score))
+            out.append(ScoredSpan(i, s.start, s.end, score, s.coverage))
     out.sort(key=lambda s: (-s.score, s.passage, s.start))
     return out
 
@@ -171,12 +195,43 @@ def select_evidence(
 def _with_context(
     spans: list[tuple[int, int]], target: tuple[int, int], text: str, limit: int
 ) -> list[tuple[int, int]]:
-    """``target`` and, while the earliest of them leans back, up to ``limit`` sentences before it."""
+    """``target`` with what it needs to be understood: the rest of a quotation it opens (up to the
+    sentence that closes it, where the speaker is usually named: '"… magic wand; …' … '…," Ortiz
+    concluded.'), the start of one it closes, and, while the earliest of them leans back ("She noted…",
+    '"…," she added.'), up to ``limit`` sentences before."""
+    sentence = lambda i: text[spans[i][0] : spans[i][1]]  # noqa: E731
     at = spans.index(target)
-    first = at
-    while first > 0 and at - first < limit and leans_back(text[spans[first][0] : spans[first][1]]):
+    first = last = at
+    if _odd_quotes(sentence(at)):
+        if _starts_quote(sentence(at)):  # opens a quotation: take it on to the sentence that closes it
+            while last + 1 < len(spans) and last - at < QUOTE_SENTENCES:
+                last += 1
+                if _odd_quotes(sentence(last)):
+                    break
+        else:  # closes one: take it back to where it opened
+            while first > 0 and at - first < QUOTE_SENTENCES:
+                first -= 1
+                if _odd_quotes(sentence(first)):
+                    break
+    group = lambda: " ".join(sentence(i) for i in range(first, last + 1))  # noqa: E731
+    back = 0
+    while first > 0 and back < limit and (leans_back(sentence(first)) or _unnamed_speaker(group())):
         first -= 1
-    return spans[first : at + 1]
+        back += 1
+    return spans[first : last + 1]
+
+
+def _odd_quotes(sentence: str) -> bool:
+    return sum(sentence.count(q) for q in _QUOTES) % 2 == 1
+
+
+def _starts_quote(sentence: str) -> bool:
+    return sentence.lstrip()[:1] in _QUOTES
+
+
+def _unnamed_speaker(text: str) -> bool:
+    """Speech reported by a pronoun ('she added') with no name said in the same text."""
+    return bool(_SPEECH_BY_PRONOUN.search(text)) and not kind_mentions(text, NAME)
 
 
 def _join(passage: Passage, spans: dict, order: list[tuple[int, int]]) -> list[Excerpt]:

@@ -19,6 +19,20 @@ ABSTAIN = {
     "it": "I documenti non lo dicono. Non ho trovato questa informazione nei documenti indicizzati.",
     "nl": "De documenten zeggen het niet. Ik heb deze informatie niet gevonden in de geïndexeerde documenten.",
 }
+# Said to a question that only points back ("Who said that?") when there is no conversation to resolve it.
+CLARIFY = {
+    "en": "What does that refer to? There is no earlier answer in this conversation; ask again naming what you mean.",
+    "es": "¿A qué se refiere? No hay una respuesta anterior en esta conversación; pregunte de nuevo nombrando lo "
+    "que busca.",
+    "fr": "À quoi cela se réfère-t-il ? Il n'y a pas de réponse précédente dans cette conversation ; reformulez en "
+    "nommant ce que vous cherchez.",
+    "de": "Worauf bezieht sich das? In diesem Gespräch gibt es keine frühere Antwort; fragen Sie bitte noch einmal "
+    "und nennen Sie, was Sie meinen.",
+    "pt": "A que se refere? Não há resposta anterior nesta conversa; pergunte novamente nomeando o que procura.",
+    "it": "A cosa si riferisce? Non c'è una risposta precedente in questa conversazione; chieda di nuovo nominando "
+    "ciò che cerca.",
+    "nl": "Waar verwijst dat naar? Er is geen eerder antwoord in dit gesprek; vraag het opnieuw en noem wat u bedoelt.",
+}
 LANGUAGE_NAMES = {
     "en": "English",
     "es": "Spanish",
@@ -53,3 +67,7 @@ def detect_language(text: str) -> str:
 
 def abstain_message(language: str) -> str:
     return ABSTAIN.get(language, ABSTAIN["en"])
+
+
+def clarify_message(language: str) -> str:
+    return CLARIFY.get(language, CLARIFY["en"])

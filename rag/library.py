@@ -22,6 +22,7 @@ from index.config import Config
 from index.errors import DocumentError
 from index.loaders import SUPPORTED_SUFFIXES, LoaderError, load_document
 from index.pipeline import IndexReport, build_index
+from index.scope import resolve_documents
 from index.store_api import IndexCorrupt, StoreUnavailable
 from index.store_factory import open_store
 
@@ -108,6 +109,13 @@ def index_version(config: Config) -> str:
         return ""
     finally:
         store.close()
+
+
+def scope_sources(config: Config, names: list[str], current: LibraryStatus | None = None) -> list[str]:
+    """The sources of the indexed documents ``names`` pick (file names, paths, globs, titles), among
+    those of ``current`` (default: read now); ``UnknownDocument`` for a name that picks none."""
+    documents = {d.source: {"source": d.source, "title": d.title} for d in (current or status(config)).documents}
+    return sorted(resolve_documents(documents, names))
 
 
 def safe_upload_name(name: str) -> str:

@@ -13,6 +13,9 @@ import re
 
 NUMBER, DATE, NAME = "number", "date", "name"
 
+# "When…?", "And who…?", "In 2015, where…?": the question word that opens the question or a clause of
+# it — not a "when" or "who" inside the sentence ("What must Mexico ensure when it negotiates?").
+_OPENING = r"(?:^|[,;:]\s*|^\W*(?:and|but|so|then|also)\s+)"
 _KIND_PATTERNS = (
     (
         NUMBER,
@@ -26,12 +29,19 @@ _KIND_PATTERNS = (
     (
         DATE,
         re.compile(
-            r"\bwhen\b|\b(what|which)\s+(year|years|century|decade|date|month|day|time|period|season)\b"
+            _OPENING + r"when\b|\b(what|which)\s+(year|years|century|decade|date|month|day|time|period|season)\b"
             r"|\bin\s+(what|which)\s+year\b|\bsince\s+when\b",
             re.IGNORECASE,
         ),
     ),
-    (NAME, re.compile(r"\bwho(m|se)?\b|\bwhere\b|\b(which|what)\s+(person|man|woman|company|city|country)\b", re.I)),
+    (
+        NAME,
+        re.compile(
+            _OPENING + r"(who(m|se)?|where)\b|\b(by|to|with|for|from)\s+(whom|where)\b"
+            r"|\b(which|what)\s+(person|man|woman|company|city|country)\b",
+            re.IGNORECASE,
+        ),
+    ),
 )
 
 _NUMBER_WORDS = (
@@ -71,18 +81,38 @@ def _question_words(question: str) -> set[str]:
     return {w.lower() for w in _WORD.findall(question)}
 
 
-def kind_mentions(text: str, kind: str, question: str = "") -> list[str]:
-    """The mentions of ``kind`` in ``text`` that the question itself doesn't already contain."""
+def kind_spans(text: str, kind: str, question: str = "") -> list[tuple[int, int]]:
+    """Where ``text`` mentions ``kind`` (start, end), leaving out what the question itself contains."""
     pattern = {NUMBER: _NUMBER, DATE: _DATE, NAME: _NAME}[kind]
     known = _question_words(question)
     if kind == NAME:
         known |= _SENTENCE_STARTERS
-    found = []
+    spans = []
     for match in pattern.finditer(text):
         words = {w.lower() for w in _WORD.findall(match.group(0))}
         if words and not words <= known:
-            found.append(match.group(0))
-    return found
+            spans.append(match.span())
+    return spans
+
+
+def kind_mentions(text: str, kind: str, question: str = "") -> list[str]:
+    """The mentions of ``kind`` in ``text`` that the question itself doesn't already contain."""
+    return [text[s:e] for s, e in kind_spans(text, kind, question)]
+
+
+# Words that only shape a question ("how much", "what kind of"), never what it is about.
+_ASKING_WORDS = frozenset(
+    "much many long often far old kind type sort name called call happen happened happens mean means".split()
+)
+
+
+def subject_share(question: str, text: str) -> float:
+    """The share of the question's own terms (stemmed content words, not its asking words) that ``text``
+    holds: 1.0 when it speaks of everything the question names."""
+    from rag.support import content_terms
+
+    wanted = content_terms(question) - content_terms(" ".join(_ASKING_WORDS))
+    return len(wanted & content_terms(text)) / len(wanted) if wanted else 0.0
 
 
 def holds_kind(text: str, kind: str | None, question: str = "") -> bool:

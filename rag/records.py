@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from index.locations import location_of
 from index.records import Chunk
 
 
@@ -28,6 +29,10 @@ class Passage:
     fused_score: float
     dense_score: float | None = None  # cosine similarity, None if not in the dense top list
     bm25_score: float | None = None  # None if not in the BM25 top list
+    location: str = ""  # where in the file the chunk is: "page 2", "slide 3", "sheet Exports, rows 2–4", a section...
+    # the document's location marks that cover this chunk (index/locations.py), so a citation of a
+    # sentence inside it can say exactly where that sentence is
+    marks: tuple[tuple[int, str], ...] = field(default=(), repr=False, compare=False)
     sentences: tuple[ScoredSentence, ...] = ()  # its sentences scored against the question (retrieval fills it)
 
     @property
@@ -54,6 +59,7 @@ class Passage:
             "source": self.source,
             "char_start": self.char_start,
             "char_end": self.char_end,
+            "location": self.location,
             "text": self.text,
             "rank": self.rank,
             "fused_score": self.fused_score,
@@ -87,11 +93,17 @@ class Citation:
     def source(self) -> str:
         return self.passage.source
 
+    @property
+    def location(self) -> str:
+        """Where the supporting text is in its file ("page 2", "sheet Exports, row 3", ...)."""
+        return location_of(self.passage.marks, self.span_start, self.span_end) or self.passage.location
+
     def to_dict(self) -> dict:
         return {
             "number": self.number,
             "title": self.title,
             "source": self.source,
+            "location": self.location,
             "span_start": self.span_start,
             "span_end": self.span_end,
             "text": self.text,
@@ -114,7 +126,8 @@ class EvidenceSentence:
     span_start: int
     span_end: int
     text: str
-    score: float  # how well the sentence matches the question, 0..1 (higher is better)
+    score: float  # how well the sentence matches the question (rag.evidence; higher is better)
+    coverage: float = 0.0  # idf-weighted share of the question's terms it holds, 0..1
 
 
 @dataclass(frozen=True)
@@ -154,11 +167,12 @@ class Answer:
     fallback_reason: str = ""  # why the model's answer was replaced (extractive fallback or abstention)
     notices: list[str] = field(default_factory=list)  # e.g. "question truncated ..."
     raw_text: str = ""  # what the generator said, before citation verification
+    no_answer_probability: float | None = None  # how likely the model's NO_ANSWER was as its first token
     english_text: str = ""  # for other languages: the verified English answer that was translated
     timings: dict[str, float] = field(default_factory=dict)  # seconds: retrieve, first_token, total, ...
 
     def to_dict(self) -> dict:
-        data = asdict(self)
+        data = asdict(self)  # (passages' marks are dropped below: their to_dict gives the location)
         data["citations"] = [c.to_dict() for c in self.citations]
         data["passages"] = [p.to_dict() for p in self.passages]
         data["retrieved"] = [p.to_dict() for p in self.retrieved]

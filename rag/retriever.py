@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from index.errors import ConfigError
+from index.locations import location_of
 from index.second_embedder import E5Embedder, SecondEmbedderUnavailable
 from index.sentences import sentence_spans
 from index.store_api import Candidates, IndexView, concat_ranges
@@ -146,15 +147,18 @@ class HybridRetriever:
             dense_score = dense_scores.get(row)
             if dense_score is None and query_vector is not None:
                 dense_score = float(candidates.vectors[i] @ query_vector)
+            chunk = candidates.chunks[i]
             passages.append(
                 Passage(
-                    chunk=candidates.chunks[i],
+                    chunk=chunk,
                     title=candidates.titles[i],
                     source=candidates.sources[i],
                     rank=rank,
                     fused_score=float(score),
                     dense_score=dense_score,
                     bm25_score=bm25_scores.get(row),
+                    location=location_of(candidates.location_marks(i), chunk.char_start, chunk.char_end),
+                    marks=candidates.location_marks(i),
                     sentences=sentences[rank - 1],
                 )
             )

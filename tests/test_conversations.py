@@ -209,6 +209,7 @@ def test_feedback_export_is_an_eval_set_with_its_documents(tmp_path):
     assert down["turns"] == ["How much must workers earn?", "Who pays <them>?"] and down["answers"] == []
     assert down["comment"] == "Wrong: <b>the employer</b> pays." and down["feedback"]["answer"] == "Nobody [1]."
     assert down["feedback"]["index_version"] == "v-1" and down["document"] is None
+    assert "location" in up["feedback"]["citations"][0]  # where in the file ("page 2"; none for a .txt)
 
     from eval.sets import load_set
 

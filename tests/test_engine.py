@@ -6,7 +6,8 @@ import pytest
 
 from index.pipeline import build_index
 from rag.engine import EmptyQuestion, EngineOptions, RagEngine
-from rag.records import Answer
+from rag.prompt import EXCERPTS_HEADER
+from rag.records import Answer, Sources
 from tests.fakes import HashEmbedder, ScriptedLLM
 
 ARTICLE = """Trade and labour under the USMCA
@@ -37,8 +38,14 @@ def engine_with(indexed, generator, **settings) -> RagEngine:
 
 def run(engine, question, history=None):
     items = list(engine.stream(question, history))
-    assert isinstance(items[-1], Answer)
-    return "".join(i for i in items[:-1]), items[-1]
+    assert isinstance(items[0], Sources) and isinstance(items[-1], Answer)  # sources first, the answer last
+    assert all(isinstance(i, str) for i in items[1:-1])
+    return "".join(items[1:-1]), items[-1]
+
+
+def question_message(llm, n=0) -> str:
+    """The user message of the ``n``-th prompt the LLM was given: the one with the question."""
+    return llm.prompts[n][-1]["content"]
 
 
 def test_answer_is_streamed_verified_and_cited(indexed):
@@ -52,8 +59,8 @@ def test_answer_is_streamed_verified_and_cited(indexed):
     assert answer.text.endswith(f"[{citation.number}].")
     assert {"retrieve", "first_token", "generate", "total"} <= answer.timings.keys()
     # passages are framed as untrusted data and the question comes last
-    user = llm.prompts[0][1]["content"]
-    assert user.index("BEGIN PASSAGES") < user.index("END PASSAGES") < user.index("Question:")
+    user = question_message(llm)
+    assert user.startswith(EXCERPTS_HEADER) and user.index("[1]") < user.index("Question:")
 
 
 def test_prompt_prefix_is_identical_across_questions(indexed):
@@ -61,9 +68,9 @@ def test_prompt_prefix_is_identical_across_questions(indexed):
     engine = engine_with(indexed, llm)
     run(engine, "How much must auto workers earn?")
     run(engine, "How much is trade worth per minute?")
-    first, second = (p[1]["content"] for p in llm.prompts)
-    cut = first.index("Question:")
-    assert first[:cut] == second[:cut] and llm.prompts[0][0] == llm.prompts[1][0]
+    first, second = (p[-1]["content"] for p in llm.prompts)
+    cut = min(first.index("Most related"), first.index("Question:"))
+    assert first[:cut] == second[:cut] and llm.prompts[0][:-1] == llm.prompts[1][:-1]
 
 
 class PrefillRecordingLLM(ScriptedLLM):
@@ -85,13 +92,18 @@ def test_stable_prefix_is_marked_for_the_kv_cache_only_when_the_whole_corpus_is_
     engine.warm_up()
     assert [r.utility for r in llm.prefilled] == [False, True]  # the answer and the side-task contexts
     run(engine, "How much must auto workers earn?")
-    for request in llm.prefilled + llm.requests:
+    answer_prompts = [r for r in llm.prefilled + llm.requests if not r.utility]
+    for request in answer_prompts:
         stable = request.prompt.messages[-1]["content"][: request.prompt.stable_prefix_chars]
-        assert stable.endswith("END PASSAGES") and "Question:" not in stable and "Warm-up" not in stable
+        assert stable.startswith(EXCERPTS_HEADER) and "Shenzhen" in stable  # the whole article
+        assert "Question:" not in stable and "Warm-up" not in stable and "Most related" not in stable
+    assert [r.prompt.stable_prefix_chars for r in llm.prefilled if r.utility] == [0]  # the rewrite's examples
 
     small = PrefillRecordingLLM("US$16 per hour [1].")
     run(engine_with(indexed, small, context_tokens=20), "How much must auto workers earn?")
-    assert small.requests[0].prompt.stable_prefix_chars is None  # retrieved passages change with the question
+    # evidence changes with the question: only the system text, the worked examples and the excerpts'
+    # header stay
+    assert small.requests[0].prompt.stable_prefix_chars == len(EXCERPTS_HEADER) + 1
 
 
 def test_no_answer_marker_becomes_a_fixed_abstention_and_is_never_streamed(indexed):
@@ -138,9 +150,10 @@ def test_follow_up_is_rewritten_before_retrieval_and_shown(indexed):
     ]
     _, answer = run(engine_with(indexed, llm), "What did she say about that city?", history)
     assert answer.rewritten_question == "What did Estefanía Cruz say about Shenzhen?"
-    assert "Who is Estefanía Cruz?" in llm.prompts[0][1]["content"]  # the rewrite saw the history
+    assert "Who is Estefanía Cruz?" in question_message(llm, 0)  # the rewrite saw the history
+    assert "A researcher at UNAM [1]." in question_message(llm, 0)  # and the answer
     assert any("Shenzhen" in p.text for p in answer.retrieved)
-    assert "Question: What did Estefanía Cruz say about Shenzhen?" in llm.prompts[1][1]["content"]
+    assert "Question: What did Estefanía Cruz say about Shenzhen?" in question_message(llm, 1)
 
 
 def test_standalone_question_is_not_rewritten(indexed):
@@ -178,9 +191,9 @@ def test_prompt_injection_text_is_sanitised_in_the_prompt(tmp_path, config):
     build_index([docs], config, embedder=embedder)
     llm = ScriptedLLM("NO_ANSWER")
     RagEngine(config, llm, EngineOptions(), embedder=embedder).answer("What does the document say about trade?")
-    user = llm.prompts[0][1]["content"]
+    user = question_message(llm)
     assert "<|im_start|>" not in user and "<|im_end|>" not in user
-    assert user.count("END PASSAGES") == 1
+    assert "END PASSAGES" not in user and user.count(EXCERPTS_HEADER) == 1
 
 
 def test_other_languages_are_answered_in_english_verified_then_translated(indexed):
@@ -193,7 +206,7 @@ def test_other_languages_are_answered_in_english_verified_then_translated(indexe
     assert answer.language == "es" and answer.rewritten_question == "How much must auto workers earn per hour?"
     assert answer.text == "Los trabajadores deben ganar al menos 16 dólares por hora [1]." == streamed
     assert answer.english_text.startswith("Auto workers must earn") and answer.citations
-    assert "Question: How much must auto workers earn per hour?" in llm.prompts[1][1]["content"]
+    assert "Question: How much must auto workers earn per hour?" in question_message(llm, 1)
     assert "Spanish" in llm.prompts[2][0]["content"]
 
 
@@ -201,6 +214,70 @@ def test_model_abstention_is_overridden_only_by_a_closely_matching_sentence(inde
     _, answer = run(
         engine_with(indexed, ScriptedLLM("NO_ANSWER")), "How much must auto workers earn per hour under the USMCA?"
     )
-    assert not answer.abstained and "US$16 per hour" in answer.text and "closely matches" in answer.fallback_reason
+    assert not answer.abstained and "US$16 per hour" in answer.text and "closely" in answer.fallback_reason
     _, answer = run(engine_with(indexed, ScriptedLLM("NO_ANSWER")), "Which team won the 1998 World Cup final?")
-    assert answer.abstained and answer.fallback_reason == ""
+    assert answer.abstained and answer.fallback_reason == "the model found no answer in the passages"
+    # a sentence that shares the question's words but lacks what it asks for (a number) never stands in
+    _, answer = run(
+        engine_with(indexed, ScriptedLLM("NO_ANSWER")), "How many migrants did Estefanía Cruz say could invest?"
+    )
+    assert answer.abstained
+
+
+def test_sources_come_first_with_the_evidence_sentences_numbered_as_the_prompt(indexed):
+    llm = ScriptedLLM("Auto workers must earn at least US$16 per hour [1].")
+    engine = engine_with(indexed, llm, context_tokens=20, evidence_tokens=16)
+    items = list(engine.stream("How much must auto workers earn per hour?"))
+    sources = items[0]
+    assert isinstance(sources, Sources) and not sources.abstaining and sources.passages
+    best = sources.evidence[0]
+    assert "US$16 per hour" in best.text and 1 <= best.number <= len(sources.passages)
+    passage = sources.passages[best.number - 1]
+    assert passage.char_start <= best.span_start < best.span_end <= passage.char_end
+    assert ARTICLE.strip()[best.span_start : best.span_end] == best.text
+    # the evidence-first prompt is the excerpts, not whole chunks
+    assert "Shenzhen" not in question_message(llm) and "US$16 per hour" in question_message(llm)
+
+
+def test_a_question_that_only_points_back_with_no_conversation_is_asked_about(indexed):
+    llm = ScriptedLLM("Estefanía Cruz [1].")
+    streamed, answer = run(engine_with(indexed, llm), "Who said that?")
+    assert answer.abstained and "refer" in answer.text and streamed == answer.text
+    assert llm.prompts == []  # nothing was guessed
+
+
+def test_an_unusable_rewrite_falls_back_to_the_last_exchange(indexed):
+    llm = ScriptedLLM("Who said that?", "Estefanía Cruz said it [1].")  # the rewrite hands the question back
+    history = [
+        {"role": "user", "content": "What could Mexico copy from China?"},
+        {"role": "assistant", "content": "What China did with Shenzhen [1]."},
+    ]
+    _, answer = run(engine_with(indexed, llm), "Who said that?", history)
+    assert answer.rewritten_question is None
+    assert any("Shenzhen" in p.text for p in answer.retrieved)
+    assert "Earlier in the conversation: What could Mexico copy from China?" in question_message(llm, 1)
+    assert "Estefanía Cruz" in answer.text and not answer.abstained
+
+
+def test_an_answer_without_what_the_question_asks_for_is_repaired_from_the_evidence(indexed):
+    llm = ScriptedLLM("Auto workers must earn at least this under the USMCA [1].")  # supported, but no figure
+    _, answer = run(engine_with(indexed, llm), "How much must auto workers earn per hour under the USMCA?")
+    assert "asks for a number" in answer.fallback_reason and "US$16 per hour" in answer.text
+    assert answer.citations and "US$16" in answer.citations[0].text
+    llm = ScriptedLLM("Auto workers must earn at least US$19 per hour [1].")  # a figure no passage has
+    _, answer = run(engine_with(indexed, llm), "How much must auto workers earn per hour under the USMCA?")
+    assert "19" in answer.fallback_reason and "US$16 per hour" in answer.text
+
+
+def test_the_no_answer_floor_goes_to_the_generator(indexed):
+    llm = PrefillRecordingLLM("US$16 per hour [1].")
+    run(engine_with(indexed, llm), "How much must auto workers earn?")
+    assert llm.requests[0].no_answer_floor == EngineOptions().no_answer_floor
+
+
+def test_a_made_up_fact_around_the_question_s_own_words_is_not_supported(indexed):
+    # "Mexico" is in the passages, winning the World Cup is not
+    _, answer = run(
+        engine_with(indexed, ScriptedLLM("Mexico won the 1998 World Cup [1].")), "Who won the 1998 World Cup?"
+    )
+    assert answer.abstained and "supported" in answer.fallback_reason

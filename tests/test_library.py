@@ -90,3 +90,30 @@ def test_uploads_are_indexed_incrementally_and_bad_ones_leave_the_index_alone(co
 
 def test_status_without_an_index_says_how_to_make_one(config):
     assert "rag index" in status(config).problem
+
+
+def test_uploads_of_the_new_types_pass_the_same_checks_as_rag_index(config, tmp_path):
+    from tests import documents as make
+
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    good = [
+        make.make_docx(incoming / "notes.docx"),
+        make.make_xlsx(incoming / "figures.xlsx"),
+        make.make_pptx(incoming / "deck.pptx"),
+        make.make_csv(incoming / "exports.csv"),
+        make.make_epub(incoming / "book.epub"),
+        make.make_odt(incoming / "atlas.odt"),
+    ]
+    truncated = incoming / "broken.docx"
+    truncated.write_bytes((incoming / "notes.docx").read_bytes()[:500])
+    empty = incoming / "empty.xlsx"
+    empty.write_bytes(b"")
+    files = [(p.name, p) for p in [*good, truncated, empty]]
+    result = add_uploads(files, config, embedder=HashEmbedder())
+    assert sorted(result.accepted) == sorted(p.name for p in good)
+    assert any(r.startswith("broken.docx: ") and "zip container" in r for r in result.rejected)
+    assert any(r == "empty.xlsx: the file is empty (0 bytes)" for r in result.rejected)
+    names = {d.source.rsplit("/", 1)[-1] for d in status(config).documents}
+    assert names == {p.name for p in good}
+    assert library.scope_sources(config, ["*.xlsx"]) == [str(library.uploads_dir(config).resolve() / "figures.xlsx")]

@@ -97,7 +97,7 @@ def test_bad_files_are_skipped_by_name_and_empty_input_is_an_error(tmp_path, con
     (docs / "same.txt").write_bytes((docs / "doc000.txt").read_bytes())
     report = build_index([docs], config, embedder=HashEmbedder())
     assert report.documents_total == 1
-    assert any("empty.txt: no extractable text" in s for s in report.skipped)
+    assert any("empty.txt: the file is empty (0 bytes)" in s for s in report.skipped)
     assert any("same.txt: same text as" in s for s in report.skipped)
     (tmp_path / "nothing").mkdir()
     with pytest.raises(NothingToIndex, match="no indexable documents"):
@@ -208,3 +208,128 @@ def test_a_format_2_index_is_rewritten_without_re_embedding(tmp_path, config):
     assert after.manifest["format_version"] == FORMAT_VERSION
     assert np.array_equal(after.sentence_term_ids, before.sentence_term_ids)
     assert build_index([docs], config, embedder=emb).wrote is False  # and then it is current
+
+
+class CrashingEmbedder(HashEmbedder):
+    """Dies (like a kill) once ``limit`` chunks have been embedded."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.limit = limit
+
+    def encode_with_sentences(self, texts, spans, on_progress=None, progress=None):
+        if self.embedded + len(texts) > self.limit:
+            raise KeyboardInterrupt  # Ctrl-C, or a crash, part-way through the embedding
+        return super().encode_with_sentences(texts, spans, on_progress, progress)
+
+
+def test_an_interrupted_build_keeps_what_it_embedded_and_the_next_run_carries_on(tmp_path, config):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(600):  # one chunk each: batches of RESUME_BATCH_CHUNKS = 128 documents
+        (docs / f"p{i:03d}.txt").write_text(f"Paragraph {i} about harbour number {i} and its cranes.")
+    crashing = CrashingEmbedder(limit=550)
+    with pytest.raises(KeyboardInterrupt):
+        build_index([docs], config, embedder=crashing)
+    assert crashing.embedded == 512  # four batches done, the fifth interrupted
+    assert not FolderStore(config.index_dir).exists()  # nothing half-written is visible
+    emb = HashEmbedder()
+    messages = []
+    report = build_index([docs], config, embedder=emb, say=messages.append)
+    assert emb.embedded == 600 - 512 and report.chunks_resumed == 512 and report.chunks_embedded == 600
+    assert "saved by an interrupted run and not embedded again: 512)" in report.summary()
+    assert any(m.startswith("Resuming: 512 chunk(s)") for m in messages)
+    snap = FolderStore(config.index_dir).load()
+    assert len(snap.chunks) == 600
+    # resumed vectors are the same as freshly embedded ones
+    fresh = HashEmbedder()
+    assert np.allclose(snap.vectors, fresh.encode([c.text for c in snap.chunks]))
+    assert not any((config.data_dir / "embedding-cache").rglob("*.npz"))  # emptied after the commit
+
+
+def test_resumed_vectors_are_used_only_for_the_same_text_and_settings(tmp_path, config):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(300):
+        (docs / f"p{i:03d}.txt").write_text(f"Paragraph {i} on copper exports.")
+    with pytest.raises(KeyboardInterrupt):
+        build_index([docs], config, embedder=CrashingEmbedder(limit=260))
+    (docs / "p000.txt").write_text("Paragraph 0 was rewritten meanwhile.")  # its old vectors must not be used
+    emb = HashEmbedder()
+    report = build_index([docs], config, embedder=emb)
+    assert report.chunks_resumed == 255 and emb.embedded == 45
+    other = config.with_(chunk_tokens=120)  # another chunker setting: other vectors, nothing reused
+    with pytest.raises(KeyboardInterrupt):
+        build_index([docs], other, embedder=CrashingEmbedder(limit=260), rebuild=True)
+    emb2 = HashEmbedder()
+    assert build_index([docs], other.with_(chunk_tokens=150), embedder=emb2, rebuild=True).chunks_resumed == 0
+
+
+def test_a_format_3_index_gains_locations_without_re_embedding(tmp_path, config):
+    """Format 4 stores each document's location marks; a format-3 index loads (its passages have no
+    location) and the next `rag index` re-reads its files for the marks, embedding nothing."""
+    import json
+
+    from index.store import _manifest_digest
+    from tests.documents import make_xlsx
+
+    docs = tmp_path / "docs"
+    write_docs(docs, 2)
+    make_xlsx(docs / "figures.xlsx")
+    emb = HashEmbedder()
+    build_index([docs], config, embedder=emb)
+    store = FolderStore(config.index_dir)
+    version = store.current_path()
+    documents = json.loads((version / "documents.json").read_text())
+    for meta in documents.values():
+        del meta["marks"]
+    (version / "documents.json").write_text(json.dumps(documents))
+    manifest = json.loads((version / "manifest.json").read_text())
+    manifest["format_version"] = 3
+    from index.store import _sha256_file
+
+    manifest["files"]["documents.json"] = _sha256_file(version / "documents.json")
+    manifest["checksum"] = _manifest_digest({k: v for k, v in manifest.items() if k != "checksum"})
+    (version / "manifest.json").write_text(json.dumps(manifest))
+    old = store.load()
+    assert old.outdated and all("marks" not in m for m in old.documents.values())
+    embedded = emb.embedded
+    report = build_index([docs], config, embedder=emb)
+    assert report.wrote and emb.embedded == embedded and report.relocated == 3
+    assert "added page/section locations to 3 document(s)" in report.summary()
+    new = store.load()
+    assert new.manifest["format_version"] == FORMAT_VERSION
+    xlsx = next(m for m in new.documents.values() if m["source"].endswith("figures.xlsx"))
+    assert [label for _, label in xlsx["marks"]][:2] == ["sheet Exports", "sheet Exports, row 2"]
+    assert build_index([docs], config, embedder=emb).wrote is False
+
+
+def test_ocr_pages_and_progress_are_reported(tmp_path, config):
+    import shutil
+
+    from index.progress import ProgressPrinter
+    from tests.documents import make_mixed_pdf
+
+    if shutil.which("tesseract") is None:
+        pytest.skip("tesseract-ocr is not installed")
+    docs = tmp_path / "docs"
+    write_docs(docs, 3)
+    make_mixed_pdf(docs / "mixed.pdf", ["Typed page about copper"], ["Scanned page about avocados"])
+    events = []
+    report = build_index([docs], config, embedder=HashEmbedder(), on_stage=lambda *e: events.append(e))
+    assert report.ocr == ["mixed.pdf: page 2"] and "  OCR: mixed.pdf: page 2" in report.summary()
+    reading = [e for e in events if e[0] == "Reading files"]
+    assert reading[0][1:3] == (0, 4) and reading[-1][1:3] == (4, 4)
+    embedding = [e for e in events if e[0] == "Embedding"]
+    assert embedding[-1][1] == embedding[-1][2] == report.chunks_total and embedding[-1][3] == "4/4 files"
+    import io
+
+    out = io.StringIO()
+    clock = iter([0.0, 10.0, 20.0])
+    printer = ProgressPrinter(out, clock=lambda: next(clock), interactive=False)
+    printer("Embedding", 0, 100, "0/10 files")
+    printer("Embedding", 50, 100, "5/10 files")
+    printer("Embedding", 100, 100, "10/10 files")
+    lines = out.getvalue().splitlines()
+    assert lines[1] == "Embedding: 50/100 (50 %), 5/10 files, 5.0/s, 10s left"
+    assert lines[2] == "Embedding: 100/100 (100 %), 10/10 files, 5.0/s, in 20s"

@@ -133,11 +133,12 @@ def test_binary_and_non_utf8_files_in_the_documents_folder(tmp_path, capsys, has
 def test_an_empty_documents_folder_is_reported_and_the_index_left_alone(tmp_path, capsys, hash_models):
     empty = tmp_path / "empty"
     empty.mkdir()
-    (empty / "slides.pptx").write_bytes(b"PK\x03\x04")  # present but not a supported type
+    (empty / "slides.key").write_bytes(b"PK\x03\x04")  # present but not a supported type
     data = tmp_path / "data"
     code, out, err = rag(capsys, "index", empty, "--data-dir", data)
     assert code == 1 and out == ""
-    assert err.startswith(f"error: no indexable documents in {empty}") and "no .txt, .md, .html or .pdf files" in err
+    assert err.startswith(f"error: no indexable documents in {empty}")
+    assert "no supported documents in this folder" in err
     assert not FolderStore(data / "index").exists()
 
     docs = tmp_path / "docs"
@@ -148,7 +149,7 @@ def test_an_empty_documents_folder_is_reported_and_the_index_left_alone(tmp_path
     before = store.current_path()
     code, out, err = rag(capsys, "index", empty, "--data-dir", data)
     assert code == 0 and out.startswith("Index is up to date: 1 unchanged document(s)")
-    assert f"skipped {empty}: no .txt, .md, .html or .pdf files in this folder" in out
+    assert f"skipped {empty}: no supported documents in this folder (supported: .csv .docx" in out
     assert store.current_path() == before and len(store.load().documents) == 1
 
 
@@ -324,7 +325,7 @@ def test_citations_only_point_at_real_passages_whatever_the_model_writes(tmp_pat
     embedder = HashEmbedder()
     build_index([docs], config, embedder=embedder)
     reply = (
-        "Auto workers must earn at least US$16 per hour [7]. <script>alert(1)</script> Mexico is the top "
+        "Auto workers must earn at least US$16 per hour [7]. <script>alert('x')</script> Mexico is the top "
         "trade partner of the United States [0][2-4]. Shenzhen was mentioned by Estefanía Cruz [99] [1]."
     )
     answer = RagEngine(config, ScriptedLLM(reply), EngineOptions(), embedder=embedder).answer(
@@ -339,7 +340,7 @@ def test_citations_only_point_at_real_passages_whatever_the_model_writes(tmp_pat
         assert ARTICLE.strip()[citation.span_start : citation.span_end] == citation.text and citation.text in text
     markers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
     assert markers and markers <= {c.number for c in answer.citations}
-    assert "<script>alert(1)</script>" in answer.text  # kept as text...
+    assert "<script>alert('x')</script>" in answer.text  # kept as text...
     assert "<script" not in render_answer(answer)  # ...and shown inert
 
 

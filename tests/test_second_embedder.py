@@ -147,3 +147,31 @@ def test_an_index_without_second_vectors_uses_the_seven_signal_weights(tmp_path,
     assert retriever.second_embedder is None and not retriever.uses_second_signal()
     assert retriever.encode_second_query("anything") is None
     assert retriever.retrieve("topic1 item2", top_k=2)
+
+
+def test_an_interrupted_build_keeps_the_second_embedders_vectors_too(tmp_path, on, second, monkeypatch):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(200):
+        (docs / f"p{i:03d}.txt").write_text(f"Paragraph {i} about the grain harbour {i}.")
+    real = second.encode_passages
+    calls = []
+
+    def dies_on_the_third_call(texts, on_progress=None, progress=None):
+        calls.append(len(texts))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(texts, on_progress, progress)
+
+    monkeypatch.setattr(second, "encode_passages", dies_on_the_third_call)
+    with pytest.raises(KeyboardInterrupt):
+        build_index([docs], on, embedder=HashEmbedder())
+    monkeypatch.setattr(second, "encode_passages", real)
+    before = second.embedded  # 64 saved in two steps of 32
+    emb = HashEmbedder()
+    report = build_index([docs], on, embedder=emb)
+    assert report.chunks_resumed == 128 and emb.embedded == 72  # MiniLM: the first batch of 128 was saved
+    assert report.second_resumed == 64 and second.embedded - before == 136
+    assert "and 64 by the second embedder" in report.summary()
+    snap = FolderStore(on.index_dir).load()
+    assert np.allclose(snap.second_vectors, np.stack([second._vector(c.text) for c in snap.chunks]))

@@ -100,17 +100,13 @@ def test_a_failure_is_shown_and_saved_as_such(handlers):
     assert turn.status == "error" and "no index" in turn.partial
 
 
-def test_chosen_documents_are_handed_to_the_engine_once_it_takes_them(handlers, monkeypatch):
-    monkeypatch.setattr(app_module, "SCOPED_ANSWERS", True)
+def test_chosen_documents_are_handed_to_the_engine(handlers):
     chat, pending, cid = started(handlers)
     list(handlers.respond(pending, chat, [], cid, "k" * 20, 5, "extractive", False, ["/docs/a.txt", "/docs/b.txt"]))
     assert handlers.fake.calls[-1]["documents"] == ["/docs/a.txt", "/docs/b.txt"]
     list(handlers.respond(pending, chat, [], cid, "k" * 20, 5, "extractive", False, [ALL_DOCUMENTS, "/docs/a.txt"]))
-    assert "documents" not in handlers.fake.calls[-1]  # "All documents" wins
+    assert handlers.fake.calls[-1]["documents"] is None  # "All documents" wins
     assert handlers.store.get(OWNER, cid).turns[0].settings["documents"] == ["/docs/a.txt", "/docs/b.txt"]
-    monkeypatch.setattr(app_module, "SCOPED_ANSWERS", False)
-    list(handlers.respond(pending, chat, [], cid, "k" * 20, 5, "extractive", False, ["/docs/a.txt"]))
-    assert "documents" not in handlers.fake.calls[-1]  # an engine without scopes is not handed one
 
 
 def test_after_documents_change_the_model_re_reads_them_in_the_background_and_questions_say_so(handlers):
@@ -151,3 +147,104 @@ def gr_no_change():
     import gradio as gr
 
     return gr.update()
+
+
+# --- "Answer from" with the real engine (extractive, a hashed embedder: no models) ---------------
+
+HARBOUR = "The harbour of Valparaiso exported 300 tons of copper in 2025, its port authority reported."
+MINE = "The copper mine near Antofagasta produced 500 tons of copper in 2025, its owners reported."
+QUESTION = "How many tons of copper did the harbour of Valparaiso export in 2025?"
+
+
+@pytest.fixture
+def two_documents(tmp_path):
+    from index.pipeline import build_index
+    from rag.engine import EngineOptions, RagEngine
+    from tests.fakes import HashEmbedder
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "harbour.txt").write_text(HARBOUR, encoding="utf-8")
+    (docs / "mine.txt").write_text(MINE, encoding="utf-8")
+    config = Config.load(data_dir=tmp_path / "data")
+    embedder = HashEmbedder()
+    build_index([docs], config, embedder=embedder)
+    engine = RagEngine(config, "extractive", EngineOptions(), embedder=embedder)
+
+    def make(documents=None):
+        app = ChatApp(config, "extractive", documents=documents)
+        app.engine = lambda spec=None: engine
+        return app
+
+    return docs, make
+
+
+def ask(handlers, scope, question=QUESTION):
+    chat, pending, cid = started(handlers, question)
+    shown = [
+        out[0][-1]["content"]
+        for out in handlers.respond(pending, chat, [], cid, "k" * 20, 5, "extractive", False, scope)
+    ]
+    return shown, handlers.store.get(OWNER, cid).turns[-1]
+
+
+def test_answer_from_really_scopes_retrieval(two_documents):
+    docs, make = two_documents
+    handlers = make()
+    scope = handlers._scope_update(library_status(handlers))
+    assert [v for _, v in scope["choices"]] == [
+        ALL_DOCUMENTS,
+        str(docs / "harbour.txt"),
+        str(docs / "mine.txt"),
+    ]
+    shown, turn = ask(handlers, [ALL_DOCUMENTS])
+    cited = {c["source"] for c in turn.answer["citations"]}
+    assert str(docs / "harbour.txt") in cited and "300" in turn.answer["text"]
+    assert turn.settings["documents"] == "all"
+
+    shown, turn = ask(handlers, [str(docs / "mine.txt")])  # the other document only
+    assert {p["source"] for p in turn.answer["passages"] + turn.answer["retrieved"]} == {str(docs / "mine.txt")}
+    assert {c["source"] for c in turn.answer["citations"]} == {str(docs / "mine.txt")}
+    assert "300" not in turn.answer["text"] and "500" in turn.answer["text"]
+    assert "Evidence found" in shown[0] and "mine.txt" in shown[0] and "Valparaiso" not in shown[0]  # evidence first
+    assert any(n.startswith("searched 1 of 2") for n in turn.answer["notices"])
+    assert turn.settings["documents"] == [str(docs / "mine.txt")]
+
+
+def test_the_chat_api_takes_documents_too(two_documents):
+    docs, make = two_documents
+    handlers = make()
+    scoped, _ = handlers.chat(QUESTION, None, "", "k" * 20, ["mine.txt"])
+    assert scoped["citations"] and all(c["source"].endswith("mine.txt") for c in scoped["citations"])
+    assert all("location" in c for c in scoped["citations"]) and "300" not in scoped["answer"]
+    full, _ = handlers.chat(QUESTION, None, "", "k" * 20)  # documents is optional
+    assert "300" in full["answer"]
+    import gradio as gr
+
+    with pytest.raises(gr.Error, match="no indexed document matches 'nothing.txt'"):
+        handlers.chat(QUESTION, None, "", "k" * 20, ["nothing.txt"])
+
+
+def test_rag_chat_document_sets_the_initial_scope_and_a_change_keeps_the_pages_choice(two_documents):
+    from index.scope import UnknownDocument
+    from ui.app import build_app
+
+    docs, make = two_documents
+    handlers = make(documents=["mine.txt"])
+    loaded = handlers.on_load("k" * 20)
+    scope = loaded[6]
+    assert scope["value"] == [str(docs / "mine.txt")]
+    assert make()._scope_update(library_status(handlers))["value"] == [ALL_DOCUMENTS]  # no --document: all
+    # after an upload or removal the page keeps its own choice, less what is gone
+    assert "value" not in handlers._scope_update(library_status(handlers), keep=app_module.KEEP_SCOPE)
+    kept = handlers._scope_update(library_status(handlers), keep=[str(docs / "harbour.txt"), "/gone.txt"])
+    assert kept["value"] == [str(docs / "harbour.txt")]
+    assert handlers._scope_update(library_status(handlers), keep=["/gone.txt"])["value"] == [ALL_DOCUMENTS]
+    with pytest.raises(UnknownDocument, match="minee.txt"):  # refused at start-up, with the close match
+        build_app(handlers.config, "extractive", documents=["minee.txt"])
+
+
+def library_status(handlers):
+    from rag import library
+
+    return library.status(handlers.config)

@@ -208,3 +208,51 @@ def test_the_evidence_shows_before_the_first_word_and_the_text_streams_above_it(
 def test_a_stopped_answer_says_so_and_keeps_what_was_written():
     out = render_stopped("Half an <b>answer")
     assert "Stopped" in out and "Half an &#60;b&#62;answer" in out and "<b>" not in out
+
+
+def test_sources_say_where_in_the_file_the_support_is_and_stay_inert():
+    from dataclasses import replace
+
+    p = passage()
+    marks = ((0, "page 1"), (DOC.index("Workers"), "page 2 <b>"))  # a hostile label stays text
+    located = replace(p, location="pages 1–2", marks=marks)
+    span = "Workers must earn at least US$16 per hour."
+    at = DOC.index(span)
+    cite = Citation(
+        number=1, passage=located, span_start=at, span_end=at + len(span), text=span, sentence="s", support=0.9
+    )
+    assert cite.location == "page 2 <b>" and cite.to_dict()["location"] == "page 2 <b>"
+    answer = Answer(
+        question="q", text="They must earn US$16 [1].", citations=[cite], passages=[located], retrieved=[located]
+    )
+    out = render_answer(answer, show_retrieved=True, key="k")
+    assert '<span class="rag-location">page 2 &#60;b&#62;</span>' in out  # the citation's own page
+    assert '<span class="rag-location">pages 1–2</span>' in out  # the retrieved passage's span
+    assert "<b>" not in out
+    assert render_answer(cited_answer(), key="k").count("rag-location") == 0  # no location, no label
+
+
+def test_the_evidence_the_copy_text_and_a_reopened_answer_say_where_the_support_is():
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from rag.records import EvidenceSentence, Sources
+    from ui.conversations import answer_from_dict
+    from ui.render import conversation_markdown
+
+    marks = ((0, "page 1"), (DOC.index("Workers"), "page 2"))
+    located = replace(passage(), location="pages 1–2", marks=marks)
+    span = "Workers must earn at least US$16 per hour."
+    at = DOC.index(span)
+    sources = Sources("q", None, [located], [EvidenceSentence(1, at, at + len(span), span, 0.9)])
+    assert '<span class="rag-location">page 2</span>' in render_pending("", sources, key="k")  # before any word
+    cite = Citation(1, located, at, at + len(span), span, "s", 0.9)
+    answer = Answer(question="q", text="They earn US$16 [1].", citations=[cite], passages=[located], retrieved=[])
+    assert '[1] Article (a.txt, page 2): "Workers must' in plain_text(answer)
+    # a saved answer keeps no marks, but its citation's own location: reopened, it still says page 2
+    reopened = answer_from_dict(answer.to_dict())
+    assert reopened.citations[0].location == "page 2" and reopened.passages[0].location == "pages 1–2"
+    assert '<span class="rag-location">page 2</span>' in render_answer(reopened, key="k")
+
+    turn = SimpleNamespace(question="q", status="answered", answer=answer.to_dict(), partial="")
+    assert "(a.txt, page 2)" in conversation_markdown("t", 0, [turn])

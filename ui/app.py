@@ -12,7 +12,6 @@ Indexing uploads has its own slot, so chatting goes on while a document is being
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import re
@@ -29,9 +28,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import gradio as gr  # noqa: E402
 
 from index.errors import UserError  # noqa: E402
+from index.scope import UnknownDocument  # noqa: E402
 from rag import library  # noqa: E402
 from rag.api import get_engine  # noqa: E402
-from rag.engine import RagEngine  # noqa: E402
 from rag.records import Answer, Sources  # noqa: E402
 from ui.accounts import Accounts, User  # noqa: E402
 from ui.conversations import ConversationStore, NotFound, answer_from_dict, database_path  # noqa: E402
@@ -53,8 +52,7 @@ JS_PATH = Path(__file__).with_name("chat.js")
 ANSWER_SLOT = "answer"  # the queue slot all answering events share
 UPLOAD_TYPES = sorted(library.SUPPORTED_SUFFIXES)
 ALL_DOCUMENTS = "*"  # the "Answer from" choice meaning every document
-# whether the engine can answer from chosen documents only (the documents issue adds `documents=`)
-SCOPED_ANSWERS = "documents" in inspect.signature(RagEngine.stream).parameters
+KEEP_SCOPE = object()  # (after an upload) the "Answer from" value stays as the page has it
 CLIENT_KEY = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 # Which saved conversations are this browser's, without accounts: a random key it keeps in localStorage
@@ -80,10 +78,16 @@ class ChatApp:
     """Event handlers for one configured app; per-user state lives in gr.State and the database."""
 
     def __init__(
-        self, config, generator: str, accounts: Accounts | None = None, store: ConversationStore | None = None
+        self,
+        config,
+        generator: str,
+        accounts: Accounts | None = None,
+        store: ConversationStore | None = None,
+        documents: list[str] | None = None,
     ):
         self.config = config
         self.generator = generator
+        self.documents = list(documents or [])  # `rag chat --document NAME`: the initial "Answer from"
         self.generators = list(dict.fromkeys([generator, "llm", "extractive"]))
         self.accounts = accounts
         self.store = store or ConversationStore(database_path(config.data_dir))
@@ -234,7 +238,7 @@ class ChatApp:
         scope: list | None,
         request: gr.Request = None,
     ) -> Iterator[tuple]:
-        """Stream the answer: the evidence first (when the engine yields ``Sources``), then the text as it
+        """Stream the answer: the evidence first (the engine's ``Sources``), then the text as it
         is written above it, then the verified, cited answer replacing both. The turn is saved at the
         end, also when it is stopped or fails."""
         owner = self.owner(request, client_key)
@@ -247,10 +251,9 @@ class ChatApp:
         sources: Sources | None = None
         streamed = ""
         no_change = gr.update()
-        extra = {"documents": documents} if documents and SCOPED_ANSWERS else {}
         stream = None
         try:
-            stream = self.engine(generator).stream(message, history, top_k=int(top_k), **extra)
+            stream = self.engine(generator).stream(message, history, top_k=int(top_k), documents=documents)
             for item in stream:
                 if isinstance(item, Answer):
                     flight["done"] = True
@@ -265,7 +268,7 @@ class ChatApp:
                     continue
                 if isinstance(item, Sources):
                     sources = item
-                else:
+                elif isinstance(item, str):
                     streamed += item
                     flight["partial"] = streamed
                 chat[-1] = {"role": "assistant", "content": render_pending(streamed, sources, key=key)}
@@ -318,13 +321,23 @@ class ChatApp:
         return (chat, *self.finish())
 
     def chat(
-        self, message: str, state, conversation_id: str = "", client_key: str = "", request: gr.Request = None
+        self,
+        message: str,
+        state,
+        conversation_id: str = "",
+        client_key: str = "",
+        documents: list[str] | None = None,
+        request: gr.Request = None,
     ) -> tuple[dict, dict]:
         """API: answer ``message`` in a saved conversation (``conversation_id``, else this client's current
-        one, else a new one); returns the answer, its sources and the conversation's id."""
+        one, else a new one); returns the answer, its sources and the conversation's id.
+        ``documents``: answer only from these (file names, paths, globs or titles)."""
         message = (message or "").strip()
         if not message:
             raise gr.Error("message is empty: send a question")
+        if isinstance(documents, str):
+            documents = [documents]
+        documents = [d for d in documents or [] if d] or None
         owner = self.owner(request, client_key)
         cid = conversation_id or (state.get("conversation_id") if isinstance(state, dict) else None)
         history: list[dict] = []
@@ -336,12 +349,12 @@ class ChatApp:
                     raise gr.Error(f"no conversation {conversation_id!r} for you") from None
                 cid = None
         try:
-            answer = self.engine().answer(message, history)
+            answer = self.engine().answer(message, history, documents=documents)
         except UserError as exc:
             raise gr.Error(str(exc)) from None
         if not cid:
             cid = self.store.create(owner, message)
-        settings = {"generator": self.generator, "top_k": self.config.top_k, "documents": "all"}
+        settings = {"generator": self.generator, "top_k": self.config.top_k, "documents": documents or "all"}
         turn = self.store.add_turn(owner, cid, message, "answered", settings, answer=answer)
         return {**api_payload(answer), "conversation_id": cid, "turn": turn}, {"conversation_id": cid}
 
@@ -463,30 +476,44 @@ class ChatApp:
         docs = (status or library.status(self.config)).documents
         return gr.update(choices=[(f"{d.title} ({Path(d.source).name})", d.source) for d in docs], value=None)
 
-    def _scope_update(self, status: library.LibraryStatus):
+    def initial_scope(self, status: library.LibraryStatus | None = None) -> list[str]:
+        """The sources `rag chat --document NAME` picks among the documents indexed now ([] without
+        names; a name that picks none any more is left out: start-up refused it if it never did)."""
+        chosen: set[str] = set()
+        for name in self.documents:
+            try:
+                chosen.update(library.scope_sources(self.config, [name], status))
+            except UnknownDocument:
+                pass
+        return sorted(chosen)
+
+    def _scope_update(self, status: library.LibraryStatus, keep=None):
+        """The "Answer from" choices for ``status``; its value: the initial scope (else all documents)
+        on page load; after a removal ``keep``, the page's choice, less what is gone; after an upload
+        (``keep=KEEP_SCOPE``) left as the page has it (an upload only adds choices)."""
         choices = [("All documents", ALL_DOCUMENTS)]
-        if SCOPED_ANSWERS:
-            choices += [(f"{d.title} ({Path(d.source).name})", d.source) for d in status.documents]
-        return gr.update(
-            choices=choices,
-            value=[ALL_DOCUMENTS],
-            interactive=SCOPED_ANSWERS,
-            info=None if SCOPED_ANSWERS else "Answers draw on every indexed document.",
-        )
+        choices += [(f"{d.title} ({Path(d.source).name})", d.source) for d in status.documents]
+        update = gr.update(choices=choices)
+        if keep is KEEP_SCOPE:
+            return update
+        known = {value for _, value in choices}
+        value = [v for v in keep if v in known] if keep is not None else self.initial_scope(status)
+        return {**update, "value": value or [ALL_DOCUMENTS]}
 
     @staticmethod
     def _scope(scope: list | None) -> list[str] | None:
         chosen = [s for s in (scope or []) if s and s != ALL_DOCUMENTS]
         return chosen if chosen and ALL_DOCUMENTS not in (scope or []) else None
 
-    def _after_change(self, generator: str) -> tuple:
-        """Panels after documents changed, and the model re-reading them in the background."""
+    def _after_change(self, generator: str, scope=KEEP_SCOPE) -> tuple:
+        """Panels after documents changed (the page's scope kept, less what is gone), and the model
+        re-reading them in the background."""
         threading.Thread(target=self.warm_up, args=(generator,), name="re-warm", daemon=True).start()
         status = library.status(self.config)
         return (
             self.status_html(generator, status),
             self.document_choices(status),
-            self._scope_update(status),
+            self._scope_update(status, keep=scope if scope is KEEP_SCOPE else list(scope or [])),
             gr.update(examples=self.example_messages(status)),
         )
 
@@ -520,7 +547,7 @@ class ChatApp:
         status, removal, scope, examples = self._after_change(generator)
         return note, status, removal, None, scope, examples
 
-    def remove(self, source: str | None, generator: str, request: gr.Request = None) -> tuple:
+    def remove(self, source: str | None, generator: str, scope: list | None = None, request: gr.Request = None):
         if not self.may_change_documents(request):
             return "Only an administrator can remove documents.", gr.update(), gr.update(), gr.update(), gr.update()
         if not source:
@@ -534,7 +561,7 @@ class ChatApp:
             log.exception("remove failed")
             note = f"Not removed: internal error ({type(exc).__name__}); see the server log"
             return note, gr.update(), gr.update(), gr.update(), gr.update()
-        return (note, *self._after_change(generator))
+        return (note, *self._after_change(generator, scope))
 
     # -- API for saved conversations ------------------------------------------------------
 
@@ -645,6 +672,7 @@ def api_payload(answer: Answer) -> dict:
                 "number": c.number,
                 "title": c.title,
                 "source": c.source,
+                "location": c.location,  # "page 2", "slide 3", "sheet Exports, row 3", a chapter...
                 "text": c.text,
                 "span_start": c.span_start,
                 "span_end": c.span_end,
@@ -656,8 +684,14 @@ def api_payload(answer: Answer) -> dict:
     }
 
 
-def build_app(config, generator: str, accounts: Accounts | None = None) -> gr.Blocks:
-    handlers = ChatApp(config, generator, accounts)
+def build_app(
+    config, generator: str, accounts: Accounts | None = None, documents: list[str] | None = None
+) -> gr.Blocks:
+    """The app; ``documents`` (`rag chat --document NAME`): what "Answer from" starts with (a name that
+    picks no indexed document is refused here, at start-up)."""
+    if documents:
+        library.scope_sources(config, documents)  # UnknownDocument, with the close matches
+    handlers = ChatApp(config, generator, accounts, documents=documents)
     generator_choices = [(GENERATOR_LABELS.get(g, f"Model server at {g}"), g) for g in handlers.generators]
     with gr.Blocks(title="Ask your documents", analytics_enabled=False) as app:
         history = gr.State([])  # the plain-text conversation the engine sees, one per browser session
@@ -762,6 +796,7 @@ def build_app(config, generator: str, accounts: Accounts | None = None) -> gr.Bl
         api_message = gr.Textbox(visible=False)
         api_conversation = gr.Textbox("", visible=False)
         api_key = gr.Textbox("", visible=False)
+        api_documents = gr.Dropdown([], value=[], multiselect=True, allow_custom_value=True, visible=False)
         api_answer = gr.JSON(visible=False)
         api_button = gr.Button(visible=False)
 
@@ -816,7 +851,7 @@ def build_app(config, generator: str, accounts: Accounts | None = None) -> gr.Bl
 
         api_button.click(
             handlers.chat,
-            [api_message, api_state, api_conversation, api_key],
+            [api_message, api_state, api_conversation, api_key, api_documents],
             [api_answer, api_state],
             api_name="chat",
             concurrency_id=ANSWER_SLOT,
@@ -917,7 +952,7 @@ def build_app(config, generator: str, accounts: Accounts | None = None) -> gr.Bl
         remove_no.click(lambda: gr.update(visible=False), None, remove_confirm, queue=False, **hidden)
         remove_yes.click(lambda: gr.update(visible=False), None, remove_confirm, queue=False, **hidden).then(
             handlers.remove,
-            [to_remove, generator_choice],
+            [to_remove, generator_choice, scope],
             [documents_note, status, to_remove, scope, chatbot],
             concurrency_id="index",
             concurrency_limit=1,
@@ -936,6 +971,7 @@ def launch(
     port: int = 7860,
     warm: bool = True,
     auth_file: str | Path | None = None,
+    documents: list[str] | None = None,
 ) -> None:
     """Start the server (blocks). Models load in the background while the page is already usable."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -950,7 +986,7 @@ def launch(
             file=sys.stderr,
             flush=True,
         )
-    app = build_app(config, generator, accounts)
+    app = build_app(config, generator, accounts, documents)
     if warm:
         threading.Thread(target=app._rag_handlers.warm_up, name="warm-up", daemon=True).start()
     print(

@@ -374,6 +374,9 @@ def answer_from_dict(data: dict) -> Answer:
         n = int(c.get("number", 0))
         passage = by_chunk.get(c.get("chunk_id")) or (passages[n - 1] if 0 < n <= len(passages) else None)
         if passage is not None:
+            where = str(c.get("location") or "")
+            if where and where != passage.location:  # its own location ("page 2"); the marks are not saved
+                passage = dataclasses.replace(passage, marks=((int(c.get("span_start", 0)), where),))
             citations.append(
                 _build(Citation, {k: v for k, v in c.items() if k not in ("title", "source")}, passage=passage)
             )

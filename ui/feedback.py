@@ -121,7 +121,7 @@ def export_feedback(config: Config, out: Path | str) -> ExportReport:
             "answer": answer.get("text", ""),
             "abstained": abstained,
             "citations": [
-                {k: c.get(k) for k in ("number", "title", "source", "text", "span_start", "span_end")}
+                {k: c.get(k) for k in ("number", "title", "source", "location", "text", "span_start", "span_end")}
                 for c in citations
             ],
             "index_version": row["index_version"],

@@ -17,6 +17,7 @@ import time
 import uuid
 from pathlib import PurePath
 
+from index.locations import location_of
 from rag.library import LibraryStatus
 from rag.records import Answer, Citation, Passage, Sources
 
@@ -47,9 +48,16 @@ def file_name(source: str) -> str:
     return PurePath(source).name or source
 
 
-def _location(passage: Passage) -> str:
-    """Where in its document a passage is: a label from the loader ("page 3") when there is one."""
-    return str(getattr(passage, "location", "") or "")
+def span_locations(passage: Passage, spans: list[tuple[int, int]]) -> str:
+    """Where in its file each marked span (document offsets) is, from the loader's marks ("page 2",
+    "sheet Exports, row 3"), else where the passage is ("pages 1–2"); several joined by " · "."""
+    found = [location_of(passage.marks, s, e) or passage.location for s, e in spans] or [passage.location]
+    return " · ".join(dict.fromkeys(x for x in found if x))
+
+
+def cited_locations(cites: list[Citation]) -> str:
+    """Where the supporting text of these citations (of one source) is: each citation's own location."""
+    return " · ".join(dict.fromkeys(c.location for c in cites if c.location))
 
 
 # -- numbering -----------------------------------------------------------------------------
@@ -122,7 +130,7 @@ def plain_text(answer: Answer) -> str:
         for n, d in sorted(mapping.items(), key=lambda kv: kv[1]):
             cites = [c for c in answer.citations if c.number == n]
             passage = cites[0].passage
-            where = ", ".join(x for x in (file_name(passage.source), _location(passage)) if x)
+            where = ", ".join(x for x in (file_name(passage.source), cited_locations(cites)) if x)
             quote = " … ".join(dict.fromkeys(c.text.strip() for c in cites if c.text.strip()))
             lines.append(f'[{d}] {passage.title} ({where}): "{quote}"')
     return "\n".join(lines)
@@ -219,7 +227,8 @@ def render_answer(answer: Answer, show_retrieved: bool = False, key: str | None 
         parts.append('<div class="rag-sources"><div class="rag-sources-title">Sources</div>')
         for n, d in sorted(mapping.items(), key=lambda kv: kv[1]):
             cites = [c for c in answer.citations if c.number == n]
-            parts.append(_source_card(d, cites[0].passage, [(c.span_start, c.span_end) for c in cites], key))
+            spans = [(c.span_start, c.span_end) for c in cites]
+            parts.append(_source_card(d, cites[0].passage, spans, key, where=cited_locations(cites)))
         parts.append("</div>")
     if show_retrieved and answer.retrieved:
         parts.append(
@@ -270,18 +279,22 @@ def _answer_text(text: str, mapping: dict[int, int], unsupported: list[str], key
 
 
 def _source_card(
-    number: int, passage: Passage, spans: list[tuple[int, int]], key: str, context: int | None = None
+    number: int, passage: Passage, spans: list[tuple[int, int]], key: str, context: int | None = None, where=None
 ) -> str:
     """A numbered source: title, file name (the path on hover), location, and the passage with the
-    spans marked; with ``context``, only the marked spans and that many characters around them."""
-    where = _location(passage)
-    where_html = f' <span class="rag-where">{inert(where)}</span>' if where else ""
+    spans marked; with ``context``, only the marked spans and that many characters around them.
+    ``where``: the location to show (a final answer's citations know theirs); by default the spans'."""
+    where = span_locations(passage, spans) if where is None else where
     return (
         f'<div class="rag-source" id="src-{key}-{number}"><div class="rag-source-head"><strong>&#91;{number}&#93; '
         f'{inert(passage.title)}</strong> <span class="rag-path" title="{inert(passage.source)}">'
-        f"{inert(file_name(passage.source))}</span>{where_html}</div>"
+        f"{inert(file_name(passage.source))}</span>{_location(where)}</div>"
         f'<blockquote class="rag-passage">{highlight_spans(passage, spans, context)}</blockquote></div>'
     )
+
+
+def _location(location: str) -> str:
+    return f' <span class="rag-location">{inert(location)}</span>' if location else ""
 
 
 def highlight(passage: Passage, cites: list[Citation]) -> str:
@@ -323,7 +336,7 @@ def _retrieved(p: Passage) -> str:
         scores.append(f"BM25 {p.bm25_score:.2f}")
     return (
         f'<div class="rag-source"><div class="rag-source-head"><strong>{inert(p.title)}</strong> '
-        f'<span class="rag-path" title="{inert(p.source)}">{inert(file_name(p.source))}</span> '
+        f'<span class="rag-path" title="{inert(p.source)}">{inert(file_name(p.source))}</span>{_location(p.location)} '
         f'<span class="rag-scores">{inert(", ".join(scores))}</span>'
         f'</div><blockquote class="rag-passage">{inert(p.text)}</blockquote></div>'
     )
@@ -403,7 +416,7 @@ def conversation_markdown(title: str, created: float, turns: list) -> str:
                 for n, d in sorted(mapping.items(), key=lambda kv: kv[1]):
                     cites = [c for c in answer.citations if c.number == n]
                     passage = cites[0].passage
-                    where = ", ".join(x for x in (file_name(passage.source), _location(passage)) if x)
+                    where = ", ".join(x for x in (file_name(passage.source), cited_locations(cites)) if x)
                     out.append(f"{d}\\. **{md_inert(passage.title)}** ({md_inert(where)})")
                     for quote in dict.fromkeys(c.text.strip() for c in cites if c.text.strip()):
                         out.append(f"   {md_quote(quote)}")

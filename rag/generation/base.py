@@ -33,6 +33,13 @@ class GenerationRequest:
     max_tokens: int = 200
     stop: tuple[str, ...] = field(default=())
     utility: bool = False  # a side task (rewrite, translation): must not disturb the answer prompt's cache
+    # The model may open its reply with NO_ANSWER only when that is at least this likely (0..1): the
+    # 1.5B model says NO_ANSWER to questions its excerpts do answer, and the probability of its first
+    # token tells a sure refusal from a hesitant one (see rag/engine.py). None: no floor. Backends
+    # that cannot see token probabilities ignore it.
+    no_answer_floor: float | None = None
+    # A GBNF grammar the reply must follow (llama.cpp backends); None: free text.
+    grammar: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,8 @@ class GenerationResult:
     prefix_state: str | None = None
     prefix_tokens: int = 0
     prefix_seconds: float = 0.0
+    # the probability the model gave NO_ANSWER as its first token, when the request set a floor
+    no_answer_probability: float | None = None
 
     @property
     def cut_off(self) -> bool:

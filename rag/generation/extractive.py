@@ -13,9 +13,6 @@ from rag.support import SupportScorer, evidence_spans
 
 # Below this support the best sentence does not answer the question.
 MIN_SUPPORT = 0.35
-# When the LLM says the passages have no answer, a sentence this close to the question is shown
-# anyway (the 1.5B model misses paraphrases such as "automotive industry" for "auto manufacturing").
-OVERRIDE_SUPPORT = 0.5
 
 
 class ExtractiveGenerator(Generator):

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 MAGIC = b"rag-kv-state 1\n"
-MAX_FILES = 4
+MAX_FILES = 8  # the answer prompt's prefixes (evidence, a whole small corpus), the rewrite's, the translation's
 MAX_BYTES = 512 * 1024 * 1024
 STALE_TMP_SECONDS = 3600
 _HEADER_MAX = 1 << 20  # 1 MiB of JSON: ~100,000 token ids, far past any n_ctx we use

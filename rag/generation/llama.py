@@ -21,8 +21,11 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from rag.generation.base import GenerationRequest, GenerationResult, Generator, GeneratorUnavailable
 from rag.generation.kv_cache import KVStateStore, common_prefix_length, ensure_prefix, model_identity
+from rag.prompt import NO_ANSWER
 
 _models: dict[tuple, object] = {}
 _models_lock = threading.Lock()
@@ -67,6 +70,7 @@ class LlamaCppGenerator(Generator):
         self.kv_dir = Path(kv_dir) if kv_dir else None  # None: prefixes are not kept on disk
         self.name = f"llama.cpp:{Path(self.model_path).name}"
         self._formatter = None
+        self._grammars: dict[str, object] = {}
 
     def _model(self, role: str = "answer"):
         return load_llama(self.model_path, self.threads, self.n_ctx, role)
@@ -85,6 +89,9 @@ class LlamaCppGenerator(Generator):
         with lock:
             prefix = self._ensure_prefix(llm, request)
             finish_reason = None
+            from llama_cpp import LogitsProcessorList
+
+            floor = _NoAnswerFloor(llm, request.no_answer_floor) if request.no_answer_floor is not None else None
             chunks = llm.create_chat_completion(
                 messages=request.prompt.messages,
                 stream=True,
@@ -94,6 +101,8 @@ class LlamaCppGenerator(Generator):
                 repeat_penalty=1.0,
                 stop=list(request.stop) or None,
                 seed=0,
+                logits_processor=LogitsProcessorList([floor]) if floor else None,
+                grammar=self._grammar(request.grammar) if request.grammar else None,
             )
             for chunk in chunks:
                 choice = chunk["choices"][0]
@@ -101,7 +110,17 @@ class LlamaCppGenerator(Generator):
                 piece = choice["delta"].get("content")
                 if piece:
                     yield piece
-            yield replace(prefix, finish_reason=finish_reason)
+            yield replace(
+                prefix, finish_reason=finish_reason, no_answer_probability=floor.probability if floor else None
+            )
+
+    def _grammar(self, text: str):
+        grammar = self._grammars.get(text)
+        if grammar is None:
+            from llama_cpp import LlamaGrammar
+
+            grammar = self._grammars[text] = LlamaGrammar.from_string(text, verbose=False)
+        return grammar
 
     def _ensure_prefix(self, llm, request: GenerationRequest) -> GenerationResult:
         """Make the context hold the prompt's stable prefix (if it marks one); report how."""
@@ -144,3 +163,27 @@ class LlamaCppGenerator(Generator):
         if full is None or part is None:
             return []
         return full[: common_prefix_length(full, part)]
+
+
+class _NoAnswerFloor:
+    """A logits processor for the reply's first token: it notes how likely the model's NO_ANSWER is and,
+    below ``floor``, takes that opening away, so the model gives its best answer instead of a
+    hesitant refusal (GenerationRequest.no_answer_floor)."""
+
+    def __init__(self, llm, floor: float):
+        self.token = llm.tokenize(NO_ANSWER.encode("utf-8"), add_bos=False, special=False)[0]
+        self.floor = floor
+        self.probability: float | None = None
+        self._first: int | None = None
+
+    def __call__(self, input_ids, scores):
+        if self._first is None:
+            self._first = len(input_ids)
+        if len(input_ids) != self._first:
+            return scores
+        shifted = np.exp(scores - scores.max())
+        self.probability = float(shifted[self.token] / shifted.sum())
+        if self.probability < self.floor:
+            scores = scores.copy()
+            scores[self.token] = -np.inf
+        return scores

@@ -111,7 +111,7 @@ def test_openai_compatible_backend_against_a_real_llama_cpp_server(seed_config, 
     for item in engine.stream("How much must auto manufacturing workers earn per hour under the USMCA?"):
         if isinstance(item, Answer):
             final = item
-        else:
+        elif isinstance(item, str):
             pieces.append(item)
     assert len(pieces) > 1, "the answer arrives streamed, in pieces"
     assert not final.abstained and "16" in final.text and "US$16 per hour" in cited_text(final)

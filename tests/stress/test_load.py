@@ -359,3 +359,19 @@ def test_4_concurrent_sessions_with_the_local_llm(tmp_path, real_embedder, monke
     for t in towns:
         for (q, fact), r in zip(questions(t), replies[t[0]]):
             print(f"  {'ok ' if fact in r['answer'] else 'BAD'} [{t[0]}] {r['searched_for'] or q} -> {r['answer']}")
+
+
+def test_the_chat_api_answers_from_the_documents_it_is_given(extractive_app):
+    """`/chat` takes `documents=[...]`: only those are searched; an unknown name is a clear error."""
+    from gradio_client.exceptions import AppError
+
+    me = client(extractive_app)
+    # Brackenfield's founding year, asked while only Aldermoor's file may be searched: not Brackenfield's
+    scoped = me.predict(message="In which year was Brackenfield founded?", documents=["town00.txt"], api_name="/chat")
+    assert all(c["source"].endswith("town00.txt") for c in scoped["citations"]), scoped
+    assert "1748" not in scoped["answer"]
+    assert any(n.startswith("searched 1 of") for n in scoped["notices"])
+    full = me.predict(message="In which year was Brackenfield founded?", api_name="/chat")  # documents is optional
+    assert "1748" in full["answer"] and all("location" in c for c in full["citations"])
+    with pytest.raises(AppError, match="no indexed document matches 'town99.txt'"):
+        me.predict(message="Who is the mayor?", documents=["town99.txt"], api_name="/chat")

@@ -1,0 +1,82 @@
+"""Follow-up questions: when one leans on the conversation, whether a rewrite of it can be used, and
+what to search for when it can't.
+
+A follow-up ("Who said that?", "Which city did she mean?", "And what about Ortiz?") is rewritten by the
+LLM into a standalone question from the last exchanges, the assistant's answers included (rag.prompt).
+A small model sometimes hands the question back unchanged or returns something else entirely; such a
+rewrite is not used, and retrieval searches the question together with the last exchange instead
+(the last question and its answer hold what "that" or "she" refers to). A question that only points
+back ("Who said that?") with no conversation at all is not guessed at: the user is asked what it
+refers to.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rag.citations import strip_markers
+from rag.support import content_terms
+
+# Words that make a question lean on the conversation ("Who said that?", "What about her?").
+REFERRING = re.compile(
+    r"\b(he|she|it|they|him|her|them|his|hers|its|their|theirs|that|this|those|these|there|then|former|latter|"
+    r"él|ella|ellos|ellas|eso|esto|esa|ese|aquel|aquella|aquello|lo|la|le|les|su|sus|allí|ahí)\b"
+    r"|^\W*(and|what about|how about|y|¿y|qué hay de)\b",
+    re.IGNORECASE,
+)
+# Words that carry no subject of their own in a follow-up: besides the stopwords, the verbs of asking.
+_EMPTY_WORDS = frozenset(
+    "mention mentioned mentions mean meant means talk talked talking refer referred refers tell told "
+    "dijo dice mencionó menciona quién qué cuál dónde cuándo cómo".split()
+)
+MAX_REWRITE_CHARS = 400
+
+
+def user_turns(history: list[dict]) -> int:
+    return sum(1 for m in history if m.get("role") == "user")
+
+
+def needs_rewrite(question: str, history: list[dict]) -> bool:
+    """Does ``question`` lean on the conversation (and is there one)?"""
+    return user_turns(history) > 0 and bool(REFERRING.search(question))
+
+
+def subject_terms(question: str) -> set[str]:
+    """The question's own content terms: what it is about, without the words of asking."""
+    return {t for t in content_terms(question) if t not in _EMPTY_WORDS}
+
+
+def only_points_back(question: str) -> bool:
+    """A question with no subject of its own, only a reference: "Who said that?", "What about her?"."""
+    return bool(REFERRING.search(question)) and not subject_terms(question)
+
+
+def usable_rewrite(rewrite: str | None, question: str, follow_up: bool) -> bool:
+    """Can ``rewrite`` stand for ``question``? Not when it is empty, far too long, the question handed
+    back, or still only a reference; the rewrite of a follow-up must also bring in something the
+    question itself did not name (what its "she" or "that" stands for)."""
+    if not rewrite or len(rewrite) > max(MAX_REWRITE_CHARS, 3 * len(question)):
+        return False
+    if _words(rewrite) == _words(question) or only_points_back(rewrite) or not subject_terms(rewrite):
+        return False
+    return not follow_up or bool(subject_terms(rewrite) - subject_terms(question))
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def last_exchange_text(history: list[dict]) -> str:
+    """The last user question and the assistant's answer to it, citation markers removed."""
+    last_user = next((i for i in range(len(history) - 1, -1, -1) if history[i].get("role") == "user"), None)
+    if last_user is None:
+        return ""
+    parts = [str(history[last_user].get("content", ""))]
+    parts += [strip_markers(str(m.get("content", ""))) for m in history[last_user + 1 :] if m.get("role") != "user"]
+    return " ".join(" ".join(parts).split())
+
+
+def fallback_query(question: str, history: list[dict]) -> str:
+    """What to search for when a follow-up could not be rewritten: the question and the last exchange."""
+    context = last_exchange_text(history)
+    return f"{question} {context}".strip() if context else question
