@@ -1,4 +1,4 @@
-"""``rag index | ask | chat | eval``: argument parsing and friendly errors, nothing else.
+"""``rag index | ask | chat | eval | users | feedback``: argument parsing and friendly errors, nothing else.
 
 User mistakes (missing files, no index, bad options, a damaged model: ``index.errors.UserError``)
 end with one clear ``error:`` line and exit status 1 (2 for bad usage), never a traceback. Any
@@ -98,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--terminal", action="store_true", help="chat in this terminal instead of the browser")
     p.add_argument("--no-warm-up", action="store_true", help="don't load the models before the first question")
     p.add_argument(
+        "--auth",
+        metavar="FILE",
+        help="users file (`rag users add`): turns accounts on; each user sees only their own conversations "
+        "and only administrators may add or remove documents (env RAG_AUTH)",
+    )
+    p.add_argument(
         "--document",
         action="append",
         metavar="NAME",
@@ -106,6 +112,35 @@ def build_parser() -> argparse.ArgumentParser:
         "chat starts with it chosen",
     )
     _common(p)
+
+    p = sub.add_parser("users", help="accounts of the browser chat: add, remove, list (`rag chat --auth FILE`)")
+    users = p.add_subparsers(dest="users_command", metavar="ACTION")
+    users.required = True
+    for action, text in (
+        ("add", "add a user (asks for the password twice, without echo)"),
+        ("remove", "remove a user"),
+        ("list", "list the users"),
+    ):
+        q = users.add_parser(action, help=text)
+        if action != "list":
+            q.add_argument("name", metavar="NAME")
+        if action == "add":
+            q.add_argument("--admin", action="store_true", help="may add and remove documents in the chat")
+            q.add_argument("--replace", action="store_true", help="set a new password for an existing user")
+            q.add_argument(
+                "--password-stdin", action="store_true", help="read the password from standard input (scripts)"
+            )
+        q.add_argument(
+            "--auth", metavar="FILE", help="the users file (default: env RAG_AUTH, else <data dir>/users.json)"
+        )
+        q.add_argument("--data-dir", type=Path, help="where the index and the chat's data live (env RAG_DATA_DIR)")
+
+    p = sub.add_parser("feedback", help="the chat's thumbs up/down: export them as an evaluation set")
+    feedback = p.add_subparsers(dest="feedback_command", metavar="ACTION")
+    feedback.required = True
+    q = feedback.add_parser("export", help="write the rated answers as an eval/ JSONL set for `rag eval`")
+    q.add_argument("out", type=Path, metavar="OUT.jsonl", help="the set to write (its documents go to OUT-docs/)")
+    _common(q)
 
     p = sub.add_parser("eval", help="run an evaluation set and write its results and report")
     p.add_argument(
@@ -232,9 +267,76 @@ def cmd_chat(args) -> int:
     if not args.terminal:
         from ui.app import launch
 
-        launch(config, generator, host=args.host, port=args.port, warm=not args.no_warm_up, documents=args.documents)
+        auth = args.auth or config.auth or None
+        default_users = _users_file(None, config)
+        if not auth and default_users.is_file():
+            print(f"note: {default_users} exists but accounts are off; use `rag chat --auth {default_users}`")
+        launch(
+            config,
+            generator,
+            host=args.host,
+            port=args.port,
+            warm=not args.no_warm_up,
+            auth_file=auth,
+            documents=args.documents,
+        )
         return 0
     return _terminal_chat(args, config, generator)
+
+
+def _users_file(given, config: Config) -> Path:
+    return Path(given or config.auth or Path(config.data_dir) / "users.json")
+
+
+def _read_password(from_stdin: bool) -> str:
+    import getpass
+
+    if from_stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Password again: "):
+        from ui.accounts import AccountError
+
+        raise AccountError("the two passwords differ; nothing was changed")
+    return first
+
+
+def cmd_users(args) -> int:
+    from ui import accounts
+
+    config = Config.load(data_dir=args.data_dir)
+    path = _users_file(args.auth, config)
+    if args.users_command == "add":
+        accounts.check_name(args.name)
+        user = accounts.add_user(path, args.name, _read_password(args.password_stdin), args.admin, args.replace)
+        print(
+            f"{'updated' if args.replace else 'added'} {user.name}{' (administrator)' if user.admin else ''} in {path}"
+        )
+        print(f"Start the chat with accounts on: rag chat --auth {path}")
+    elif args.users_command == "remove":
+        accounts.remove_user(path, args.name)
+        print(f"removed {args.name} from {path}")
+    else:
+        users = accounts.list_users(path)
+        for user in users:
+            print(f"{user.name}{'  (administrator)' if user.admin else ''}")
+        if not users:
+            print(f"no users in {path}")
+    return 0
+
+
+def cmd_feedback(args) -> int:
+    from ui.feedback import export_feedback
+
+    report = export_feedback(_config(args), args.out)
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(
+        f"wrote {report.items} items ({report.up} up-voted, {report.down} down-voted) to {args.out}; "
+        f"{report.documents} documents in {report.docs_folder}"
+    )
+    print(f"Re-score them: rag eval {args.out}")
+    return 0
 
 
 def _terminal_chat(args, config, generator: str) -> int:
@@ -345,7 +447,14 @@ def _maybe(value) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv
-    handlers = {"index": cmd_index, "ask": cmd_ask, "chat": cmd_chat, "eval": cmd_eval}
+    handlers = {
+        "index": cmd_index,
+        "ask": cmd_ask,
+        "chat": cmd_chat,
+        "eval": cmd_eval,
+        "users": cmd_users,
+        "feedback": cmd_feedback,
+    }
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

@@ -42,7 +42,8 @@ def load_set(path: Path | str, docs: Path | None = None) -> EvalSet:
 
 
 def load_jsonl(path: Path, docs: Path | None = None) -> EvalSet:
-    """Our own format; documents are found in ``docs``, else beside the set, else in the project's ``seeds/``."""
+    """Our own format; documents are found in ``docs``, else in ``<set name>-docs/`` or ``docs/`` beside the set,
+    else beside the set, else in the project's ``seeds/``."""
     items = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -76,6 +77,9 @@ def _docs_folder(path: Path, items: list[EvalItem], docs: Path | None) -> Path:
             raise EvalSetError(f"{docs}: no such documents folder")
         return Path(docs)
     names = {name for item in items for name in item.relevant}
+    own = path.with_name(f"{path.stem}-docs")  # what `rag feedback export` writes beside its set
+    if own.is_dir() and all((own / n).is_file() for n in names):
+        return own
     for folder in (path.parent / "docs", path.parent, PROJECT_ROOT / "seeds"):
         if folder.is_dir() and names and all((folder / n).is_file() for n in names):
             return folder

@@ -74,6 +74,8 @@ class Config:
     # ~20 ms of prompt reading on 2 cores before the first word)
     evidence_tokens: int = 160
     abstain_below: float = 0.2  # best dense cosine under which nothing retrieved is on topic (the answer abstains)
+    # the chat: a users file (`rag users add`) turns accounts on for `rag chat` (env RAG_AUTH)
+    auth: str = ""
 
     def __post_init__(self):
         if self.store and not str(self.store).startswith(POSTGRES_SCHEMES):

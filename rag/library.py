@@ -40,6 +40,7 @@ class DocumentInfo:
     source: str
     chunks: int
     uploaded: bool
+    doc_id: str = ""
 
 
 @dataclass
@@ -83,8 +84,9 @@ def status(config: Config) -> LibraryStatus:
                 meta["source"],
                 int(meta.get("chunks", 0)),
                 uploads in Path(meta["source"]).parents,
+                doc_id,
             )
-            for meta in manifest.get("documents", {}).values()
+            for doc_id, meta in manifest.get("documents", {}).items()
         ),
         key=lambda d: (d.title.lower(), d.source),
     )
@@ -98,10 +100,21 @@ def status(config: Config) -> LibraryStatus:
     )
 
 
-def scope_sources(config: Config, names: list[str]) -> list[str]:
-    """The sources of the indexed documents ``names`` pick (file names, paths, globs, titles);
-    ``UnknownDocument`` for a name that picks none."""
-    documents = {d.source: {"source": d.source, "title": d.title} for d in status(config).documents}
+def index_version(config: Config) -> str:
+    """The store's current version ("" without an index): what feedback records it was given on."""
+    store = open_store(config)
+    try:
+        return str(store.version() or "")
+    except (IndexCorrupt, StoreUnavailable):
+        return ""
+    finally:
+        store.close()
+
+
+def scope_sources(config: Config, names: list[str], current: LibraryStatus | None = None) -> list[str]:
+    """The sources of the indexed documents ``names`` pick (file names, paths, globs, titles), among
+    those of ``current`` (default: read now); ``UnknownDocument`` for a name that picks none."""
+    documents = {d.source: {"source": d.source, "title": d.title} for d in (current or status(config)).documents}
     return sorted(resolve_documents(documents, names))
 
 
@@ -188,3 +201,58 @@ def remove_document(source: str, config: Config, embedder=None) -> IndexReport:
         path.unlink(missing_ok=True)
         return build_index([uploads], config, lock_timeout=INDEX_WAIT_SECONDS, embedder=embedder)
     return build_index([], config, remove=[path], lock_timeout=INDEX_WAIT_SECONDS, embedder=embedder)
+
+
+_WORD = r"[A-Z][a-zá-úñ]+"
+_ROLE = (
+    r"(?:Former |Senior |Chief |Executive |Deputy |Vice |Managing |General |Co-)*(?:Director|CEO|CFO|CTO|President|"
+    r"Chair|Chairman|Chairwoman|Founder|Researcher|Professor|Analyst|Minister|Secretary|Manager|Head|Partner|"
+    r"Economist|Editor|Officer|Governor|Ambassador|Spokesperson|Lead|Engineer|Scientist|Author)\b"
+)
+_PERSON = re.compile(
+    rf"\b({_WORD}(?: (?:de |del |van |von )?{_WORD}){{1,2}}), (?:the |a |an )?{_ROLE}"
+    rf"|\b(?:said|says|according to) ({_WORD}(?: {_WORD}){{1,2}})\b"
+    rf"|\b({_WORD}(?: {_WORD}){{1,2}}) (?:said|says|explained|noted|added|stated|warned)\b"
+)
+_ACRONYM = re.compile(r"\b([A-Z]{3,6})\b")
+_NAME = re.compile(rf"\b({_WORD}(?: (?:of |de |del )?{_WORD}){{1,3}})\b")
+_NOT_NAMES = {"The", "This", "That", "These", "Those", "However", "According", "During", "In", "On", "At", "By"}
+
+
+def example_questions(chunks: Iterable, several_documents: bool, n: int = 3) -> list[str]:
+    """``n`` questions a newcomer could ask, drawn from the documents' own text without an LLM:
+    people the documents quote or introduce ("Who is ...?"), the abbreviations they use most
+    ("What is ...?"), then the names they mention most. ``chunks`` are ``index.records.Chunk``s."""
+    people: dict[str, int] = {}
+    acronyms: dict[str, int] = {}
+    names: dict[str, int] = {}
+    for chunk in chunks:
+        text = chunk.text
+        for match in _PERSON.finditer(text):
+            name = next(g for g in match.groups() if g)
+            if name.split()[0] not in _NOT_NAMES:
+                people[name] = people.get(name, 0) + 1
+        for match in _ACRONYM.finditer(text):
+            acronyms[match.group(1)] = acronyms.get(match.group(1), 0) + 1
+        for match in _NAME.finditer(text):
+            words = match.group(1).split()
+            words = words[1:] if words[0] in _NOT_NAMES else words
+            if len(words) >= 2:
+                names[" ".join(words)] = names.get(" ".join(words), 0) + 1
+
+    def ranked(counts: dict[str, int], least: int = 1) -> list[str]:
+        return [k for k in sorted(counts, key=lambda k: -counts[k]) if counts[k] >= least]  # stable: first seen
+
+    where = "the documents say" if several_documents else "the document say"
+    pools = [
+        [f"Who is {p}?" for p in ranked(people)],
+        [f"What is {a}?" for a in ranked(acronyms, least=2)],
+        [f"What does {where} about {m}?" for m in ranked(names, least=2) if m not in people],
+    ]
+    chosen: list[str] = []
+    for group in (pools[:2], pools[2:]):  # people and abbreviations in turn; other names only to fill up
+        while len(chosen) < n and any(group):
+            for pool in group:
+                if pool and len(chosen) < n and (question := pool.pop(0)) not in chosen:
+                    chosen.append(question)
+    return chosen

@@ -65,11 +65,14 @@ def serving(
 
 
 @contextlib.contextmanager
-def running_app(data_dir: Path, generator: str, log_path: Path) -> Iterator[str]:
-    """`rag chat` on a free port; yields its URL once the page is served."""
-    port = free_port()
+def running_app(
+    data_dir: Path, generator: str, log_path: Path, args: tuple = (), port: int | None = None
+) -> Iterator[str]:
+    """`rag chat` on a free port (or ``port``, to restart on the same one); yields its URL once the
+    page is served. ``args``: more `rag chat` options, e.g. ``("--auth", users_file)``."""
+    port = port or free_port()
     with serving(
-        [sys.executable, "-m", "cli", "chat", "--generator", generator, "--port", str(port)],
+        [sys.executable, "-m", "cli", "chat", "--generator", generator, "--port", str(port), *map(str, args)],
         f"http://127.0.0.1:{port}/",
         log_path,
         env={"RAG_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"},
@@ -78,13 +81,31 @@ def running_app(data_dir: Path, generator: str, log_path: Path) -> Iterator[str]
 
 
 @contextlib.contextmanager
-def chromium_page(viewport=(1400, 1000)):
+def running_slow_app(data_dir: Path, log_path: Path, generation_log: Path) -> Iterator[str]:
+    """tests/slow_app.py: the real app with a slow, lock-holding generator and a sources-first engine."""
+    port = free_port()
+    with serving(
+        [sys.executable, "-m", "tests.slow_app", "--port", str(port), "--data-dir", str(data_dir)]
+        + ["--log", str(generation_log)],
+        f"http://127.0.0.1:{port}/",
+        log_path,
+        env={"HF_HUB_OFFLINE": "1"},
+    ) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def chromium_page(viewport=(1400, 1000), color_scheme: str = "light", **context_options):
+    """A Chromium page; its context (cookies, localStorage) lives as long as the page: reloads and
+    an app restarted on the same port see the same browser."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
-            yield page
+            context = browser.new_context(
+                viewport={"width": viewport[0], "height": viewport[1]}, color_scheme=color_scheme, **context_options
+            )
+            yield context.new_page()
         finally:
             browser.close()

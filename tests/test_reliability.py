@@ -363,7 +363,7 @@ def test_ui_refuses_unsupported_oversize_and_unreadable_uploads_and_leaves_the_i
     (incoming / "blob.md").write_bytes(bytes(range(256)) * 4)
     files = [str(p) for p in sorted(incoming.iterdir())]
     note, *_ = ChatApp(config, "extractive").add_files(files, "extractive", progress=lambda *a, **k: None)
-    refused = [line for line in note.splitlines() if line.startswith("- ⚠ refused ")]
+    refused = [line for line in note.splitlines() if line.startswith("- refused ")]
     assert len(refused) == 5, note
     assert any("tool.exe: unsupported file type '.exe'" in line for line in refused)
     assert any("big.txt: 21.0 MB is over the 20 MiB upload limit" in line for line in refused)

@@ -89,7 +89,7 @@ def test_browser_streams_an_answer_with_highlighted_sources(llm_app, tmp_path):
         assert page.query_selector("#chat a.rag-cite") is not None  # [n] leads to source n
         mark = page.query_selector("#chat .rag-source mark")
         assert mark is not None and "16 per hour" in mark.inner_text()
-        assert "Documents" in page.inner_text("#index-status")
+        assert "1 document, " in page.inner_text("#index-status")
         answer.scroll_into_view_if_needed()
         page.screenshot(path=str(shot), full_page=True)
         # "New chat" clears the conversation
@@ -115,12 +115,14 @@ def test_hostile_upload_is_shown_as_text_and_runs_nothing(seed_data, tmp_path):
     with running_app(data, "extractive", tmp_path / "app.log") as url, chromium_page() as page:
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page.goto(url, wait_until="load")
+        page.click("text=Add or remove documents")
         page.set_input_files("#upload input[type=file]", str(payload_doc))
         page.click("#add-docs")
         page.wait_for_function(
             "document.querySelector('#documents-note')?.innerText.includes('Indexed')", timeout=300_000
         )
-        page.check("text=Show all retrieved passages")
+        page.click("#settings button:has-text('Settings')")
+        page.check("text=Also show every passage that was found")
         page.fill("#question textarea", "What does the audit banner read?")
         page.click("#ask")
         page.wait_for_selector("#chat .rag-answer:not(.rag-pending)", timeout=300_000)
