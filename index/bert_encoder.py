@@ -14,12 +14,13 @@ keeps torch (index/onnx_encoder.py exports it for questions).
 from __future__ import annotations
 
 import json
+import mmap
 import threading
 from pathlib import Path
 
 import numpy as np
 
-from index.bert_graph import Linear, build_encoder, length_batches, mean_pool, session
+from index.bert_graph import Linear, build_encoder, length_batches, mean_pool, release_freed_memory, session
 
 BATCH_TOKENS = 4096  # padded tokens per ONNX Runtime call when many texts are encoded
 
@@ -35,14 +36,13 @@ class BertEncoder:
     """Token vectors and mean-pooled (not normalised) sentence vectors of a BERT sentence-transformers folder."""
 
     def __init__(self, folder: Path, threads: int | None = None):
-        from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
         self.folder = Path(folder)
         config = _read_json(self.folder / "config.json")
         st_config = _read_json(self.folder / "sentence_bert_config.json") or {}
         self.hidden = int(config["hidden_size"])
-        tensors = load_file(str(self.folder / "model.safetensors"))
+        tensors = read_safetensors(self.folder / "model.safetensors")
         prefix = next(k for k in tensors if k.endswith("embeddings.word_embeddings.weight"))[
             : -len("embeddings.word_embeddings.weight")
         ]
@@ -81,6 +81,10 @@ class BertEncoder:
             self.folder.name,
         )
         self.session = session(graph, threads)
+        del graph, tensors
+        t.clear()
+        self._drop_file_pages()
+        release_freed_memory()
         self.tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(max_length=self.max_tokens)
@@ -89,6 +93,15 @@ class BertEncoder:
         self._counter.no_truncation()
         self.pad_id = int(config.get("pad_token_id") or 0)
         self._lock = threading.Lock()
+
+    def _drop_file_pages(self) -> None:
+        """The model file's pages read to build the graph (ONNX Runtime holds its own copy of the weights
+        now) are dropped from this process; the embedding rows are read again as tokens need them."""
+        base = self.word.base
+        while base is not None and not isinstance(base, mmap.mmap):
+            base = getattr(base, "base", None)
+        if base is not None:
+            base.madvise(mmap.MADV_DONTNEED)
 
     @staticmethod
     def supports(folder: Path) -> bool:
@@ -145,6 +158,29 @@ class BertEncoder:
             with self._lock:
                 hidden = self.session.run(None, {"embeddings": embeddings, "key_padding_mask": mask})[0]
             yield rows, hidden, mask, spans
+
+
+_SAFETENSORS_DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32}
+
+
+def read_safetensors(path: Path) -> dict[str, np.ndarray]:
+    """The tensors of a .safetensors file as read-only arrays memory-mapped from it (the format: an
+    8-byte header length, a JSON header of dtype/shape/offsets, then the raw little-endian data), so
+    the 47 MB word-embedding table costs only the rows of the tokens looked up."""
+    with open(path, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(size))
+    data = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + size)
+    out = {}
+    for name, meta in header.items():
+        if name == "__metadata__":
+            continue
+        dtype = _SAFETENSORS_DTYPES.get(meta["dtype"])
+        if dtype is None:
+            raise ValueError(f"{path.name}: tensor {name} has dtype {meta['dtype']}, not one this encoder reads")
+        start, end = meta["data_offsets"]
+        out[name] = data[start:end].view(dtype).reshape(meta["shape"])
+    return out
 
 
 _encoders: dict[str, BertEncoder | None] = {}

