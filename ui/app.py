@@ -22,7 +22,7 @@ import gradio as gr  # noqa: E402
 
 from index.errors import UserError  # noqa: E402
 from rag import library  # noqa: E402
-from rag.api import get_engine  # noqa: E402
+from rag.api import get_engine, prepare_in_background  # noqa: E402
 from rag.records import Answer  # noqa: E402
 from ui.render import render_answer, render_error, render_pending, render_status  # noqa: E402
 
@@ -159,6 +159,8 @@ class ChatApp:
             return note, gr.update(), gr.update(), gr.update(), None
         lines = []
         if result.report is not None:
+            if result.report.wrote:  # the model reads the changed corpus now, not at the next question
+                prepare_in_background(self.config, generator)
             lines.append(result.report.summary().splitlines()[0])
             lines += [f"- skipped {s}" for s in result.report.skipped]
         lines += [f"- ⚠ refused {r}" for r in result.rejected]
@@ -170,6 +172,7 @@ class ChatApp:
         try:
             report = library.remove_document(source, self.config)
             note = report.summary().splitlines()[0]
+            prepare_in_background(self.config, generator)
         except UserError as exc:
             note = f"⚠ Not removed: {exc}"
         except Exception as exc:
