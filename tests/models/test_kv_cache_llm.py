@@ -18,7 +18,7 @@ from rag.generation import llama as llama_module
 from rag.generation.base import GenerationRequest, GenerationResult, collect
 from rag.generation.kv_cache import KVStateStore, model_identity
 from rag.generation.llama import LlamaCppGenerator
-from rag.prompt import answer_prompt
+from rag.prompt import Prompt, answer_prompt
 from rag.weights import packaged_model
 from tests.conftest import SEEDS
 
@@ -86,6 +86,7 @@ def test_restored_prefix_answers_exactly_like_a_cold_prompt_and_damage_is_ignore
     assert "16" in text
 
     # 3. the same prompt through llama.cpp alone (no prefix handling, a fresh context) agrees token for token
-    plain = GenerationRequest(answer_prompt(QUESTION, passages), QUESTION, passages, max_tokens=40, utility=True)
+    whole = Prompt(messages, None)  # no stable part: evaluated in one go (0 would keep the earlier messages)
+    plain = GenerationRequest(whole, QUESTION, passages, max_tokens=40, utility=True)
     text, after, _, result = run(generator, plain)
     assert (text, after) == (cold_text, cold_tokens) and result.prefix_state is None
