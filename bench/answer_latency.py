@@ -31,7 +31,7 @@ from index.pipeline import build_index  # noqa: E402
 from rag.engine import RagEngine  # noqa: E402
 from rag.generation.base import GenerationResult  # noqa: E402
 from rag.generation.llama import N_CTX, LlamaCppGenerator  # noqa: E402
-from rag.records import Answer  # noqa: E402
+from rag.records import Answer, Sources  # noqa: E402
 from rag.weights import packaged_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,6 +66,9 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
+SOURCES_SHOWN: list[float] = []  # seconds from the question to the Sources record, per question asked
+
+
 def ask(engine: RagEngine, question: str, history: list[dict]) -> tuple[Answer, float, float]:
     start = time.perf_counter()
     first = None
@@ -73,6 +76,8 @@ def ask(engine: RagEngine, question: str, history: list[dict]) -> tuple[Answer, 
     for item in engine.stream(question, history):
         if isinstance(item, Answer):
             final = item
+        elif isinstance(item, Sources):
+            SOURCES_SHOWN.append(time.perf_counter() - start)
         elif isinstance(item, str) and first is None:  # the model's first words (not the Sources record)
             first = time.perf_counter() - start
     total = time.perf_counter() - start
@@ -198,6 +203,8 @@ def main(cold_only: bool = False) -> None:
         f"{config.threads} threads"
     )
     print(f"{'':34s} {'p50':>7s} {'p95':>7s}")
+    shown = SOURCES_SHOWN[-len(SESSION) :]
+    print(f"{'ours: sources shown':34s} {statistics.median(shown):7.2f} {pct(shown, 95):7.2f}")
     print(f"{'ours: time to first token':34s} {statistics.median(firsts):7.2f} {pct(firsts, 95):7.2f}")
     print(f"{'ours: total':34s} {statistics.median(totals):7.2f} {pct(totals, 95):7.2f}")
     print(

@@ -86,6 +86,7 @@ class ItemResult:
     gold_citations: int | None = None  # citations judged against the set's gold answers/support
     gold_citations_correct: int | None = None  # of those, quoting a gold answer or the gold support
     sources: float | None = None  # seconds until the sources were ready (before the model's first word)
+    no_answer_probability: float | None = None  # the model's first-token probability of NO_ANSWER
     first_token: float | None = None
     total: float | None = None
     passages: list[str] = field(default_factory=list)  # documents of the passages the answer was given

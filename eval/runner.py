@@ -90,6 +90,7 @@ def score_answer(result: ItemResult, answer, judge: CitationJudge) -> None:
     result.fallback_reason = answer.fallback_reason
     result.first_token, result.total = answer.timings.get("first_token"), answer.timings.get("total")
     result.sources = answer.timings.get("sources")
+    result.no_answer_probability = answer.no_answer_probability
     result.passages = [Path(p.source).name for p in answer.passages]
     if result.answers:
         text = "" if answer.abstained else strip_markers(answer.text)
@@ -123,6 +124,7 @@ ANSWER_FIELDS = (
     "gold_citations",
     "gold_citations_correct",
     "sources",
+    "no_answer_probability",
     "first_token",
     "total",
     "passages",

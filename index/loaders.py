@@ -199,10 +199,15 @@ def _decode(raw: bytes, path: Path, notes: list[str]) -> str:
 _normalise = normalise
 
 
+TITLE_MAX_CHARS = 120  # a longer first line is the start of the text, not its title
+
+
 def _first_line_title(text: str) -> str:
-    for line in text.splitlines():
-        if line.strip():
-            return line.strip()[:200]
+    """The first line, when it reads as a heading: short, with more text after it. A one-paragraph file
+    gets no title here (the file's name stands in), not its opening words cut off."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) > 1 and len(lines[0]) <= TITLE_MAX_CHARS:
+        return lines[0]
     return ""
 
 

@@ -236,7 +236,12 @@ def _build_locked(
             if "marks" not in old_docs[old_id]:
                 report.relocated += 1
             # touched, same text (and its location marks, which an older index lacks)
-            keep[old_id] = {**old_docs[old_id], "stamp": _file_stamp(path), "marks": doc.meta()["marks"]}
+            keep[old_id] = {
+                **old_docs[old_id],
+                "stamp": _file_stamp(path),
+                "marks": doc.meta()["marks"],
+                "title": doc.title,  # as today's reader makes it
+            }
             continue
         if old_id is not None:
             gone.add(old_id)
@@ -278,7 +283,16 @@ def _build_locked(
     format_outdated = old is not None and (old.outdated or report.relocated > 0)
     if format_outdated and not report.changed:
         say(f"Rewriting the index in format {FORMAT_VERSION} (location marks); nothing is re-embedded.")
-    if not report.changed and not report.full_rebuild_reason and not second_outdated and not format_outdated:
+    retitled = sum(1 for doc_id, meta in keep.items() if meta.get("title") != old_docs.get(doc_id, {}).get("title"))
+    if retitled and not report.changed and not format_outdated:
+        say(f"Updating the titles of {retitled} document(s); nothing is re-embedded.")
+    if (
+        not report.changed
+        and not report.full_rebuild_reason
+        and not second_outdated
+        and not format_outdated
+        and not retitled
+    ):
         report.documents_total = len(keep)
         report.chunks_total = old_chunk_count
         report.seconds = time.perf_counter() - started

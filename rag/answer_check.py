@@ -1,17 +1,17 @@
 """Does an answer answer the question asked, from the passages it cites?
 
 Citation verification (rag.citations) checks that each answer sentence is supported by a passage.
-That is not enough: "1 million [2]" is supported by a passage that also says "300,000 to 800,000",
-and a copied passage sentence is supported by the passage it was copied from. Here the answer is
+That is not enough: an answer that gives no figure for "How many…?" can be supported, and so can one
+that names the person a neighbouring paragraph is about. Here the answer is
 checked against the question:
 
-* a question that asks for a number, a date or a name (rag.question) must get one that the
-  question does not already contain;
+* an answer must add something to the question ("Other types of pumps are used" does not);
+* a question that asks for a number or a date (rag.question) must get one that the question does not
+  already contain (a name asked for is not always capitalised: "the city council");
 * every figure in the answer must be written in a passage it cites, and every name in some passage
   of the prompt — a number or name the passages don't hold was made up;
-* when the cited passage holds several mentions of the kind asked for, the answer's must be among
-  the ones nearest the question's own words (the clause the question is about), not a figure the
-  same paragraph gives for something else.
+* a name asked for ("Who said…?") must be one the sentences that best match the question name, when
+  they name anyone (the quotation's speaker, not whoever the next paragraph is about);
 
 A failed check names the problem; the engine then answers from the evidence sentence that best
 matches the question and holds what was asked, or abstains.
@@ -22,13 +22,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.question import DATE, NAME, NUMBER, expected_kind, kind_mentions, kind_spans
+from rag.question import DATE, NAME, NUMBER, expected_kind, kind_mentions
 from rag.records import Citation, Passage
 from rag.support import content_terms
 
 _DIGITS = re.compile(r"\d[\d,.]*\d|\d")
-CLAUSE_CHARS = 60  # characters either side of a mention that count as its clause
-CLAUSE_MARGIN = 0.25  # how much more of the question another mention's clause must hold
+# words an answer that restates the question adds without saying anything ("Other pumps are used")
+_FILLER = frozenset(
+    content_terms("use used uses using include includes included known called call like many kind type")
+)
 KIND_NAMES = {NUMBER: "a number", DATE: "a date", NAME: "a name"}
 
 
@@ -52,15 +54,24 @@ def _numbers(text: str) -> set[str]:
     return {_norm_number(m.group(0)) for m in _DIGITS.finditer(text)}
 
 
-def check_answer(question: str, answer_text: str, citations: list[Citation], passages: list[Passage]) -> AnswerCheck:
-    """``answer_text`` without citation markers; ``citations`` as verification attached them."""
+def check_answer(
+    question: str,
+    answer_text: str,
+    citations: list[Citation],
+    passages: list[Passage],
+    evidence: list[str] = (),
+) -> AnswerCheck:
+    """``answer_text`` without citation markers; ``citations`` as verification attached them;
+    ``evidence``: the texts that best match the question (rag.evidence excerpts, best first)."""
     kind = expected_kind(question)
     cited = [c.passage.text for c in citations] or [p.text for p in passages]
     cited_text = " ".join(cited)
-    if kind is not None:
-        mentions = kind_mentions(answer_text, kind, question)
-        if not mentions:
-            return AnswerCheck(False, f"the question asks for {KIND_NAMES[kind]} and the answer gives none")
+    # a number or a date is always written with digits or number words; a name is not always capitalised
+    # ("the city council"), so only the first two are required
+    if kind in (NUMBER, DATE) and not kind_mentions(answer_text, kind, question):
+        return AnswerCheck(False, f"the question asks for {KIND_NAMES[kind]} and the answer gives none")
+    if not content_terms(answer_text) - content_terms(question) - _FILLER:
+        return AnswerCheck(False, "the answer only restates the question")
     made_up = _numbers(answer_text) - _numbers(question) - _numbers(cited_text)
     if made_up:
         return AnswerCheck(False, f"the answer's figure {sorted(made_up)[0]} is not in the passage it cites")
@@ -68,29 +79,38 @@ def check_answer(question: str, answer_text: str, citations: list[Citation], pas
     unknown = [n for n in kind_mentions(answer_text, NAME, question) if _plain(n) not in everything]
     if unknown:
         return AnswerCheck(False, f"the answer names {unknown[0]!r}, which no passage mentions")
-    if kind in (NUMBER, DATE):
-        wrong = _off_clause(question, answer_text, kind, cited)
-        if wrong:
-            return AnswerCheck(False, wrong)
+    if kind == NAME and evidence:
+        named = [n for n in kind_mentions(answer_text, NAME, question)]
+        top = [_plain(t) for t in evidence if kind_mentions(t, NAME, question)]
+        if named and top and not any(_plain(n) in t for n in named for t in top):
+            return AnswerCheck(False, f"the answer names {named[0]!r}, but the sentences that match the question don't")
     return AnswerCheck(True)
 
 
-def _off_clause(question: str, answer_text: str, kind: str, cited: list[str]) -> str:
-    """A problem when the cited passage gives the answer's figure for something other than what the
-    question asks about: another figure of the same kind sits among clearly more of the question's words."""
-    wanted = content_terms(question)
-    ours = {_norm_number(m).lower() for m in kind_mentions(answer_text, kind, question)}
-    if not wanted or not ours:
-        return ""
-    for text in cited:
-        scored = []  # (share of the question's terms in the clause around it, the mention)
-        for start, end in kind_spans(text, kind, question):
-            clause = text[max(0, start - CLAUSE_CHARS) : end + CLAUSE_CHARS]
-            scored.append((len(wanted & content_terms(clause)) / len(wanted), _norm_number(text[start:end]).lower()))
-        mine = [score for score, mention in scored if mention in ours]
-        if not mine:
-            continue
-        best_score, best = max(scored)
-        if best_score - max(mine) >= CLAUSE_MARGIN and best not in ours:
-            return f"the cited passage gives {best!r}, not the answer's figure, for what the question asks"
-    return ""
+_CAPITALISED_RUN = re.compile(r"(?:\b[A-Z][\w'’.&-]*\s+){1,3}$")
+
+
+def complete_names(answer_text: str, cited: list[str], question: str) -> str:
+    """A name the answer gives in part ("The Patriots") written in full as the cited sentence has it
+    ("The New England Patriots"): the capitalised words that stand right before it there are put back.
+    Only for short answers, where the name is the answer; nothing else changes."""
+    if len(answer_text.split()) > 12:
+        return answer_text
+    out = answer_text
+    for name in dict.fromkeys(kind_mentions(answer_text, NAME, question)):
+        for text in cited:
+            for match in re.finditer(rf"\b{re.escape(name)}\b", text):
+                lead = _CAPITALISED_RUN.search(text[: match.start()])
+                if not lead:
+                    continue
+                words = lead.group(0).split()
+                if not text[: lead.start()].strip() or text[: lead.start()].rstrip()[-1:] in '.!?:"“':
+                    words = words[1:]  # the sentence's first word is capitalised for being first
+                before = out[: out.find(name)].split()
+                if words and before[-len(words) :] != words and all(w not in question for w in words):
+                    out = out.replace(name, f"{' '.join(words)} {name}", 1)
+                break
+            else:
+                continue
+            break
+    return out

@@ -33,7 +33,7 @@ from index.scope import scoped
 from index.store_api import IndexView
 from index.store_factory import open_store
 from index.tokens import token_counter
-from rag.answer_check import check_answer
+from rag.answer_check import check_answer, complete_names
 from rag.citations import (
     SUPPORT_THRESHOLD,
     SUPPORT_THRESHOLD_OTHER_LANGUAGE,
@@ -89,6 +89,8 @@ class EngineOptions:
     evidence: EvidenceSettings | None = None  # None: EvidenceSettings with the config's evidence_tokens
     # NO_ANSWER is accepted as the model's first token only at this probability or above (see module doc)
     no_answer_floor: float = 0.5
+    # a GBNF grammar the answer must follow (rag.prompt.ANSWER_GRAMMAR), or None for free text
+    answer_grammar: str | None = None
     # whole-corpus prompts: this many evidence sentences are quoted after the passages
     whole_corpus_hints: int = 1
     # an evidence sentence answers in the model's place (after a NO_ANSWER, or for an answer that failed its
@@ -278,6 +280,7 @@ class RagEngine:
             language,
             max_tokens=self.options.max_answer_tokens,
             no_answer_floor=self.options.no_answer_floor,
+            grammar=self.options.answer_grammar,
         )
         t = time.perf_counter()
         pieces: list[str] = []
@@ -306,7 +309,10 @@ class RagEngine:
         answer.no_answer_probability = generated.no_answer_probability
 
         # 5. non-answers, abstentions, verification, the question's own check
-        self._finish(answer, answer.raw_text, generated.cut_off, context, evidence, english)
+        stand_ins = _hints(excerpts, evidence, len(excerpts)) + [(e.number, e.text) for e in evidence]
+        self._finish(
+            answer, answer.raw_text, generated.cut_off, context, stand_ins, [e.text for e in excerpts], english
+        )
 
         # 6. the question's language
         if language != "en" and not answer.abstained:
@@ -354,14 +360,18 @@ class RagEngine:
         text = text.strip().strip('"').splitlines()[0].strip() if text.strip() else ""
         return None if is_no_answer(text) else text
 
-    def _finish(self, answer: Answer, raw: str, truncated: bool, context, evidence, question: str) -> None:
+    def _finish(
+        self, answer: Answer, raw: str, truncated: bool, context, stand_ins, excerpts: list[str], question: str
+    ) -> None:
+        """Turn the model's reply into the answer: abstain, verify, check it against the question, and
+        where it fails answer with a stand-in (a (passage number, evidence text) pair, best first)."""
         language = answer.language
         english = language == "en" or self.generator.uses_llm  # the LLM answered in English
         if is_no_answer(raw):
             self._from_evidence(
                 answer,
                 context,
-                evidence,
+                stand_ins,
                 question,
                 self.options.stand_in_share,
                 "the model found no answer, but a passage sentence answers the question closely",
@@ -394,30 +404,29 @@ class RagEngine:
             answer.unsupported_sentences = verified.unsupported
             problem = "no sentence of the model's answer is supported by the passages"
         elif english:
-            problem = check_answer(question, strip_markers(verified.text), verified.citations, context).problem
+            problem = check_answer(
+                question, strip_markers(verified.text), verified.citations, context, excerpts[:2]
+            ).problem
         if problem:  # the passage sentence that answers the question, if one does; else abstain
             reason = f"{problem}; answered with the passage sentence that best answers the question"
-            self._from_evidence(answer, context, evidence, question, self.options.stand_in_share, reason)
+            self._from_evidence(answer, context, stand_ins, question, self.options.stand_in_share, reason)
             if answer.abstained:
                 answer.fallback_reason = problem
             return
-        answer.text, answer.citations, answer.unsupported_sentences = (
-            verified.text,
-            verified.citations,
-            verified.unsupported,
-        )
+        answer.text = complete_names(verified.text, [c.text for c in verified.citations], question)
+        answer.citations, answer.unsupported_sentences = verified.citations, verified.unsupported
 
     def _from_evidence(
-        self, answer: Answer, context, evidence, question: str, min_coverage: float, reason: str
+        self, answer: Answer, context, stand_ins, question: str, min_coverage: float, reason: str
     ) -> None:
-        """Answer with the best evidence sentence that holds what ``question`` asks for and at least
-        ``min_coverage`` of its terms; abstain when there is none."""
+        """Answer with the best stand-in (evidence text, with its passage number) that holds what
+        ``question`` asks for and names at least ``min_coverage`` of what it names; abstain when none does."""
         kind = expected_kind(question)
         best = next(
             (
-                e
-                for e in evidence
-                if subject_share(question, e.text) >= min_coverage and holds_kind(e.text, kind, question)
+                (number, text)
+                for number, text in stand_ins
+                if subject_share(question, text) >= min_coverage and holds_kind(text, kind, question)
             ),
             None,
         )
@@ -425,8 +434,8 @@ class RagEngine:
             answer.abstained, answer.text, answer.citations = True, abstain_message(answer.language), []
             answer.fallback_reason = reason
             return
-        text = with_markers(best.text.strip(), [best.number])
-        verified = verify(parse_answer(text, len(context)), context, self.scorer, 0.0)
+        number, text = best
+        verified = verify(parse_answer(with_markers(text.strip(), [number]), len(context)), context, self.scorer, 0.0)
         answer.text, answer.citations, answer.fallback_reason = verified.text, verified.citations, reason
         answer.abstained = False
 

@@ -101,8 +101,9 @@ def test_stable_prefix_is_marked_for_the_kv_cache_only_when_the_whole_corpus_is_
 
     small = PrefillRecordingLLM("US$16 per hour [1].")
     run(engine_with(indexed, small, context_tokens=20), "How much must auto workers earn?")
-    # evidence changes with the question: only the system text and the worked examples before it stay
-    assert small.requests[0].prompt.stable_prefix_chars == 0
+    # evidence changes with the question: only the system text, the worked examples and the excerpts'
+    # header stay
+    assert small.requests[0].prompt.stable_prefix_chars == len(EXCERPTS_HEADER) + 1
 
 
 def test_no_answer_marker_becomes_a_fixed_abstention_and_is_never_streamed(indexed):
@@ -272,3 +273,11 @@ def test_the_no_answer_floor_goes_to_the_generator(indexed):
     llm = PrefillRecordingLLM("US$16 per hour [1].")
     run(engine_with(indexed, llm), "How much must auto workers earn?")
     assert llm.requests[0].no_answer_floor == EngineOptions().no_answer_floor
+
+
+def test_a_made_up_fact_around_the_question_s_own_words_is_not_supported(indexed):
+    # "Mexico" is in the passages, winning the World Cup is not
+    _, answer = run(
+        engine_with(indexed, ScriptedLLM("Mexico won the 1998 World Cup [1].")), "Who won the 1998 World Cup?"
+    )
+    assert answer.abstained and "supported" in answer.fallback_reason

@@ -116,3 +116,39 @@ def test_a_quotation_is_taken_on_to_where_its_speaker_is_named():
     opening, closing = excerpts[0].hint().split(" … ")
     assert opening == '"A treaty is not a magic wand; you need the right conditions.'
     assert closing == 'This is the domestic work," Ortiz concluded.'
+
+
+def test_answer_checks_catch_a_missing_kind_a_made_up_figure_and_another_speaker():
+    from rag.answer_check import check_answer
+
+    text = "She noted a deficit of 300,000 to 800,000 job openings, a figure projected to grow to 1 million by 2033."
+    p = passage(text, [(0.5, 0.5)])
+    question = "How many job openings cannot be filled?"
+    assert check_answer(question, "300,000 to 800,000 job openings", [], [p]).ok
+    assert "asks for a number" in check_answer(question, "Many job openings", [], [p]).problem
+    assert "2000" in check_answer(question, "2,000 job openings", [], [p]).problem
+    quote = '"A treaty is not a magic wand," Ortiz concluded.'
+    other = "Estefanía Cruz notes Mexico could leverage migrants."
+    both = [passage(quote, [(0.5, 0.5)]), passage(other, [(0.1, 0.1)], rank=2, doc="d2")]
+    who = "Who said a treaty is not a magic wand?"
+    assert check_answer(who, "Ortiz said it", [], both, [quote]).ok
+    assert "Estefanía" in check_answer(who, "Estefanía Cruz said it", [], both, [quote]).problem
+
+
+def test_a_name_given_in_part_is_completed_from_the_cited_sentence():
+    from rag.answer_check import complete_names
+
+    cited = ["The Broncos denied the New England Patriots a chance to defend their title."]
+    assert complete_names("The Patriots [1].", cited, "Who did the Broncos beat?") == "The New England Patriots [1]."
+    assert complete_names("Manning [2].", ["Quarterback Peyton Manning led."], "Who led?") == "Peyton Manning [2]."
+    long = "The Patriots were denied a chance to defend the title they had won the year before [1]."
+    assert complete_names(long, cited, "Who?") == long  # a long answer is left as the model wrote it
+
+
+def test_an_answer_that_only_restates_the_question_fails_its_check():
+    from rag.answer_check import check_answer
+
+    p = passage("Industrial boilers typically use multi-stage centrifugal pumps.", [(0.5, 0.5)])
+    question = "What types of pumps are typically used in industrial boilers?"
+    assert "restates" in check_answer(question, "Other types of pumps are used", [], [p]).problem
+    assert check_answer(question, "Multi-stage centrifugal pumps", [], [p]).ok

@@ -12,7 +12,7 @@ import pytest
 from rag.generation.base import GenerationRequest, GenerationResult, collect
 from rag.generation.extractive import ExtractiveGenerator
 from rag.generation.openai_compat import OpenAICompatibleGenerator
-from rag.prompt import answer_prompt
+from rag.prompt import EXCERPTS_HEADER, answer_prompt
 from rag.support import SupportScorer
 from tests.fakes import HashEmbedder
 from tests.test_citations import passages
@@ -77,5 +77,6 @@ def test_a_prompt_marks_its_stable_prefix_only_when_the_passages_are_fixed():
     last = fixed.messages[-1]["content"]
     stable = last[: fixed.stable_prefix_chars]
     assert stable.endswith(context[-1].text) and "Who?" in last[fixed.stable_prefix_chars :]
-    assert answer_prompt("Who?", context).stable_prefix_chars == 0  # only the system text and the examples
+    unfixed = answer_prompt("Who?", context)  # only the system text, the examples and the excerpts' header
+    assert unfixed.messages[-1]["content"][: unfixed.stable_prefix_chars] == EXCERPTS_HEADER + "\n"
     assert answer_prompt("Who?", context).messages == fixed.messages  # the text itself is the same

@@ -111,3 +111,12 @@ def test_find_files_filters_types_and_reports_problems(tmp_path):
     assert [f.name for f in files] == ["a.txt", "b.PDF", "e.html"]
     assert any("nope: no such file" in p for p in problems)
     assert any("c.exe: unsupported file type" in p for p in problems)
+
+
+def test_a_txt_file_s_first_line_is_its_title_only_when_it_reads_as_a_heading(tmp_path):
+    (tmp_path / "notes.txt").write_text("Opening hours\n\nThe library opens at nine.", encoding="utf-8")
+    (tmp_path / "p00042.txt").write_text("A single long paragraph. " * 10, encoding="utf-8")
+    (tmp_path / "long-first-line.txt").write_text("x " * 100 + "\nmore", encoding="utf-8")
+    assert load_document(tmp_path / "notes.txt").title == "Opening hours"
+    assert load_document(tmp_path / "p00042.txt").title == "p00042"  # not its opening words cut off
+    assert load_document(tmp_path / "long-first-line.txt").title == "long-first-line"
