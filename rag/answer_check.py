@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.question import DATE, NAME, NUMBER, expected_kind, kind_mentions
+from rag.question import DATE, DURATION, NAME, NUMBER, expected_kind, kind_mentions
 from rag.records import Citation, Passage
 from rag.support import content_terms
 
@@ -31,7 +31,7 @@ _DIGITS = re.compile(r"\d[\d,.]*\d|\d")
 _FILLER = frozenset(
     content_terms("use used uses using include includes included known called call like many kind type")
 )
-KIND_NAMES = {NUMBER: "a number", DATE: "a date", NAME: "a name"}
+KIND_NAMES = {NUMBER: "a number", DATE: "a date", NAME: "a name", DURATION: "how long or how often"}
 
 
 @dataclass(frozen=True)
@@ -66,9 +66,9 @@ def check_answer(
     kind = expected_kind(question)
     cited = [c.passage.text for c in citations] or [p.text for p in passages]
     cited_text = " ".join(cited)
-    # a number or a date is always written with digits or number words; a name is not always capitalised
+    # a number, a date or a span of time is always written with digits, number words or words of time; a name is not always capitalised
     # ("the city council"), so only the first two are required
-    if kind in (NUMBER, DATE) and not kind_mentions(answer_text, kind, question):
+    if kind in (NUMBER, DATE, DURATION) and not kind_mentions(answer_text, kind, question):
         return AnswerCheck(False, f"the question asks for {KIND_NAMES[kind]} and the answer gives none")
     if not content_terms(answer_text) - content_terms(question) - _FILLER:
         return AnswerCheck(False, "the answer only restates the question")

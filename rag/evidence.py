@@ -22,6 +22,7 @@ the same signals did no better (0.90 at 150 tokens, out of fold).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from index.records import Chunk
@@ -92,10 +93,11 @@ class Excerpt:
     start: int  # offsets into passage.text
     end: int
     evidence: tuple[ScoredSpan, ...]  # the chosen sentences inside it, best first (the rest is context)
+    lead_in: bool = False  # only context for the excerpt after it (from the chunk before that one's)
 
     @property
     def score(self) -> float:
-        return max(s.score for s in self.evidence)
+        return max((s.score for s in self.evidence), default=0.0)
 
     @property
     def text(self) -> str:
@@ -248,4 +250,30 @@ def _join(passage: Passage, spans: dict, order: list[tuple[int, int]]) -> list[E
         members = [order[p] for p in run]
         evidence = tuple(sorted((spans[m] for m in members if spans[m] is not None), key=lambda s: -s.score))
         out.append(Excerpt(passage, members[0][0], members[-1][1], evidence))
+    return out
+
+
+def with_lead_ins(
+    excerpts: list[Excerpt], previous: Callable[[Passage], Passage | None], limit: int = 2
+) -> list[Excerpt]:
+    """Each excerpt that opens its chunk with a sentence leaning on what came before ("However, he
+    noted…") gets the last sentences of the chunk before it (``previous``), as a context-only excerpt
+    right before it, so the model learns who "he" is even across a chunk boundary."""
+    out: list[Excerpt] = []
+    for excerpt in excerpts:
+        text = excerpt.passage.text
+        first = next(iter(sentence_spans(text)), None)
+        opening = excerpt.start == (first[0] if first else -1)
+        needs = opening and (leans_back(excerpt.text[: first[1] - first[0]]) or _unnamed_speaker(excerpt.text))
+        before = previous(excerpt.passage) if needs else None
+        if before is not None:
+            spans = [
+                sp for sp in sentence_spans(before.text) if before.char_start + sp[1] <= excerpt.passage.char_start
+            ]
+            first = len(spans) - 1
+            while 0 < first and len(spans) - first < limit and leans_back(before.text[slice(*spans[first])]):
+                first -= 1  # the last sentence leans back too: one more
+            if spans:
+                out.append(Excerpt(before, spans[first][0], spans[-1][1], (), lead_in=True))
+        out.append(excerpt)
     return out

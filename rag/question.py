@@ -1,26 +1,29 @@
 """What a question asks for, and whether a piece of text holds that kind of thing.
 
 Questions reach the answering stage in English (others are rewritten first), so the patterns are
-English. The kinds are coarse on purpose — a number, a date, a person or organisation, a place —
-because they only have to tell a sentence that *can* answer from one that can't: "How many job
-openings…?" needs a number that is not already in the question, "Who said…?" a name that is not.
-Anything else ("What…?", "Why…?") has no expected kind and is never checked by it.
+English. The kinds are coarse on purpose — a number, a span or frequency of time, a date, a person or
+organisation, a place — because they only have to tell a sentence that *can* answer from one that
+can't: "How many job openings…?" needs a number that is not already in the question, "Who said…?" a
+name that is not. Anything else ("What…?", "Why…?") has no expected kind and is never checked by it.
 """
 
 from __future__ import annotations
 
 import re
 
-NUMBER, DATE, NAME = "number", "date", "name"
+NUMBER, DATE, NAME, DURATION = "number", "date", "name", "duration"
 
 # "When…?", "And who…?", "In 2015, where…?": the question word that opens the question or a clause of
 # it — not a "when" or "who" inside the sentence ("What must Mexico ensure when it negotiates?").
 _OPENING = r"(?:^|[,;:]\s*|^\W*(?:and|but|so|then|also)\s+)"
 _KIND_PATTERNS = (
+    # "How long…?" and "How often…?" are answered in words as often as in figures ("for decades", "every
+    # day", "annually"), so they are a kind of their own that a word of time or frequency also satisfies.
+    (DURATION, re.compile(r"\bhow\s+(long|often|frequently)\b", re.IGNORECASE)),
     (
         NUMBER,
         re.compile(
-            r"\bhow\s+(many|much|long|old|far|large|big|tall|high|fast|often|deep|wide|heavy)\b"
+            r"\bhow\s+(many|much|old|far|large|big|tall|high|fast|deep|wide|heavy)\b"
             r"|\bwhat\s+(percentage|percent|share|proportion|number|amount|fraction|rate|price|cost|value|size)\b"
             r"|\bwhich\s+(percentage|number|amount)\b",
             re.IGNORECASE,
@@ -50,6 +53,12 @@ _NUMBER_WORDS = (
     "trillion dozen dozens half quarter third once twice"
 ).split()
 _NUMBER = re.compile(r"\d[\d,.]*%?|\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
+_DURATION = re.compile(
+    _NUMBER.pattern + r"|\b(daily|weekly|monthly|yearly|annually|hourly|nightly|every|each|always|never|rarely|"
+    r"seldom|sometimes|occasionally|usually|regularly|constantly|forever|permanently|indefinitely|several|few|"
+    r"(second|minute|hour|day|night|week|fortnight|month|year|decade|centur(y|ie)|season|generation|lifetime)s?)\b",
+    re.IGNORECASE,
+)
 _MONTHS = "January February March April May June July August September October November December".split()
 _DATE = re.compile(
     r"\b(1[0-9]{3}|20[0-9]{2})s?\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b|\b(" + "|".join(_MONTHS) + r")\b"
@@ -83,7 +92,7 @@ def _question_words(question: str) -> set[str]:
 
 def kind_spans(text: str, kind: str, question: str = "") -> list[tuple[int, int]]:
     """Where ``text`` mentions ``kind`` (start, end), leaving out what the question itself contains."""
-    pattern = {NUMBER: _NUMBER, DATE: _DATE, NAME: _NAME}[kind]
+    pattern = {NUMBER: _NUMBER, DATE: _DATE, NAME: _NAME, DURATION: _DURATION}[kind]
     known = _question_words(question)
     if kind == NAME:
         known |= _SENTENCE_STARTERS

@@ -105,12 +105,12 @@ class SupportScorer:
     def score(self, claims: list[str], evidence: list[Evidence], question: str = "") -> np.ndarray:
         """Support of every claim (rows) by every evidence span (columns), in 0..1.
 
-        With ``question``, the lexical half is split between what a claim adds to the question and the
-        claim as a whole: an answer that restates the question ("The article was published on Wed,
-        09/17/2025") is backed by a span holding its new facts ("Wed, 09/17/2025") though not the
-        question's wording, while one that only borrows the question's words around a made-up fact
-        ("The United States won the 2018 FIFA World Cup") is not backed by a span that merely names the
-        United States."""
+        With ``question``, the lexical half counts only what a claim adds to the question: an answer
+        that restates the question ("The article was published on Wed, 09/17/2025") is backed by a span
+        holding its new facts ("Wed, 09/17/2025") though not the question's wording. That also lets a
+        made-up fact wrapped in the question's words through ("The United States won the 2018 FIFA World
+        Cup", backed by any span naming the United States), so the engine asks for it only when the
+        model was sure of its answer (rag.engine)."""
         if not claims or not evidence:
             return np.zeros((len(claims), len(evidence)), dtype=np.float32)
         claim_vecs = self._encode(claims)
@@ -122,6 +122,5 @@ class SupportScorer:
         lexical = np.array([[lexical_support(c, t) for t in evid_terms] for c in claim_terms], dtype=np.float32)
         if asked:
             added = [(terms - asked) or terms for terms in claim_terms]
-            new = np.array([[lexical_support(c, t) for t in evid_terms] for c in added], dtype=np.float32)
-            lexical = 0.5 * lexical + 0.5 * new
+            lexical = np.array([[lexical_support(c, t) for t in evid_terms] for c in added], dtype=np.float32)
         return 0.5 * lexical + 0.5 * semantic

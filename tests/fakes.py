@@ -95,14 +95,18 @@ class ScriptedLLM(Generator):
     name = "scripted"
     uses_llm = True
 
-    def __init__(self, *replies: str, finish_reason: str = "stop"):
+    def __init__(self, *replies: str, finish_reason: str = "stop", no_answer_probability: float | None = None):
         self.replies = list(replies)
         self.prompts: list[list[dict]] = []
         self.finish_reason = finish_reason
+        self.no_answer_probability = no_answer_probability  # reported for requests that set a floor
 
     def stream(self, request):
         self.prompts.append(request.prompt.messages)
         reply = self.replies.pop(0) if self.replies else ""
         for i in range(0, len(reply), 4):  # stream in small pieces like a real model
             yield reply[i : i + 4]
-        yield GenerationResult(finish_reason=self.finish_reason)
+        floor = getattr(request, "no_answer_floor", None) is not None
+        yield GenerationResult(
+            finish_reason=self.finish_reason, no_answer_probability=self.no_answer_probability if floor else None
+        )

@@ -275,9 +275,14 @@ def test_the_no_answer_floor_goes_to_the_generator(indexed):
     assert llm.requests[0].no_answer_floor == EngineOptions().no_answer_floor
 
 
-def test_a_made_up_fact_around_the_question_s_own_words_is_not_supported(indexed):
-    # "Mexico" is in the passages, winning the World Cup is not
-    _, answer = run(
-        engine_with(indexed, ScriptedLLM("Mexico won the 1998 World Cup [1].")), "Who won the 1998 World Cup?"
-    )
+def test_a_hesitant_answer_is_checked_as_a_whole_claim_a_sure_one_on_what_it_adds(indexed):
+    # "Mexico" is in the passages, winning the World Cup is not: the model hesitated (NO_ANSWER at 0.4)
+    llm = ScriptedLLM("Mexico won the 1998 World Cup [1].", no_answer_probability=0.4)
+    _, answer = run(engine_with(indexed, llm), "Who won the 1998 World Cup?")
     assert answer.abstained and "supported" in answer.fallback_reason
+    # sure of it (0.01): restating the question around the passage's fact is fine
+    llm = ScriptedLLM(
+        "Under the USMCA, auto workers' hourly pay must be at least US$16 [1].", no_answer_probability=0.01
+    )
+    _, answer = run(engine_with(indexed, llm), "What is the minimum hourly pay of auto workers under the USMCA?")
+    assert not answer.abstained and "US$16" in answer.text

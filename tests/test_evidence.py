@@ -7,7 +7,7 @@ import pytest
 from index.records import Chunk
 from index.sentences import sentence_spans
 from rag.evidence import EvidenceSettings, leans_back, select_evidence
-from rag.question import DATE, NAME, NUMBER, expected_kind, holds_kind, kind_mentions
+from rag.question import DATE, DURATION, NAME, NUMBER, expected_kind, holds_kind, kind_mentions
 from rag.records import Passage, ScoredSentence
 
 
@@ -37,6 +37,11 @@ def test_question_kinds():
     assert expected_kind("Who said the world is no longer unipolar?") == NAME
     assert expected_kind("Why is this good news for Mexico?") is None
     assert holds_kind("a deficit of 300,000 to 800,000 openings", NUMBER)
+    # how long / how often: answered in words of time as often as in figures
+    assert expected_kind("How often is the starter fed?") == DURATION == expected_kind("How long did the war last?")
+    assert holds_kind("A starter is fed with flour and water every day.", DURATION, "How often is the starter fed?")
+    assert holds_kind("The war lasted for decades.", DURATION) and holds_kind("about six weeks", DURATION)
+    assert not holds_kind("The starter is fed with flour and water.", DURATION, "How often is the starter fed?")
     assert not holds_kind("The deficit was projected in 2033.", NUMBER, "How large is the deficit by 2033?")
     assert kind_mentions("Mariana Campos said so.", NAME, "Who said so?") == ["Mariana", "Campos"]
     assert not holds_kind("Mexico is a partner.", NAME, "Who called Mexico a partner?")
@@ -152,3 +157,19 @@ def test_an_answer_that_only_restates_the_question_fails_its_check():
     question = "What types of pumps are typically used in industrial boilers?"
     assert "restates" in check_answer(question, "Other types of pumps are used", [], [p]).problem
     assert check_answer(question, "Multi-stage centrifugal pumps", [], [p]).ok
+
+
+def test_an_excerpt_that_opens_its_chunk_leaning_back_gets_the_sentence_before_from_the_previous_chunk():
+    from rag.evidence import with_lead_ins
+
+    before_text = "The forum opened. During the convention, Guillermo Malpica noted that trade is strong."
+    before = passage(before_text, [(0.0, 0.0), (0.0, 0.0)], start=0)
+    after_text = "However, he noted this new era requires work. Other things followed."
+    after = passage(after_text, [(0.9, 0.9), (0.1, 0.1)], rank=2, start=len(before_text) + 2)
+    excerpts = select_evidence(
+        "Who noted the new era requires work?", [after], lambda t: len(t.split()), EvidenceSettings(budget_tokens=8)
+    )
+    led = with_lead_ins(excerpts, lambda p: before if p is after else None)
+    assert [e.lead_in for e in led] == [True, False]
+    assert led[0].text == "During the convention, Guillermo Malpica noted that trade is strong."
+    assert led[0].as_passage(1).chunk.char_start == before_text.index("During")

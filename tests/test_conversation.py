@@ -1,0 +1,41 @@
+"""Follow-up handling (rag.conversation): pure logic, no models."""
+
+from __future__ import annotations
+
+from rag.conversation import fallback_query, last_exchange_text, needs_rewrite, only_points_back, usable_rewrite
+
+HISTORY = [
+    {"role": "user", "content": "How much must auto workers earn per hour?"},
+    {"role": "assistant", "content": "At least US$16 per hour [3]."},
+]
+
+
+def test_a_follow_up_needs_a_conversation_and_a_reference():
+    assert needs_rewrite("Who said that?", HISTORY)
+    assert needs_rewrite("And what about Ortiz?", HISTORY)
+    assert not needs_rewrite("Who said that?", [])
+    assert not needs_rewrite("How large is the job deficit by 2033?", HISTORY)
+
+
+def test_only_a_reference_is_told_from_a_question_with_a_subject():
+    assert only_points_back("Who said that?") and only_points_back("What about her?")
+    assert only_points_back("¿Quién lo dijo?")
+    assert not only_points_back("Who said the world is no longer unipolar?")
+    assert not only_points_back("What is its population?")  # it has a subject of its own
+
+
+def test_a_rewrite_is_used_only_when_it_resolves_the_follow_up():
+    assert usable_rewrite("Who said auto workers must earn at least US$16 per hour?", "Who said that?", True)
+    assert not usable_rewrite("Who said that?", "Who said that?", True)  # handed back
+    assert not usable_rewrite("who said that", "Who said that?", True)
+    assert not usable_rewrite("Who said it?", "Who said that?", True)  # still only a reference
+    assert not usable_rewrite("", "Who said that?", True) and not usable_rewrite(None, "Who said that?", True)
+    assert not usable_rewrite("x " * 500, "Who said that?", True)  # far too long
+    # a translation (no conversation) needs only a subject
+    assert usable_rewrite("Where does Estefanía Cruz work?", "¿Dónde trabaja Estefanía Cruz?", False)
+
+
+def test_without_a_usable_rewrite_the_last_exchange_is_searched_with_the_question():
+    assert last_exchange_text(HISTORY) == "How much must auto workers earn per hour? At least US$16 per hour."
+    assert fallback_query("Who said that?", HISTORY).startswith("Who said that? How much must auto workers")
+    assert fallback_query("Who said that?", []) == "Who said that?"
