@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="wait this long for another running `rag index` instead of refusing",
     )
+    p.add_argument(
+        "--no-prepare",
+        action="store_true",
+        help="after a change, do not have the local LLM read the new documents now (the first question "
+        "will; env RAG_PREPARE_ON_INDEX=0)",
+    )
     _common(p)
 
     p = sub.add_parser("ask", help="answer one question from the indexed documents, with sources")
@@ -200,7 +206,21 @@ def cmd_index(args) -> int:
     )
     print(report.summary())
     print(f"Index: {config.store_location}")
+    if report.wrote and config.prepare_on_index and not args.no_prepare:
+        _prepare_answers(config)
     return 0
+
+
+def _prepare_answers(config: Config) -> None:
+    """The changed index's prompt prefix read into the local LLM now, its KV state saved (rag.api)."""
+    import time
+
+    from index.progress import ProgressPrinter
+    from rag.api import prepare_answers
+
+    started = time.perf_counter()
+    if prepare_answers(config, on_stage=ProgressPrinter(sys.stderr)):
+        print(f"Model ready for these documents ({time.perf_counter() - started:.1f} s; saved for the chat).")
 
 
 def _json(data) -> str:
@@ -266,6 +286,12 @@ def cmd_chat(args) -> int:
     generator = args.generator or config.generator
     if not args.terminal:
         from ui.app import launch
+
+        if generator == "llm":  # the one-time join of the model, with its progress, before the page opens
+            from index.progress import ProgressPrinter
+            from rag.api import ensure_packaged_model
+
+            ensure_packaged_model(config, ProgressPrinter(sys.stderr))
 
         auth = args.auth or config.auth or None
         default_users = _users_file(None, config)

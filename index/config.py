@@ -66,6 +66,9 @@ class Config:
     generator: str = "llm"  # "llm", "extractive", or an OpenAI-compatible base URL
     model_path: str = ""  # a GGUF file; empty = the packaged Qwen2.5-Coder-1.5B-Instruct
     threads: int = field(default_factory=lambda: os.cpu_count() or 2)
+    # 1: `rag index`, after changing the index, has the local LLM read the new stable prompt prefix (system
+    # text, examples, a whole small corpus) and saves its KV state, so no question waits for it; 0: off
+    prepare_on_index: int = 1
     # answering
     top_k: int = 5  # passages retrieved for a question
     context_tokens: int = 1200  # the prompt's budget for passages (cl100k tokens); a corpus that fits goes in whole

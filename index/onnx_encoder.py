@@ -1,4 +1,6 @@
-"""The embedder's transformer as an ONNX Runtime graph, for the latency-bound path (a question).
+"""The embedder's transformer exported to ONNX through torch, for the latency-bound path (a question)
+of embedders the torch-free encoder (index/bert_encoder.py, used for the packaged MiniLM and any
+BERT sentence-transformers folder) cannot run.
 
 torch's eager forward of MiniLM costs ~23 ms for a 13-token question on these 2 cores (370 small
 matrix products, each dispatched separately); ONNX Runtime runs the same graph in ~6 ms
@@ -9,8 +11,7 @@ cached in ``<cache_dir>/onnx/``. Pooling and normalisation stay the model's own 
 model whose first module is a Hugging Face transformer works; for anything else, or if the export
 or the check fails, the embedder keeps torch and says why once in the log.
 
-Batch encoding for the index stays on torch: it is compute-bound there, and the ingestion goal is
-measured against ``SentenceTransformer.encode`` itself.
+Batch encoding for the index of such a model stays on torch.
 """
 
 from __future__ import annotations
@@ -87,7 +88,9 @@ def onnx_encoder(model, model_path: str, cache_dir: Path) -> OnnxTransformer | N
 
 
 def _load_or_export(model, model_path: str, cache_dir: Path) -> OnnxTransformer:
-    import onnxruntime
+    from index.bert_graph import import_onnxruntime
+
+    onnxruntime = import_onnxruntime()
 
     first = model[0]
     if not hasattr(first, "auto_model"):
@@ -160,7 +163,9 @@ def _export(first, model, input_names: list[str], path: Path) -> None:
 
 def _cache_key(first, model_path: str, input_names: list[str]) -> str:
     """Changes when the weights, the exporting libraries or the inputs change."""
-    import onnxruntime
+    from index.bert_graph import import_onnxruntime
+
+    onnxruntime = import_onnxruntime()
     import torch
     import transformers
 

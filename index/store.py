@@ -406,7 +406,8 @@ class FolderStore:
             vectors = np.load(path / "vectors.npy", mmap_mode="r")  # FAISS holds its own copy
             sentence_vectors = np.load(path / "sentences.npy", mmap_mode="r")
             sentence_rows = np.load(path / "sentence_rows.npy")
-            second_vectors = np.load(path / "second_vectors.npy") if manifest.get("second_embedder") else None
+            second = path / "second_vectors.npy"
+            second_vectors = np.load(second, mmap_mode="r") if manifest.get("second_embedder") else None
             faiss_index = faiss.read_index(str(path / "faiss.index"))
             if manifest["index_type"] == "hnsw":
                 faiss_index.hnsw.efSearch = HNSW_EF_SEARCH

@@ -174,6 +174,7 @@ class RagEngine:
         answered as fast as the tenth."""
         snap = self.snapshot()
         self.embedder.encode_query("warm up")
+        HybridRetriever(snap, self._embedder, self.options.retrieval).encode_second_query("warm up")
         self.generator.warm_up()
         if not self.generator.uses_llm:
             return

@@ -14,7 +14,7 @@ import hashlib
 import importlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from index.errors import ModelError
@@ -23,6 +23,8 @@ PACKAGED_MODEL_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 PACKAGED_MODEL_SIZE = 1_117_320_768
 PACKAGED_MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 PART_COUNT = 22
+JOINING = "Joining the packaged model (once per machine)"
+CHECKING = "Checking the packaged model's sha256 (once per machine)"
 
 
 class ModelIntegrityError(ModelError):
@@ -56,8 +58,16 @@ def _stamp_path(target: Path) -> Path:
     return target.with_name(target.name + ".verified.json")
 
 
-def assemble(parts: Sequence[Path], target: Path, expected_size: int, expected_sha256: str) -> Path:
-    """Join ``parts`` into ``target`` and verify it; reuse a previously verified ``target``."""
+def assemble(
+    parts: Sequence[Path],
+    target: Path,
+    expected_size: int,
+    expected_sha256: str,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> Path:
+    """Join ``parts`` into ``target`` and verify it; reuse a previously verified ``target``.
+    ``on_progress(what, done_bytes, total_bytes)`` follows the one-time join (or the hash check of a
+    file found unverified)."""
     from filelock import FileLock
 
     target = Path(target)
@@ -72,7 +82,7 @@ def assemble(parts: Sequence[Path], target: Path, expected_size: int, expected_s
             if recorded == {**_stamp(target), "sha256": expected_sha256}:
                 return target
         if target.is_file():  # present but not (or no longer) verified: hash what is there
-            if verify_file(target, expected_size, expected_sha256, raise_on_error=False):
+            if verify_file(target, expected_size, expected_sha256, raise_on_error=False, on_progress=on_progress):
                 stamp_file.write_text(json.dumps({**_stamp(target), "sha256": expected_sha256}))
                 return target
             target.unlink()
@@ -87,6 +97,7 @@ def assemble(parts: Sequence[Path], target: Path, expected_size: int, expected_s
             )
         tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
         digest = hashlib.sha256()
+        done = 0
         try:
             with open(tmp, "wb") as out:
                 for part in parts:
@@ -94,6 +105,9 @@ def assemble(parts: Sequence[Path], target: Path, expected_size: int, expected_s
                         for block in iter(lambda: handle.read(8 << 20), b""):
                             digest.update(block)
                             out.write(block)
+                            done += len(block)
+                            if on_progress is not None:
+                                on_progress(JOINING, done, total)
                 out.flush()
                 os.fsync(out.fileno())
             if digest.hexdigest() != expected_sha256:
@@ -108,25 +122,36 @@ def assemble(parts: Sequence[Path], target: Path, expected_size: int, expected_s
         return target
 
 
-def verify_file(path: Path, expected_size: int, expected_sha256: str, raise_on_error: bool = True) -> bool:
+def verify_file(
+    path: Path,
+    expected_size: int,
+    expected_sha256: str,
+    raise_on_error: bool = True,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> bool:
     size = path.stat().st_size
     ok = size == expected_size
     if ok:
         digest = hashlib.sha256()
+        done = 0
         with open(path, "rb") as handle:
             for block in iter(lambda: handle.read(8 << 20), b""):
                 digest.update(block)
+                done += len(block)
+                if on_progress is not None:
+                    on_progress(CHECKING, done, size)
         ok = digest.hexdigest() == expected_sha256
     if not ok and raise_on_error:
         raise ModelIntegrityError(f"{path} is not the expected model file (size or sha256 mismatch)")
     return ok
 
 
-def packaged_model(cache_dir: Path) -> Path:
-    """Path of the verified packaged GGUF, joining it on first use."""
+def packaged_model(cache_dir: Path, on_progress: Callable[[str, int, int], None] | None = None) -> Path:
+    """Path of the verified packaged GGUF, joining it on first use (``on_progress`` as in ``assemble``)."""
     return assemble(
         packaged_part_paths(),
         Path(cache_dir) / "models" / PACKAGED_MODEL_NAME,
         PACKAGED_MODEL_SIZE,
         PACKAGED_MODEL_SHA256,
+        on_progress,
     )

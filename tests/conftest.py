@@ -18,6 +18,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # it on where they are about it (tests/test_second_embedder.py, the models tests), so the many
 # index builds of the logic tests do not each pay for it.
 os.environ.setdefault("RAG_SECOND_EMBEDDER", "none")
+# `rag index` would have the LLM read every changed index (tens of seconds each); the tests about it turn
+# it on (tests/models/test_prepare.py)
+os.environ.setdefault("RAG_PREPARE_ON_INDEX", "0")
 
 
 SLOW_FOLDERS = {"models": ROOT / "tests" / "models", "stress": ROOT / "tests" / "stress"}

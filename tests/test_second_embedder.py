@@ -157,21 +157,22 @@ def test_an_interrupted_build_keeps_the_second_embedders_vectors_too(tmp_path, o
     real = second.encode_passages
     calls = []
 
-    def dies_on_the_third_call(texts, on_progress=None, progress=None):
+    def dies_on_the_second_call(texts, on_progress=None, progress=None):
         calls.append(len(texts))
-        if len(calls) == 3:
+        if len(calls) == 2:
             raise KeyboardInterrupt
         return real(texts, on_progress, progress)
 
-    monkeypatch.setattr(second, "encode_passages", dies_on_the_third_call)
+    monkeypatch.setattr(second, "encode_passages", dies_on_the_second_call)
     with pytest.raises(KeyboardInterrupt):
         build_index([docs], on, embedder=HashEmbedder())
     monkeypatch.setattr(second, "encode_passages", real)
-    before = second.embedded  # 64 saved in two steps of 32
+    assert calls == [128, 72]  # the second embedder is saved batch by batch too (128 chunks)
+    before = second.embedded
     emb = HashEmbedder()
     report = build_index([docs], on, embedder=emb)
-    assert report.chunks_resumed == 128 and emb.embedded == 72  # MiniLM: the first batch of 128 was saved
-    assert report.second_resumed == 64 and second.embedded - before == 136
-    assert "and 64 by the second embedder" in report.summary()
+    assert report.chunks_resumed == 200 and emb.embedded == 0  # MiniLM: both batches were saved
+    assert report.second_resumed == 128 and second.embedded - before == 72
+    assert "and 128 by the second embedder" in report.summary()
     snap = FolderStore(on.index_dir).load()
     assert np.allclose(snap.second_vectors, np.stack([second._vector(c.text) for c in snap.chunks]))

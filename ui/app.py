@@ -507,7 +507,8 @@ class ChatApp:
 
     def _after_change(self, generator: str, scope=KEEP_SCOPE) -> tuple:
         """Panels after documents changed (the page's scope kept, less what is gone), and the model
-        re-reading them in the background."""
+        re-reading them in the background (the warm-up saves the new prefix's KV state, as
+        rag.api.prepare_answers does after `rag index`), so the next question does not wait for it."""
         threading.Thread(target=self.warm_up, args=(generator,), name="re-warm", daemon=True).start()
         status = library.status(self.config)
         return (

@@ -164,11 +164,12 @@ def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
     return n
 
 
-def ensure_prefix(llm, prefix: Sequence[int], store: KVStateStore | None) -> str:
+def ensure_prefix(llm, prefix: Sequence[int], store: KVStateStore | None, on_progress=None) -> str:
     """Make the context hold exactly ``prefix`` at its start, the cheapest way: already there
     ("held"), read from ``store`` ("restored"), or evaluated and then saved ("evaluated").
     Afterwards ``Llama.generate`` finds the prefix by its own prefix match and evaluates only
-    the rest of the prompt. The caller holds the context's lock."""
+    the rest of the prompt. The caller holds the context's lock. ``on_progress(done, total)``
+    follows an evaluation, batch by batch (the same batches ``Llama.eval`` makes)."""
     prefix = list(prefix)
     held = common_prefix_length(llm.input_ids[: llm.n_tokens].tolist(), prefix)
     if held == len(prefix):
@@ -176,7 +177,11 @@ def ensure_prefix(llm, prefix: Sequence[int], store: KVStateStore | None) -> str
     if store is not None and _restore(llm, prefix, store):
         return "restored"
     llm.n_tokens = held  # eval() drops the KV cells past n_tokens before evaluating
-    llm.eval(prefix[held:])
+    step = llm.n_batch if on_progress is not None else len(prefix)
+    for start in range(held, len(prefix), max(1, step)):
+        llm.eval(prefix[start : start + step])
+        if on_progress is not None:
+            on_progress(min(start + step, len(prefix)) - held, len(prefix) - held)
     llm._requires_eval = True  # sample only after the rest of a prompt is evaluated
     if store is not None:
         _save(llm, prefix, store)

@@ -1,8 +1,8 @@
 """In-process llama.cpp generator (the default): the packaged Qwen2.5-Coder-1.5B-Instruct GGUF.
 
 The model is loaded once per process, lazily, and shared. Two llama.cpp contexts use the
-same memory-mapped weights: one only ever sees answer prompts, so the next answer prompt
-finds its prefix (system text + passages) still in the KV cache, and one takes the side
+same loaded weights: one only ever sees answer prompts, so the next answer prompt
+finds its prefix (system text + passages) still in the KV cache, and one, smaller, takes the side
 tasks (rewriting a follow-up, translating an answer). Generations are serialised with one
 lock (two cores gain nothing from running two at once); callers simply wait their turn.
 
@@ -29,65 +29,117 @@ from rag.prompt import NO_ANSWER
 
 _models: dict[tuple, object] = {}
 _models_lock = threading.Lock()
-_generation_locks: dict[tuple, threading.Lock] = {}
+_generation_locks: dict[str, threading.Lock] = {}
 
-N_CTX = 4096
+N_CTX = 4096  # the answer context: a whole small corpus (~1,450 tokens), the system text, examples, the reply
+# the side tasks' context: a rewrite reads the last exchange, a translation one answer (300 tokens at most)
+UTILITY_N_CTX = 2048
 
 
 def load_llama(model_path: str, threads: int, n_ctx: int = N_CTX, role: str = "answer"):
+    """The process's llama.cpp context for ``role``, and the lock every generation on that model file
+    takes. All roles share one copy of the weights (see ``_new_llama``)."""
     key = (str(model_path), threads, n_ctx, role)
     with _models_lock:
         llm = _models.get(key)
         if llm is None:
-            try:
-                from llama_cpp import Llama
-            except ImportError:
-                raise GeneratorUnavailable(
-                    "llama-cpp-python is not installed; re-run the install command or use --generator extractive"
-                ) from None
             if not Path(model_path).is_file():
                 raise GeneratorUnavailable(f"model file not found: {model_path}")
-            llm = Llama(
-                model_path=str(model_path),
-                n_ctx=n_ctx,
-                n_threads=threads,
-                n_threads_batch=threads,
-                n_batch=512,
-                verbose=bool(os.environ.get("RAG_LLAMA_VERBOSE")),
-            )
-            _models[key] = llm
-        lock = _generation_locks.setdefault(key[:3], threading.Lock())  # one lock per model file
+            owner = next((m for k, m in _models.items() if k[0] == str(model_path)), None)
+            llm = _models[key] = _new_llama(str(model_path), threads, n_ctx, owner)
+        lock = _generation_locks.setdefault(str(model_path), threading.Lock())  # one lock per model file
         return llm, lock
+
+
+class _SharedModel:
+    """The ``LlamaModel`` of ``owner`` (a ``Llama``) lent to a second ``Llama``, which must not free it
+    when closed; it keeps ``owner``, and so the weights, alive as long as it lives."""
+
+    def __init__(self, owner):
+        self._owner = owner
+
+    def __getattr__(self, name):
+        return getattr(self._owner._model, name)
+
+    def close(self) -> None:  # the first Llama owns the weights
+        pass
+
+
+def _new_llama(model_path: str, threads: int, n_ctx: int, owner=None):
+    """A ``Llama`` (one llama.cpp context) on the model file; given ``owner``, on the weights ``owner``
+    already loaded. llama.cpp repacks the Q4_K matrices into its CPU layout at load (597 MiB of
+    heap), so each ``Llama`` of its own held a full copy — 1.9 GiB of the two contexts' 3.8 GiB
+    (bench/memory.py). The file is read rather than memory-mapped: with the weights repacked, a
+    mapping kept 1.1 GB of file pages resident beside them, more than half of them never read again."""
+    try:
+        from llama_cpp import Llama
+        from llama_cpp import llama as llama_module
+    except ImportError:
+        raise GeneratorUnavailable(
+            "llama-cpp-python is not installed; re-run the install command or use --generator extractive"
+        ) from None
+    settings = dict(
+        model_path=model_path,
+        n_ctx=n_ctx,
+        n_threads=threads,
+        n_threads_batch=threads,
+        n_batch=512,
+        use_mmap=False,
+        verbose=bool(os.environ.get("RAG_LLAMA_VERBOSE")),
+    )
+    if owner is None:
+        return Llama(**settings)
+    loader = llama_module.internals.LlamaModel
+    llama_module.internals.LlamaModel = lambda **_: _SharedModel(owner)  # under _models_lock
+    try:
+        return Llama(**settings)
+    finally:
+        llama_module.internals.LlamaModel = loader
 
 
 class LlamaCppGenerator(Generator):
     uses_llm = True
 
-    def __init__(self, model_path: str | Path, threads: int, n_ctx: int = N_CTX, kv_dir: str | Path | None = None):
+    def __init__(
+        self,
+        model_path: str | Path,
+        threads: int,
+        n_ctx: int = N_CTX,
+        kv_dir: str | Path | None = None,
+        utility_n_ctx: int = UTILITY_N_CTX,
+    ):
         self.model_path = str(model_path)
         self.threads = threads
         self.n_ctx = n_ctx
+        self.utility_n_ctx = min(utility_n_ctx, n_ctx)
         self.kv_dir = Path(kv_dir) if kv_dir else None  # None: prefixes are not kept on disk
         self.name = f"llama.cpp:{Path(self.model_path).name}"
+        # on_prefix_progress(done, total): the tokens of a stable prefix evaluated so far (`rag index` shows it)
+        self.on_prefix_progress = None
         self._formatter = None
         self._grammars: dict[str, object] = {}
 
+    def _n_ctx(self, role: str) -> int:
+        return self.utility_n_ctx if role == "utility" else self.n_ctx
+
     def _model(self, role: str = "answer"):
-        return load_llama(self.model_path, self.threads, self.n_ctx, role)
+        return load_llama(self.model_path, self.threads, self._n_ctx(role), role)
 
     def warm_up(self) -> None:
         self._model()
         self._model("utility")
 
     def prefill(self, request: GenerationRequest) -> GenerationResult:
-        llm, lock = self._model("utility" if request.utility else "answer")
+        role = "utility" if request.utility else "answer"
+        llm, lock = self._model(role)
         with lock:
-            return self._ensure_prefix(llm, request)
+            return self._ensure_prefix(llm, request, role)
 
     def stream(self, request: GenerationRequest) -> Iterator[str | GenerationResult]:
-        llm, lock = self._model("utility" if request.utility else "answer")
+        role = "utility" if request.utility else "answer"
+        llm, lock = self._model(role)
         with lock:
-            prefix = self._ensure_prefix(llm, request)
+            prefix = self._ensure_prefix(llm, request, role)
             finish_reason = None
             from llama_cpp import LogitsProcessorList
 
@@ -122,15 +174,15 @@ class LlamaCppGenerator(Generator):
             grammar = self._grammars[text] = LlamaGrammar.from_string(text, verbose=False)
         return grammar
 
-    def _ensure_prefix(self, llm, request: GenerationRequest) -> GenerationResult:
+    def _ensure_prefix(self, llm, request: GenerationRequest, role: str = "answer") -> GenerationResult:
         """Make the context hold the prompt's stable prefix (if it marks one); report how."""
         chars = request.prompt.stable_prefix_chars
         prefix = self.prefix_tokens(llm, request.prompt.messages, chars) if chars is not None else []
         if not prefix:
             return GenerationResult()
         started = time.perf_counter()
-        store = KVStateStore(self.kv_dir, model_identity(self.model_path, self.n_ctx)) if self.kv_dir else None
-        state = ensure_prefix(llm, prefix, store)  # "held", "restored" or "evaluated"
+        store = KVStateStore(self.kv_dir, model_identity(self.model_path, self._n_ctx(role))) if self.kv_dir else None
+        state = ensure_prefix(llm, prefix, store, self.on_prefix_progress)  # "held", "restored" or "evaluated"
         return GenerationResult(
             prefix_state=state, prefix_tokens=len(prefix), prefix_seconds=time.perf_counter() - started
         )

@@ -38,3 +38,21 @@ def test_a_damaged_cached_graph_is_exported_again(tmp_path, real_embedder):
     fast = Embedder(real_embedder.name, question_backend="onnx", cache_dir=cache)
     assert fast._fast_encoder() is not None
     assert float(fast.encode_query(QUESTIONS[0]) @ real_embedder.encode_query(QUESTIONS[0])) > 0.99999
+
+
+def test_the_torch_free_encoder_gives_torchs_chunk_and_sentence_vectors(real_embedder):
+    from index.sentences import sentence_spans
+
+    fast = Embedder(real_embedder.name, question_backend="onnx")
+    assert fast.bert is not None and real_embedder.bert is None
+    texts = QUESTIONS + ["The plant opened in 2025. It employs 3,000 people. Its batteries go to Texas."]
+    assert np.allclose(fast.encode(texts), real_embedder.encode(texts), atol=1e-5)
+    assert fast.fits(texts) == real_embedder.fits(texts) and fast.max_tokens == real_embedder.max_tokens == 256
+    spans = [sentence_spans(t) for t in texts]
+    (vectors, sentences), (expected, expected_sentences) = (
+        fast.encode_with_sentences(texts, spans),
+        real_embedder.encode_with_sentences(texts, spans),
+    )
+    assert np.allclose(vectors, expected, atol=1e-5)
+    for got, want in zip(sentences, expected_sentences):
+        assert got.dtype == np.float16 and np.allclose(got.astype(np.float32), want.astype(np.float32), atol=2e-3)
