@@ -310,8 +310,7 @@ def test_ocr_pages_and_progress_are_reported(tmp_path, config):
     from index.progress import ProgressPrinter
     from tests.documents import make_mixed_pdf
 
-    if shutil.which("tesseract") is None:
-        pytest.skip("tesseract-ocr is not installed")
+    assert shutil.which("tesseract"), "tesseract-ocr is part of the install step (make install)"
     docs = tmp_path / "docs"
     write_docs(docs, 3)
     make_mixed_pdf(docs / "mixed.pdf", ["Typed page about copper"], ["Scanned page about avocados"])

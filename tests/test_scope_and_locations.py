@@ -21,8 +21,7 @@ TEXTS = {
 }
 
 
-@pytest.fixture
-def library(tmp_path, store_config):
+def _library(tmp_path, config):
     docs = tmp_path / "docs"
     docs.mkdir()
     for name, text in TEXTS.items():
@@ -34,8 +33,20 @@ def library(tmp_path, store_config):
     make.make_xlsx(docs / "figures.xlsx", extra_rows=40)
     make.make_pptx(docs / "review.pptx")
     embedder = HashEmbedder()
-    build_index([docs], store_config, embedder=embedder)
-    return docs, store_config, embedder
+    build_index([docs], config, embedder=embedder)
+    return docs, config, embedder
+
+
+@pytest.fixture
+def library(tmp_path, store_config):
+    """The library on each store (folder and PostgreSQL)."""
+    return _library(tmp_path, store_config)
+
+
+@pytest.fixture
+def folder_library(tmp_path, config):
+    """The library on the folder store only: for the CLI, whose path does not depend on the store."""
+    return _library(tmp_path, config)
 
 
 def retrieve(view, embedder, query, k=5, mode="hybrid"):
@@ -122,13 +133,11 @@ def test_answers_and_sessions_keep_to_their_documents(library):
         engine.answer("Where did a battery plant open?", documents=["nothing-like-it.pdf"])
 
 
-def test_rag_ask_prints_locations_and_takes_document_names(library, capsys, monkeypatch):
+def test_rag_ask_prints_locations_and_takes_document_names(folder_library, capsys, monkeypatch):
     import rag.api
     from cli import main
 
-    docs, config, embedder = library
-    if config.store:
-        pytest.skip("the CLI path is the same for both stores; run once")
+    docs, config, embedder = folder_library
     engine = RagEngine(config, "extractive", EngineOptions(), embedder=embedder)
     monkeypatch.setattr(rag.api, "get_engine", lambda *a, **k: engine)
     args = ["ask", "What is the Value (billion USD) of Tomatoes?", "--data-dir", str(config.data_dir)]
