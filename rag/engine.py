@@ -57,7 +57,7 @@ from rag.evidence import EvidenceSettings, Excerpt, select_evidence, with_lead_i
 from rag.generation.base import GenerationRequest, GenerationResult, Generator
 from rag.generation.extractive import MIN_SUPPORT, ExtractiveGenerator
 from rag.generation.factory import make_generator
-from rag.language import abstain_message, clarify_message, detect_language
+from rag.language import abstain_message, clarify_message, detect_language, load_identifier
 from rag.prompt import (
     NO_ANSWER,
     answer_prompt,
@@ -69,7 +69,7 @@ from rag.prompt import (
 from rag.question import expected_kind, holds_kind, subject_share
 from rag.records import Answer, EvidenceSentence, Passage, Sources
 from rag.retriever import HybridRetriever, RetrievalSettings
-from rag.support import SupportScorer
+from rag.support import SupportScorer, evidence_spans
 
 MAX_QUESTION_CHARS = 2000
 
@@ -176,10 +176,12 @@ class RagEngine:
         self.embedder.encode_query("warm up")
         HybridRetriever(snap, self._embedder, self.options.retrieval).encode_second_query("warm up")
         self.generator.warm_up()
-        if not self.generator.uses_llm:
-            return
+        load_identifier()
         fits = whole_corpus_fits(snap, self.config.context_tokens, self.count_tokens)
         context = build_context(snap, [], self.config.context_tokens, self.count_tokens) if fits else []
+        self.scorer.prepare(evidence_spans(context))  # the answer check's spans: all of a small corpus
+        if not self.generator.uses_llm:
+            return
         self.generator.prefill(GenerationRequest(answer_prompt("Warm-up.", context, passages_fixed=fits), "", context))
         self.generator.prefill(GenerationRequest(rewrite_prompt("Warm-up.", []), "", [], utility=True))
 

@@ -53,6 +53,11 @@ def _identifier():
     return ident
 
 
+def load_identifier() -> None:
+    """Load the language identifier now (a warm-up: it takes ~0.3 s, once per process)."""
+    _identifier()
+
+
 def detect_language(text: str) -> str:
     """ISO code of ``text``'s language among LANGUAGES; English when unsure (short or mixed text)."""
     words = re.findall(r"\w+", text)

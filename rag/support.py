@@ -102,6 +102,11 @@ class SupportScorer:
                         self._vectors.popitem(last=False)
         return np.stack([found[t] for t in texts])
 
+    def prepare(self, evidence: list[Evidence]) -> None:
+        """Encode ``evidence`` now (the chat's warm-up, for a corpus small enough to be read whole), so
+        the first answer's check finds its vectors cached: 0.7 s of the first seed answer's 2.5 s."""
+        self._encode([e.text for e in evidence])
+
     def score(self, claims: list[str], evidence: list[Evidence], question: str = "") -> np.ndarray:
         """Support of every claim (rows) by every evidence span (columns), in 0..1.
 
