@@ -51,7 +51,9 @@ class Config:
     # cache_dir, checked against torch); "torch": the sentence-transformers model as is
     question_encoder: str = "onnx"
     # a second dense encoder whose cosine joins the retriever's fusion ("none" = off); skipped for
-    # corpora above second_embedder_max_chunks (0 = no limit), where it would add hours to a build
+    # corpora above second_embedder_max_chunks (0 = no limit): it runs at ~24 chunks/s on 2 cores (half
+    # MiniLM's speed with its sentence pass), so 5,000 chunks add ~3.5 min to a build, 20,000 ~14 min,
+    # for +0.009 nDCG@10 on SQuAD dev and the cross-lingual questions (bench/RESULTS.md)
     second_embedder: str = "multilingual-e5-small"
     second_embedder_max_chunks: int = 5_000
     # chunking, in cl100k_base tokens: 200 keeps most chunks inside MiniLM's 256-word-piece window (no
