@@ -91,6 +91,7 @@ class ItemResult:
     total: float | None = None
     passages: list[str] = field(default_factory=list)  # documents of the passages the answer was given
     fallback_reason: str = ""
+    searched_for: str | None = None  # what retrieval searched for when not the question (a follow-up's rewrite)
     error: str = ""
 
     @property

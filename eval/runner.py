@@ -87,7 +87,7 @@ def score_retrieval(result: ItemResult, ranking: list[str], chunk_texts: list[st
 
 def score_answer(result: ItemResult, answer, judge: CitationJudge) -> None:
     result.answer, result.raw_answer, result.abstained = answer.text, answer.raw_text, answer.abstained
-    result.fallback_reason = answer.fallback_reason
+    result.fallback_reason, result.searched_for = answer.fallback_reason, answer.searched_for
     result.first_token, result.total = answer.timings.get("first_token"), answer.timings.get("total")
     result.sources = answer.timings.get("sources")
     result.no_answer_probability = answer.no_answer_probability
@@ -129,13 +129,14 @@ ANSWER_FIELDS = (
     "total",
     "passages",
     "fallback_reason",
+    "searched_for",
     "error",
 )
 
 
 def restore_answer(result: ItemResult, record: dict) -> None:
     """The answer half of a checkpointed ``ItemResult.to_dict()`` (retrieval is always recomputed)."""
-    defaults = {"passages": [], "fallback_reason": "", "error": ""}
+    defaults = {"passages": [], "fallback_reason": "", "searched_for": None, "error": ""}
     for name in ANSWER_FIELDS:
         setattr(result, name, record.get(name, defaults.get(name)))
 

@@ -1,8 +1,9 @@
 """Follow-up questions: when one leans on the conversation, whether a rewrite of it can be used, and
 what to search for when it can't.
 
-A follow-up ("Who said that?", "Which city did she mean?", "And what about Ortiz?") is rewritten by the
-LLM into a standalone question from the last exchanges, the assistant's answers included (rag.prompt).
+A follow-up ("Who said that?", "Which city did she mean?", "And what about Ortiz?", "In what year?") is
+rewritten by the LLM into a standalone question from the last exchanges, the assistant's answers
+included (rag.prompt).
 A small model sometimes hands the question back unchanged or returns something else entirely; such a
 rewrite is not used, and retrieval searches the question together with the last exchange instead
 (the last question and its answer hold what "that" or "she" refers to). A question that only points
@@ -30,15 +31,30 @@ _EMPTY_WORDS = frozenset(
     "dijo dice mencionó menciona quién qué cuál dónde cuándo cómo".split()
 )
 MAX_REWRITE_CHARS = 400
+# A follow-up can lean on the conversation without a pronoun: "In what year?", "And by mass?", "Who was
+# the first one?". A question this short with no name or figure of its own says too little to be
+# searched alone (seed and SQuAD conversation sets: each such turn was answered as if it were new).
+ELLIPTICAL_MAX_WORDS = 5
+_TOKEN = re.compile(r"[\w'’]+")
 
 
 def user_turns(history: list[dict]) -> int:
     return sum(1 for m in history if m.get("role") == "user")
 
 
+def is_elliptical(question: str) -> bool:
+    """A fragment of a question ("In what year?", "Who was the first one?"): at most
+    ``ELLIPTICAL_MAX_WORDS`` words, no figure, and no capitalised word but the first (no name)."""
+    words = _TOKEN.findall(question)
+    if not words or len(words) > ELLIPTICAL_MAX_WORDS or re.search(r"\d", question):
+        return False
+    return not any(w[0].isupper() for w in words[1:])
+
+
 def needs_rewrite(question: str, history: list[dict]) -> bool:
-    """Does ``question`` lean on the conversation (and is there one)?"""
-    return user_turns(history) > 0 and bool(REFERRING.search(question))
+    """Does ``question`` lean on the conversation (and is there one)? It does when it refers back
+    ("Who said that?") or is only a fragment of a question ("In what year?")."""
+    return user_turns(history) > 0 and (bool(REFERRING.search(question)) or is_elliptical(question))
 
 
 def subject_terms(question: str) -> set[str]:

@@ -55,6 +55,7 @@ sentence ::= [^\[\]\n] [^\[\]\n]* " [" [1-9] [0-9]? "]" [.!?]?
 REWRITE_SYSTEM = """You rewrite the user's last message as one standalone question in English.
 - Replace pronouns and references (he, she, it, they, that, this, there, the figure...) with the names or things they mean in the conversation; when the message refers to the assistant's last answer ("who said that?"), put that answer's content into the question.
 - A short follow-up ("and what about X?") keeps the earlier question's meaning about the new subject.
+- A fragment ("In what year?", "And by train?") is completed with the earlier question's subject.
 - Keep every other word's meaning. Translate to English if needed. Output only the question."""
 
 REWRITE_EXAMPLES = (
@@ -72,6 +73,16 @@ REWRITE_EXAMPLES = (
         "User: Which sector did Tomás Vidal call a key opportunity?\nAssistant: The tourism sector [3].",
         "And what about Lucía Marín?",
         "Which sector did Lucía Marín call a key opportunity?",
+    ),
+    (
+        "User: Who founded the Riverside Choir?\nAssistant: Clara Holt founded it [1].",
+        "In what year?",
+        "In what year did Clara Holt found the Riverside Choir?",
+    ),
+    (
+        "User: What share of the lake's water comes from rain?\nAssistant: About 40% [2].",
+        "And from rivers?",
+        "What share of the lake's water comes from rivers?",
     ),
     ("(none)", "¿Dónde trabaja Lucía Marín?", "Where does Lucía Marín work?"),
 )

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from rag.conversation import fallback_query, last_exchange_text, needs_rewrite, only_points_back, usable_rewrite
+from rag.conversation import (
+    fallback_query,
+    is_elliptical,
+    last_exchange_text,
+    needs_rewrite,
+    only_points_back,
+    usable_rewrite,
+)
 
 HISTORY = [
     {"role": "user", "content": "How much must auto workers earn per hour?"},
@@ -15,6 +22,21 @@ def test_a_follow_up_needs_a_conversation_and_a_reference():
     assert needs_rewrite("And what about Ortiz?", HISTORY)
     assert not needs_rewrite("Who said that?", [])
     assert not needs_rewrite("How large is the job deficit by 2033?", HISTORY)
+
+
+def test_a_fragment_of_a_question_is_a_follow_up_too():
+    # no pronoun, but too little to be searched alone: completed from the conversation
+    for fragment in ("In what year?", "And by mass?", "Who was the first one?", "Why?", "¿En qué año?"):
+        assert is_elliptical(fragment) and needs_rewrite(fragment, HISTORY), fragment
+    assert not needs_rewrite("In what year?", [])
+    # a name or a figure of its own, or more words, make a question that stands alone
+    for whole in (
+        "Who is Guillermo Malpica?",
+        "What is USMCA?",
+        "What happened in 2019?",
+        "What does the rule say about wages?",
+    ):
+        assert not is_elliptical(whole), whole
 
 
 def test_only_a_reference_is_told_from_a_question_with_a_subject():

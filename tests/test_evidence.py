@@ -46,6 +46,15 @@ def test_question_kinds():
     assert holds_kind("A starter is fed with flour and water every day.", DURATION, "How often is the starter fed?")
     assert holds_kind("The war lasted for decades.", DURATION) and holds_kind("about six weeks", DURATION)
     assert not holds_kind("The starter is fed with flour and water.", DURATION, "How often is the starter fed?")
+    # a span is an amount with its unit, a plural unit, a span of years or "since …"; a bare figure or a rate is not
+    how_long = "How long has he been the club's director?"
+    assert not holds_kind("Trade is valued at US$1.8 million per minute, the two countries say.", DURATION, how_long)
+    assert not holds_kind("He is the director of the club and has 300 members.", DURATION, how_long)
+    assert kind_mentions("He has led it for more than 30 years.", DURATION, how_long) == ["30 years"]
+    assert kind_mentions("She ran it from 1990 to 2005.", DURATION) == ["1990 to 2005"]
+    assert kind_mentions("The river is 6,650 km long.", DURATION, "How long is the river?") == ["6,650 km"]
+    assert holds_kind("He has been in charge since 2019.", DURATION, how_long)
+    assert not holds_kind("He stayed, since it was cheap.", DURATION, how_long)
     assert not holds_kind("The deficit was projected in 2033.", NUMBER, "How large is the deficit by 2033?")
     assert kind_mentions("Mariana Campos said so.", NAME, "Who said so?") == ["Mariana", "Campos"]
     assert not holds_kind("Mexico is a partner.", NAME, "Who called Mexico a partner?")
