@@ -36,6 +36,7 @@ MAX_REWRITE_CHARS = 400
 # searched alone (seed and SQuAD conversation sets: each such turn was answered as if it were new).
 ELLIPTICAL_MAX_WORDS = 5
 _TOKEN = re.compile(r"[\w'’]+")
+_REFERRED_NOUN = re.compile(r"\b(?:that|this|these|those|his|her|its|their|the same)\s+([\w'’]+)", re.IGNORECASE)
 
 
 def user_turns(history: list[dict]) -> int:
@@ -67,15 +68,38 @@ def only_points_back(question: str) -> bool:
     return bool(REFERRING.search(question)) and not subject_terms(question)
 
 
-def usable_rewrite(rewrite: str | None, question: str, follow_up: bool) -> bool:
+def usable_rewrite(
+    rewrite: str | None, question: str, follow_up: bool, history: list[dict] = (), english: bool = True
+) -> bool:
     """Can ``rewrite`` stand for ``question``? Not when it is empty, far too long, the question handed
-    back, or still only a reference; the rewrite of a follow-up must also bring in something the
-    question itself did not name (what its "she" or "that" stands for)."""
+    back, or still only a reference, nor when it drops a name or figure of the question. The rewrite
+    of a follow-up must also bring in something from the conversation (``history``: what its "she" or
+    "that" stands for) and, for an ``english`` question, keep what the question itself asks about: the
+    1.5B model sometimes hands back the *earlier* question ("And what about Ortiz?" -> "What position
+    does Mariana Campos hold?"; "What about water?" -> the earlier question without water) or only
+    translates the follow-up ("¿Y quién dio esa cifra?" -> "Who gave that number?")."""
     if not rewrite or len(rewrite) > max(MAX_REWRITE_CHARS, 3 * len(question)):
         return False
     if _words(rewrite) == _words(question) or only_points_back(rewrite) or not subject_terms(rewrite):
         return False
-    return not follow_up or bool(subject_terms(rewrite) - subject_terms(question))
+    kept = {w.lower() for w in _TOKEN.findall(rewrite)}
+    if any(w.lower() not in kept for w in _names_and_figures(question)):
+        return False
+    if not follow_up:
+        return True
+    # what the question asks about, less the nouns of its references ("that city" becomes "Shenzhen")
+    own = subject_terms(question) - content_terms(" ".join(_REFERRED_NOUN.findall(question)))
+    new = subject_terms(rewrite) - subject_terms(question)
+    if english and len(own - subject_terms(rewrite)) > len(own) // 3:  # up to a third paraphrased
+        return False
+    said = content_terms(" ".join(str(m.get("content", "")) for m in history))
+    return bool(new & said) if history else bool(new)
+
+
+def _names_and_figures(question: str) -> list[str]:
+    """The question's capitalised words past the first, and its figures: what a rewrite must keep."""
+    words = _TOKEN.findall(question)
+    return [w for w in words[1:] if w[0].isupper()] + [w for w in words if w[0].isdigit()]
 
 
 def _words(text: str) -> list[str]:

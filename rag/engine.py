@@ -245,7 +245,7 @@ class RagEngine:
             t = time.perf_counter()
             candidate = self._rewrite(question, history)
             timings["rewrite"] = time.perf_counter() - t
-            if usable_rewrite(candidate, question, follow_up):
+            if usable_rewrite(candidate, question, follow_up, history, english=language == "en"):
                 query = rewritten = candidate
             elif follow_up:  # search with the last exchange, and show it to the model beside the question
                 query, earlier = fallback_query(question, history), last_exchange_text(history)

@@ -57,6 +57,32 @@ def test_a_rewrite_is_used_only_when_it_resolves_the_follow_up():
     assert usable_rewrite("Where does Estefanía Cruz work?", "¿Dónde trabaja Estefanía Cruz?", False)
 
 
+def test_a_rewrite_that_hands_back_the_earlier_question_or_only_translates_is_not_used():
+    campos = [
+        {"role": "user", "content": "What position does Mariana Campos hold?"},
+        {"role": "assistant", "content": "Director General, Mexico Evalúa [2]."},
+    ]
+    # the earlier question handed back: the follow-up's own name (and subject) dropped
+    assert not usable_rewrite("What position does Mariana Campos hold?", "And what about Ortiz?", True, campos)
+    assert usable_rewrite("What position does Verónica Ortiz hold?", "And what about Ortiz?", True, campos)
+    assert not usable_rewrite("What position does Mariana Campos hold?", "And what about water?", True, campos)
+    # only translated: nothing from the conversation brought in
+    migrants = [
+        {"role": "user", "content": "What share of Mexican migrants in the US have a regular status?"},
+        {"role": "assistant", "content": "70% [1]."},
+    ]
+    assert not usable_rewrite("Who gave that number?", "¿Y quién dio esa cifra?", True, migrants, english=False)
+    assert usable_rewrite(
+        "Who said 70% of Mexican migrants in the US have a regular status?",
+        "¿Y quién dio esa cifra?",
+        True,
+        migrants,
+        english=False,
+    )
+    # a figure of the question must survive too
+    assert not usable_rewrite("What happened to wages?", "What happened to wages in 2019?", False)
+
+
 def test_without_a_usable_rewrite_the_last_exchange_is_searched_with_the_question():
     assert last_exchange_text(HISTORY) == "How much must auto workers earn per hour? At least US$16 per hour."
     assert fallback_query("Who said that?", HISTORY).startswith("Who said that? How much must auto workers")
