@@ -54,9 +54,10 @@ _NUMBER_WORDS = (
 ).split()
 _NUMBER = re.compile(r"\d[\d,.]*%?|\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
 # A span of time (or, for "How long is the river?", a length) is an amount with its unit ("six weeks",
-# "30 years", "a decade", "6,650 km"), a plural unit ("for decades"), a span between years, "since …" or
-# a word of frequency ("every day", "annually"). A bare figure is not one: "US$1.8 million per minute"
-# is a rate, and it answered "How long has he been Executive Director?" (seed conversation set).
+# "30 years", "a decade", "6,650 km"), a plural unit ("for decades"), a span between years, "since …",
+# a count of times ("three times per day", "twice") or a word of frequency ("every day", "annually").
+# A bare figure is not one: "US$1.8 million per minute" is a rate, and it answered "How long has he
+# been Executive Director?" (seed conversation set).
 _TIME_UNIT = (
     r"(?:second|minute|hour|day|night|week|fortnight|month|year|decade|centur(?:y|ie)|season|generation|"
     r"lifetime|term)s?"
@@ -67,7 +68,7 @@ _AMOUNT = (
     r"(?:[\s-]+(?:hundred|thousand|million|billion|and\s+a\s+half|or\s+so|more|odd))*"
 )
 _DURATION = re.compile(
-    rf"\b{_AMOUNT}[\s-]+(?:{_TIME_UNIT}|{_LENGTH_UNIT})\b"
+    rf"\b{_AMOUNT}[\s-]+(?:{_TIME_UNIT}|{_LENGTH_UNIT}|times)\b|\b(?:once|twice|thrice)\b"
     r"|\b(?:seconds|minutes|hours|days|nights|weeks|months|years|decades|centuries|generations|ages)\b"
     r"|\b(?:1[0-9]{3}|20[0-9]{2})\s*(?:[–-]|to|until|till)\s*(?:1[0-9]{3}|20[0-9]{2})\b"
     r"|\bsince\s+(?:\d[\d,]*|the\s+\w+|(?:early|late|mid)[\s-]\w+|(?-i:[A-Z])\w*)"

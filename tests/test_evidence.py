@@ -54,6 +54,8 @@ def test_question_kinds():
     assert kind_mentions("She ran it from 1990 to 2005.", DURATION) == ["1990 to 2005"]
     assert kind_mentions("The river is 6,650 km long.", DURATION, "How long is the river?") == ["6,650 km"]
     assert holds_kind("He has been in charge since 2019.", DURATION, how_long)
+    often = "How often does the author use it?"
+    assert holds_kind("At least three times per day.", DURATION, often) and holds_kind("twice a week", DURATION, often)
     assert not holds_kind("He stayed, since it was cheap.", DURATION, how_long)
     assert not holds_kind("The deficit was projected in 2033.", NUMBER, "How large is the deficit by 2033?")
     assert kind_mentions("Mariana Campos said so.", NAME, "Who said so?") == ["Mariana", "Campos"]
