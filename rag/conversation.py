@@ -82,8 +82,11 @@ def usable_rewrite(
         return False
     if _words(rewrite) == _words(question) or only_points_back(rewrite) or not subject_terms(rewrite):
         return False
+    # a translation may spell a name another way ("México" -> "Mexico", "Estados Unidos" -> "United
+    # States"): names are compared for English questions only, figures always
     kept = {w.lower() for w in _TOKEN.findall(rewrite)}
-    if any(w.lower() not in kept for w in _names_and_figures(question)):
+    names, figures = _names_and_figures(question)
+    if any(w.lower() not in kept for w in figures + (names if english else [])):
         return False
     if not follow_up:
         return True
@@ -96,10 +99,10 @@ def usable_rewrite(
     return bool(new & said) if history else bool(new)
 
 
-def _names_and_figures(question: str) -> list[str]:
+def _names_and_figures(question: str) -> tuple[list[str], list[str]]:
     """The question's capitalised words past the first, and its figures: what a rewrite must keep."""
     words = _TOKEN.findall(question)
-    return [w for w in words[1:] if w[0].isupper()] + [w for w in words if w[0].isdigit()]
+    return [w for w in words[1:] if w[0].isupper()], [w for w in words if w[0].isdigit()]
 
 
 def _words(text: str) -> list[str]:
