@@ -11,7 +11,8 @@ checked against the question:
 * every figure in the answer must be written in a passage it cites, and every name in some passage
   of the prompt — a number or name the passages don't hold was made up;
 * a name asked for ("Who said…?") must be one the sentences that best match the question name, when
-  they name anyone (the quotation's speaker, not whoever the next paragraph is about);
+  they name anyone (the quotation's speaker, not whoever the next paragraph is about); for "Who
+  said…?" it must be the speaker they give ('…," Ortiz concluded'), which the answer is repaired to;
 
 A failed check names the problem; the engine then answers from the evidence sentence that best
 matches the question and holds what was asked, or abstains.
@@ -22,7 +23,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.question import DATE, DURATION, NAME, NUMBER, expected_kind, kind_mentions
+from rag.question import (
+    DATE,
+    DURATION,
+    NAME,
+    NUMBER,
+    SENTENCE_STARTERS,
+    asks_speaker,
+    expected_kind,
+    kind_mentions,
+    speakers,
+    subject_share,
+)
 from rag.records import Citation, Passage
 from rag.support import content_terms
 
@@ -38,6 +50,7 @@ KIND_NAMES = {NUMBER: "a number", DATE: "a date", NAME: "a name", DURATION: "how
 class AnswerCheck:
     ok: bool
     problem: str = ""  # why not, in words for Answer.fallback_reason
+    speaker: str = ""  # for "Who said…?": the speaker the matching sentences name, to answer with instead
 
 
 def _plain(text: str) -> str:
@@ -79,6 +92,15 @@ def check_answer(
     unknown = [n for n in kind_mentions(answer_text, NAME, question) if _plain(n) not in everything]
     if unknown:
         return AnswerCheck(False, f"the answer names {unknown[0]!r}, which no passage mentions")
+    if asks_speaker(question) and evidence:
+        # the quotation's speaker, not a name inside the quotation ('"…what President Trump called
+        # non-tariff barriers…," Ortiz concluded' asked "Who said that a treaty is no magic wand?")
+        said_by = [name for text in evidence[:2] for name in speakers(_matching_paragraph(question, text))]
+        plain = _plain(answer_text)
+        if said_by and not any(_plain(w) in plain.split() for name in said_by for w in name.split()):
+            return AnswerCheck(
+                False, f"the answer does not name {said_by[0]!r}, who says it in the matching sentences", said_by[0]
+            )
     if kind == NAME and evidence:
         named = [n for n in kind_mentions(answer_text, NAME, question)]
         top = [_plain(t) for t in evidence if kind_mentions(t, NAME, question)]
@@ -114,3 +136,25 @@ def complete_names(answer_text: str, cited: list[str], question: str) -> str:
                 continue
             break
     return out
+
+
+def _matching_paragraph(question: str, text: str) -> str:
+    """The paragraph (line) of ``text`` that holds most of what ``question`` names: an excerpt can
+    run over into the next paragraph, whose speaker said something else."""
+    paragraphs = [line for line in text.splitlines() if line.strip()] or [text]
+    return max(paragraphs, key=lambda line: subject_share(question, line))
+
+
+def full_name(name: str, texts: list[str]) -> str:
+    """``name`` as the longest form ``texts`` write it with capitalised words before it ("Ortiz" ->
+    "Verónica Ortiz"), the sentence-opening word left out; ``name`` itself when none is longer."""
+    best = name
+    for text in texts:
+        for match in re.finditer(rf"((?:\b[A-Z][\w'’.-]*\s+){{1,3}}){re.escape(name)}\b", text):
+            words = match.group(1).split()
+            while words and (words[0].lower() in SENTENCE_STARTERS or not words[0][0].isupper()):
+                words = words[1:]
+            candidate = " ".join([*words, name])
+            if len(candidate) > len(best):
+                best = candidate
+    return best

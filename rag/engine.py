@@ -20,6 +20,7 @@ picks up a rebuilt index automatically (it checks the store's version before eac
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -33,7 +34,7 @@ from index.scope import scoped
 from index.store_api import IndexView
 from index.store_factory import open_store
 from index.tokens import token_counter
-from rag.answer_check import check_answer, complete_names
+from rag.answer_check import check_answer, complete_names, full_name
 from rag.citations import (
     SUPPORT_THRESHOLD,
     SUPPORT_THRESHOLD_OTHER_LANGUAGE,
@@ -416,9 +417,10 @@ class RagEngine:
             answer.unsupported_sentences = verified.unsupported
             problem = "no sentence of the model's answer is supported by the passages"
         elif english:
-            problem = check_answer(
-                question, strip_markers(verified.text), verified.citations, context, excerpts[:2]
-            ).problem
+            check = check_answer(question, strip_markers(verified.text), verified.citations, context, excerpts[:2])
+            problem = check.problem
+            if check.speaker and self._answer_with_speaker(answer, context, stand_ins, check.speaker, problem):
+                return
         if problem:  # the passage sentence that answers the question, if one does; else abstain
             reason = f"{problem}; answered with the passage sentence that best answers the question"
             self._from_evidence(answer, context, stand_ins, question, self.options.stand_in_share, reason)
@@ -427,6 +429,18 @@ class RagEngine:
             return
         answer.text = complete_names(verified.text, [c.text for c in verified.citations], question)
         answer.citations, answer.unsupported_sentences = verified.citations, verified.unsupported
+
+    def _answer_with_speaker(self, answer: Answer, context, stand_ins, speaker: str, problem: str) -> bool:
+        """Repair a "Who said…?" answer to the speaker the matching sentences give, cited to the first
+        evidence text that names them; False when none does."""
+        number = next((n for n, text in stand_ins if re.search(rf"\b{re.escape(speaker)}\b", text)), None)
+        if number is None:
+            return False
+        name = full_name(speaker, [p.text for p in context])
+        verified = verify(parse_answer(with_markers(f"{name}.", [number]), len(context)), context, self.scorer, 0.0)
+        answer.text, answer.citations, answer.abstained = verified.text, verified.citations, False
+        answer.fallback_reason = f"{problem}; answered with that speaker"
+        return True
 
     def _from_evidence(
         self, answer: Answer, context, stand_ins, question: str, min_coverage: float, reason: str

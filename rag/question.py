@@ -89,7 +89,7 @@ _DATE = re.compile(
 # A capitalised word: the crude mark of a name (person, place, organisation); the words that are
 # capitalised only because they start a sentence are not names.
 _NAME = re.compile(r"\b[A-Z][\w'’.-]*[a-z][\w'’-]*|\b[A-Z]{2,}\b")
-_SENTENCE_STARTERS = frozenset(
+SENTENCE_STARTERS = frozenset(
     """the a an in on at for this that these those it he she they we i you however but and also after before during
     when while although though despite since as if with by from to of his her its their our my your there here what
     who whom whose which where why how one two many some most each all both under over according other another such
@@ -115,7 +115,7 @@ def kind_spans(text: str, kind: str, question: str = "") -> list[tuple[int, int]
     pattern = {NUMBER: _NUMBER, DATE: _DATE, NAME: _NAME, DURATION: _DURATION}[kind]
     known = _question_words(question)
     if kind == NAME:
-        known |= _SENTENCE_STARTERS
+        known |= SENTENCE_STARTERS
     spans = []
     for match in pattern.finditer(text):
         words = {w.lower() for w in _WORD.findall(match.group(0))}
@@ -147,3 +147,54 @@ def subject_share(question: str, text: str) -> float:
 def holds_kind(text: str, kind: str | None, question: str = "") -> bool:
     """Does ``text`` hold something of the kind the question asks for (True when it asks for no kind)?"""
     return kind is None or bool(kind_mentions(text, kind, question))
+
+
+# "Who said…?", "Who warned that…?", "According to whom…?": the question asks for a quotation's speaker.
+_SPEECH = (
+    r"said|says|say|noted|notes|stated|states|argued|argues|warned|warns|concluded|concludes|claimed|claims|"
+    r"mentioned|mentions|stressed|stresses|explained|explains|added|adds|assured|assures|insisted|insists|"
+    r"highlighted|highlights|pointed\s+out|points\s+out|told|tells|called|calls|described|describes|asserted|"
+    r"emphasi[sz]ed|remarked|observed|commented|believes|believed|suggested|suggests|proposed|predicted|affirmed"
+)
+_ASKS_SPEAKER = re.compile(rf"\bwho\s+(?:(?:has|had|was|did)\s+)?(?:{_SPEECH})\b|\baccording\s+to\s+whom\b", re.I)
+_PERSON = r"(?-i:[A-Z][\w'’.-]*(?:\s+(?:de|del|la|van|von|da|di|le)?\s*[A-Z][\w'’.-]*){0,3})"
+# Who a sentence makes the speaker of a quotation or a report: '…," Ortiz concluded.', '…," said Ortiz.',
+# 'Verónica Ortiz, Former CEO, COMEXI, noted that…' (the name that opens the sentence, or its first clause,
+# titles between).
+_SPEAKER_PATTERNS = (
+    re.compile(rf"[\"”’]\s*,?\s*({_PERSON})\s+(?:{_SPEECH})\b", re.I),
+    re.compile(rf"[\"”’]\s*,?\s*(?:{_SPEECH})\s+({_PERSON})", re.I),
+)
+_REPORTER = rf"\s*(?:,[^,]{{1,80}}){{0,4}},?\s+(?:(?:also|has|had)\s+)?(?:{_SPEECH})\b"
+_OPENS_REPORT = re.compile(rf"^\W*({_PERSON}){_REPORTER}", re.I)
+_OPENS_REPORT_AFTER_CLAUSE = re.compile(rf"^\W*[^,\"“]{{1,60}},\s*({_PERSON}){_REPORTER}", re.I)
+
+
+def asks_speaker(question: str) -> bool:
+    """Does ``question`` ask who said something ("Who said that a treaty is no magic wand?")?"""
+    return bool(_ASKS_SPEAKER.search(question))
+
+
+def speakers(text: str) -> list[str]:
+    """The names ``text`` makes speakers ('…," Ortiz concluded.' -> "Ortiz"), first seen first;
+    names inside the quotation are not speakers."""
+    from index.sentences import sentence_spans
+
+    found: list[str] = []
+
+    def add(match) -> bool:
+        name = match.group(1).strip(" ,.") if match else ""
+        if not name or name.split()[0].lower() in SENTENCE_STARTERS:
+            return False
+        if name not in found:
+            found.append(name)
+        return True
+
+    for start, end in sentence_spans(text):
+        sentence = text[start:end]
+        for pattern in _SPEAKER_PATTERNS:
+            for match in pattern.finditer(sentence):
+                add(match)
+        # the name that opens the sentence; else the one after an opening clause ("During X, Name, …, noted")
+        add(_OPENS_REPORT.search(sentence)) or add(_OPENS_REPORT_AFTER_CLAUSE.search(sentence))
+    return found

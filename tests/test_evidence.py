@@ -152,7 +152,39 @@ def test_answer_checks_catch_a_missing_kind_a_made_up_figure_and_another_speaker
     both = [passage(quote, [(0.5, 0.5)]), passage(other, [(0.1, 0.1)], rank=2, doc="d2")]
     who = "Who said a treaty is not a magic wand?"
     assert check_answer(who, "Ortiz said it", [], both, [quote]).ok
-    assert "Estefanía" in check_answer(who, "Estefanía Cruz said it", [], both, [quote]).problem
+    wrong = check_answer(who, "Estefanía Cruz said it", [], both, [quote])
+    assert not wrong.ok and "Ortiz" in wrong.problem and wrong.speaker == "Ortiz"
+
+
+def test_who_said_is_answered_by_the_quotation_s_speaker_not_a_name_inside_it():
+    from rag.answer_check import check_answer, full_name
+    from rag.question import asks_speaker, speakers
+
+    assert asks_speaker("Who said that a treaty is no magic wand?") and asks_speaker("Who warned of a deficit?")
+    assert asks_speaker("According to whom is Mexico a key partner?") and not asks_speaker("Who is Ortiz?")
+    quote = (
+        '"A trade treaty is not a magic wand. Everything that President Donald Trump called non-tariff '
+        'barriers falls into this category," Ortiz concluded.'
+    )
+    assert speakers(quote) == ["Ortiz"]  # Trump is named inside the quotation, not its speaker
+    assert speakers('"We will win," said John Smith.') == ["John Smith"]
+    assert speakers("Verónica Ortiz, Former CEO, Mexican Council on Foreign Affairs (COMEXI), noted that…") == [
+        "Verónica Ortiz"
+    ]
+    assert speakers("During the Fourth Convention, Guillermo Malpica, Executive Director, noted that…") == [
+        "Guillermo Malpica"
+    ]
+    assert speakers("However, the report noted that wages fell.") == []
+    p = passage(quote, [(0.5, 0.5), (0.5, 0.5)])
+    who = "Who said that a trade treaty is not a magic wand?"
+    assert check_answer(who, "President Donald Trump", [], [p], [quote]).speaker == "Ortiz"
+    assert check_answer(who, "Ortiz", [], [p], [quote]).ok
+    # the speaker of the paragraph that matches, not of the next one in the same excerpt
+    run_on = quote + "\n\nEstefanía Cruz, Researcher, said that migrants send money home."
+    both = passage(run_on, [(0.5, 0.5)] * len(sentence_spans(run_on)))
+    assert check_answer(who, "Estefanía Cruz", [], [both], [run_on]).speaker == "Ortiz"
+    assert full_name("Ortiz", ["Verónica Ortiz, Former CEO, noted that", quote]) == "Verónica Ortiz"
+    assert full_name("Ortiz", [quote]) == "Ortiz"
 
 
 def test_a_name_given_in_part_is_completed_from_the_cited_sentence():
