@@ -32,7 +32,9 @@ _KIND_PATTERNS = (
     (
         DATE,
         re.compile(
-            _OPENING + r"when\b|\b(what|which)\s+(year|years|century|decade|date|month|day|time|period|season)\b"
+            # not a clause that sets the scene: "When using a probabilistic test, how is…?"
+            _OPENING + r"when\b(?!\s+(?!during\b)\w+ing\b)"
+            r"|\b(what|which)\s+(year|years|century|decade|date|month|day|time|period|season)\b"
             r"|\bin\s+(what|which)\s+year\b|\bsince\s+when\b",
             re.IGNORECASE,
         ),

@@ -37,6 +37,9 @@ def test_question_kinds():
     assert expected_kind("Who said the world is no longer unipolar?") == NAME
     assert expected_kind("Why is this good news for Mexico?") is None
     assert holds_kind("a deficit of 300,000 to 800,000 openings", NUMBER)
+    # a "When using…," clause sets the scene; it doesn't ask for a date
+    assert expected_kind("When using a probabilistic test, how is the error bounded?") is None
+    assert expected_kind("When during the year does it rain?") == DATE
     # a time of day answers "When…?"
     assert holds_kind("The parking garage opens at 6 a.m. on weekdays.", DATE, "When does the parking garage open?")
     assert holds_kind("Doors open at 18:30.", DATE) and holds_kind("It closes at 9 pm", DATE)
