@@ -128,8 +128,9 @@ def complete_names(answer_text: str, cited: list[str], question: str) -> str:
                 words = lead.group(0).split()
                 if not text[: lead.start()].strip() or text[: lead.start()].rstrip()[-1:] in '.!?:"“':
                     words = words[1:]  # the sentence's first word is capitalised for being first
-                before = out[: out.find(name)].split()
-                if words and before[-len(words) :] != words and all(w not in question for w in words):
+                before = [_plain(w) for w in out[: out.find(name)].split()]
+                already = before[-len(words) :] == [_plain(w) for w in words]  # "UNAM's" is "UNAM’s"
+                if words and not already and all(w not in question for w in words):
                     out = out.replace(name, f"{' '.join(words)} {name}", 1)
                 break
             else:

@@ -58,7 +58,14 @@ from rag.evidence import EvidenceSettings, Excerpt, select_evidence, with_lead_i
 from rag.generation.base import GenerationRequest, GenerationResult, Generator
 from rag.generation.extractive import MIN_SUPPORT, ExtractiveGenerator
 from rag.generation.factory import make_generator
-from rag.language import abstain_message, clarify_message, detect_language, load_identifier
+from rag.language import (
+    abstain_message,
+    clarify_message,
+    detect_language,
+    load_identifier,
+    lost_in_translation,
+    without_possessives,
+)
 from rag.prompt import (
     NO_ANSWER,
     answer_prompt,
@@ -339,8 +346,14 @@ class RagEngine:
                     timings.setdefault("first_token", time.perf_counter() - started)
                     translated.append(piece)
                     yield piece
-                timings["translate"] = time.perf_counter() - t
                 text = "".join(translated).strip()
+                lost = lost_in_translation(answer.text, text)
+                if text and lost:  # once more, naming what must stay; shown with the final answer, not streamed
+                    source = without_possessives(answer.text, lost)
+                    retry = self.generator.complete(translate_prompt(source, language, keep=lost), 300).strip()
+                    if retry and len(lost_in_translation(answer.text, retry)) < len(lost):
+                        text = retry
+                timings["translate"] = time.perf_counter() - t
                 if text:
                     answer.english_text, answer.text = answer.text, text
                 else:

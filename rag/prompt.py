@@ -204,15 +204,17 @@ def answer_prompt(
     return Prompt(messages, len(block) if passages_fixed else len(EXCERPTS_HEADER) + 1)
 
 
-def translate_prompt(text: str, language: str) -> Prompt:
+def translate_prompt(text: str, language: str, keep: list[str] = ()) -> Prompt:
+    """Translate an answer; ``keep``: words a first translation dropped, named as ones to keep."""
     name = LANGUAGE_NAMES.get(language, language)
+    must = f" The translation must contain these exactly as written: {', '.join(keep)}." if keep else ""
     return Prompt(
         [
             {
                 "role": "system",
                 "content": f"You translate text into {name}. Keep every bracketed number such as "
-                "[1] exactly where it is, and names of people, organisations and places as written. "
-                "Output only the translation.",
+                "[1] exactly where it is, and names of people, organisations and places as written."
+                f"{must} Output only the translation.",
             },
             {"role": "user", "content": text},
         ],

@@ -214,6 +214,32 @@ def test_other_languages_are_answered_in_english_verified_then_translated(indexe
     assert "Spanish" in llm.prompts[2][0]["content"]
 
 
+def test_a_translation_that_drops_a_figure_or_an_acronym_is_made_again_naming_it(indexed):
+    llm = ScriptedLLM(
+        "How much must auto workers earn per hour under the USMCA?",
+        "Auto workers must earn at least US$16 per hour under the USMCA [1].",
+        "Los trabajadores deben ganar un buen salario [1].",  # the figure and the acronym dropped
+        "Según el USMCA, los trabajadores deben ganar al menos 16 dólares por hora [1].",
+    )
+    streamed, answer = run(engine_with(indexed, llm), "¿Cuánto deben ganar por hora los trabajadores según el USMCA?")
+    assert answer.text == "Según el USMCA, los trabajadores deben ganar al menos 16 dólares por hora [1]."
+    assert streamed == "Los trabajadores deben ganar un buen salario [1]."  # the retry is not streamed
+    assert "USMCA, 16" in llm.prompts[3][0]["content"]  # the retry names what must stay
+
+
+def test_what_a_translation_must_keep():
+    from rag.language import lost_in_translation, without_possessives
+
+    assert lost_in_translation("UNAM's Research Center [6].", "Centro de Investigaciones [5].") == ["UNAM"]
+    assert lost_in_translation("At least US$1.8 million per minute [1].", "Al menos 1,8 millones por minuto [1].") == []
+    assert lost_in_translation("The USA and NATO agreed.", "EE. UU. y la OTAN acordaron.") == []  # written their way
+    assert lost_in_translation("Over 70% of them.", "Más de la mitad.") == ["70"]
+    assert (
+        without_possessives("UNAM's Research Center on North America [6].", ["UNAM"])
+        == "the Research Center on North America of UNAM [6]."
+    )
+
+
 def test_model_abstention_is_overridden_only_by_a_closely_matching_sentence(indexed):
     _, answer = run(
         engine_with(indexed, ScriptedLLM("NO_ANSWER")), "How much must auto workers earn per hour under the USMCA?"

@@ -196,6 +196,10 @@ def test_a_name_given_in_part_is_completed_from_the_cited_sentence():
     cited = ["The Broncos denied the New England Patriots a chance to defend their title."]
     assert complete_names("The Patriots [1].", cited, "Who did the Broncos beat?") == "The New England Patriots [1]."
     assert complete_names("Manning [2].", ["Quarterback Peyton Manning led."], "Who led?") == "Peyton Manning [2]."
+    # a name already written in full, with another apostrophe, is left alone
+    assert complete_names("UNAM's Research Center [5].", ["Cruz, UNAM’s Research Center, notes"], "Where?") == (
+        "UNAM's Research Center [5]."
+    )
     long = "The Patriots were denied a chance to defend the title they had won the year before [1]."
     assert complete_names(long, cited, "Who?") == long  # a long answer is left as the model wrote it
 
