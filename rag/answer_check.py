@@ -147,15 +147,22 @@ def _matching_paragraph(question: str, text: str) -> str:
 
 
 def full_name(name: str, texts: list[str]) -> str:
-    """``name`` as the longest form ``texts`` write it with capitalised words before it ("Ortiz" ->
-    "Verónica Ortiz"), the sentence-opening word left out; ``name`` itself when none is longer."""
+    """``name`` as the longest run of capitalised words holding it that ``texts`` write ("Ortiz" ->
+    "Verónica Ortiz", "Lucía Ortiz Navarro"), a leading sentence starter ("The", "However") left out;
+    ``name`` when none is longer. A title that opens a sentence stays ("Quarterback Peyton Manning"):
+    it can't be told from a first name."""
     best = name
+    run = r"(?:\b[A-Z][\w'’.-]*\s+(?:(?:de|del|la|van|von|da|di)\s+)?){0,3}"
     for text in texts:
-        for match in re.finditer(rf"((?:\b[A-Z][\w'’.-]*\s+){{1,3}}){re.escape(name)}\b", text):
-            words = match.group(1).split()
-            while words and (words[0].lower() in SENTENCE_STARTERS or not words[0][0].isupper()):
+        for match in re.finditer(rf"{run}{re.escape(name)}\b(?:\s+(?:(?:de|del|la)\s+)?[A-Z][\w'’-]*){{0,2}}", text):
+            words = match.group(0).split()
+            while (
+                words
+                and words[0] != name.split()[0]
+                and (words[0].lower() in SENTENCE_STARTERS or not words[0][0].isupper())
+            ):
                 words = words[1:]
-            candidate = " ".join([*words, name])
+            candidate = " ".join(words).rstrip(".,;:")
             if len(candidate) > len(best):
                 best = candidate
     return best

@@ -188,6 +188,7 @@ def test_who_said_is_answered_by_the_quotation_s_speaker_not_a_name_inside_it():
     assert check_answer(who, "Estefanía Cruz", [], [both], [run_on]).speaker == "Ortiz"
     assert full_name("Ortiz", ["Verónica Ortiz, Former CEO, noted that", quote]) == "Verónica Ortiz"
     assert full_name("Ortiz", [quote]) == "Ortiz"
+    assert full_name("Ortiz", ["Lucía Ortiz Navarro, directora, explicó el horario.", quote]) == "Lucía Ortiz Navarro"
 
 
 def test_a_name_given_in_part_is_completed_from_the_cited_sentence():
