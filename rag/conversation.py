@@ -49,7 +49,7 @@ def is_elliptical(question: str) -> bool:
     words = _TOKEN.findall(question)
     if not words or len(words) > ELLIPTICAL_MAX_WORDS or re.search(r"\d", question):
         return False
-    return not any(w[0].isupper() for w in words[1:])
+    return not _names_and_figures(question)[0]
 
 
 def needs_rewrite(question: str, history: list[dict]) -> bool:

@@ -92,24 +92,19 @@ _ACRONYM = re.compile(r"\b[A-Z][A-Z&]{2,}\b")
 _FIGURE = re.compile(r"\d[\d,.]*")
 
 
+def _figure_key(figure: str) -> str:
+    """A figure as a translation may write it: "1.8" and "1,8", "16.00" and "16" are the same."""
+    return re.sub(r"[,.]", "", figure).rstrip("0") or "0"
+
+
 def lost_in_translation(english: str, translated: str) -> list[str]:
     """The acronyms ("UNAM", "USMCA") and figures of ``english`` that ``translated`` no longer holds:
     a translation that drops them has dropped facts (the seed set's "UNAM's Research Center on North
     America" came back as "Centro de Investigaciones de América del Norte")."""
-
-    def figures(text: str) -> set[str]:
-        return {re.sub(r"[,.]", "", m.group(0)).rstrip("0") or "0" for m in _FIGURE.finditer(text)}
-
-    english = re.sub(r"\[\d+\]", "", english)
-    lost = [
-        a for a in dict.fromkeys(_ACRONYM.findall(english)) if a not in _TRANSLATED_ACRONYMS and a not in translated
-    ]
-    have = figures(re.sub(r"\[\d+\]", "", translated))
-    lost += [
-        m.group(0)
-        for m in _FIGURE.finditer(english)
-        if (re.sub(r"[,.]", "", m.group(0)).rstrip("0") or "0") not in have
-    ]
+    english, translated = (re.sub(r"\[\d+\]", "", t) for t in (english, translated))  # markers aren't facts
+    have = {_figure_key(f) for f in _FIGURE.findall(translated)}
+    lost = [a for a in _ACRONYM.findall(english) if a not in _TRANSLATED_ACRONYMS and a not in translated]
+    lost += [f for f in _FIGURE.findall(english) if _figure_key(f) not in have]
     return list(dict.fromkeys(lost))
 
 
