@@ -21,7 +21,7 @@ from index.loaders import IMAGE_SUFFIXES, LoaderError, find_files, load_document
 from index.progress import ProgressCallback, no_progress
 from index.records import Chunk, Document
 from index.second_embedder import E5Embedder, wanted_second_embedder
-from index.sentences import SEGMENTER, sentence_spans
+from index.sentences import SEGMENTER, remembering, sentence_spans
 from index.store import FORMAT_VERSION
 from index.store_api import IndexBusy, IndexCorrupt, Store
 from index.store_factory import open_store
@@ -124,7 +124,7 @@ def build_index(
     config = config or Config.load()
     store = open_store(config)
     try:
-        with store.lock(lock_timeout):
+        with store.lock(lock_timeout), remembering():  # chunks and their sentence terms reuse the spans
             return _build_locked(
                 list(paths),
                 config,

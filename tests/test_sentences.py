@@ -71,3 +71,37 @@ def test_spans_are_exact_trimmed_offsets_and_repeat_sentences_are_found_in_order
 
 def test_empty_and_blank_texts_have_no_sentences():
     assert sentence_spans("") == [] and sentence_spans(" \n\t ") == []
+
+
+def test_remembering_keeps_every_text_for_the_block_only_and_changes_no_result():
+    from index import sentences as segmentation
+
+    texts = [f"Sentence {i} of text. Mrs. Chow came {i} times." for i in range(40)]
+    plain = [sentence_spans(t) for t in texts]
+    with segmentation.remembering():
+        with segmentation.remembering():  # blocks nest (a UI upload during another build)
+            assert [sentence_spans(t) for t in texts] == plain
+        assert len(segmentation._memo) == len(texts)  # still remembered: the outer block is open
+        assert [sentence_spans(t) for t in texts] == plain
+        spans = sentence_spans(texts[0])
+        spans.append((0, 1))  # a caller's list is its own: the memo is not changed through it
+        assert sentence_spans(texts[0]) == plain[0]
+    assert not segmentation._memo  # forgotten when the last block ends
+
+
+def test_plain_english_skips_the_language_guess_and_other_text_still_gets_its_rules():
+    from index import sentences as segmentation
+
+    english = (
+        "The harbour was built in 1820 and it was extended twice. Ships from the north brought timber, "
+        "which the town traded for grain that farmers had grown in the valley."
+    )
+    spanish_without_accents = (
+        "El puerto fue construido en 1820 y fue ampliado dos veces por el gobierno de la ciudad. Los barcos "
+        "del norte traian madera, que la ciudad cambiaba por el grano de los campesinos del valle."
+    )
+    assert segmentation._plainly_english(english)
+    assert rules_language(english) == "en"
+    assert not segmentation._plainly_english(spanish_without_accents)
+    assert rules_language(spanish_without_accents) == "es"  # the identifier is asked, as before
+    assert not segmentation._plainly_english("The café, which the owners had opened, is closed.")  # é: asked
