@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.pipeline import IndexBusy, NothingToIndex, build_index
+from index.pipeline import RESUME_BATCH_CHUNKS, IndexBusy, NothingToIndex, build_index
 from index.store import FORMAT_VERSION, FolderStore
 from tests.conftest import ROOT
 from tests.fakes import HashEmbedder
@@ -226,21 +226,22 @@ class CrashingEmbedder(HashEmbedder):
 def test_an_interrupted_build_keeps_what_it_embedded_and_the_next_run_carries_on(tmp_path, config):
     docs = tmp_path / "docs"
     docs.mkdir()
-    for i in range(600):  # one chunk each: batches of RESUME_BATCH_CHUNKS = 128 documents
+    batch, total = RESUME_BATCH_CHUNKS, RESUME_BATCH_CHUNKS + 88
+    for i in range(total):  # one chunk each: a batch is RESUME_BATCH_CHUNKS documents
         (docs / f"p{i:03d}.txt").write_text(f"Paragraph {i} about harbour number {i} and its cranes.")
-    crashing = CrashingEmbedder(limit=550)
+    crashing = CrashingEmbedder(limit=batch + 38)
     with pytest.raises(KeyboardInterrupt):
         build_index([docs], config, embedder=crashing)
-    assert crashing.embedded == 512  # four batches done, the fifth interrupted
+    assert crashing.embedded == batch  # one batch done, the second interrupted
     assert not FolderStore(config.index_dir).exists()  # nothing half-written is visible
     emb = HashEmbedder()
     messages = []
     report = build_index([docs], config, embedder=emb, say=messages.append)
-    assert emb.embedded == 600 - 512 and report.chunks_resumed == 512 and report.chunks_embedded == 600
-    assert "saved by an interrupted run and not embedded again: 512)" in report.summary()
-    assert any(m.startswith("Resuming: 512 chunk(s)") for m in messages)
+    assert emb.embedded == total - batch and report.chunks_resumed == batch and report.chunks_embedded == total
+    assert f"saved by an interrupted run and not embedded again: {batch})" in report.summary()
+    assert any(m.startswith(f"Resuming: {batch} chunk(s)") for m in messages)
     snap = FolderStore(config.index_dir).load()
-    assert len(snap.chunks) == 600
+    assert len(snap.chunks) == total
     # resumed vectors are the same as freshly embedded ones
     fresh = HashEmbedder()
     assert np.allclose(snap.vectors, fresh.encode([c.text for c in snap.chunks]))
@@ -250,17 +251,18 @@ def test_an_interrupted_build_keeps_what_it_embedded_and_the_next_run_carries_on
 def test_resumed_vectors_are_used_only_for_the_same_text_and_settings(tmp_path, config):
     docs = tmp_path / "docs"
     docs.mkdir()
-    for i in range(300):
+    batch = RESUME_BATCH_CHUNKS
+    for i in range(batch + 44):  # one chunk each: one whole batch is saved before the crash
         (docs / f"p{i:03d}.txt").write_text(f"Paragraph {i} on copper exports.")
     with pytest.raises(KeyboardInterrupt):
-        build_index([docs], config, embedder=CrashingEmbedder(limit=260))
+        build_index([docs], config, embedder=CrashingEmbedder(limit=batch + 4))
     (docs / "p000.txt").write_text("Paragraph 0 was rewritten meanwhile.")  # its old vectors must not be used
     emb = HashEmbedder()
     report = build_index([docs], config, embedder=emb)
-    assert report.chunks_resumed == 255 and emb.embedded == 45
+    assert report.chunks_resumed == batch - 1 and emb.embedded == 45
     other = config.with_(chunk_tokens=120)  # another chunker setting: other vectors, nothing reused
     with pytest.raises(KeyboardInterrupt):
-        build_index([docs], other, embedder=CrashingEmbedder(limit=260), rebuild=True)
+        build_index([docs], other, embedder=CrashingEmbedder(limit=batch + 4), rebuild=True)
     emb2 = HashEmbedder()
     assert build_index([docs], other.with_(chunk_tokens=150), embedder=emb2, rebuild=True).chunks_resumed == 0
 

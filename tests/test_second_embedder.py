@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import index.pipeline
-from index.pipeline import build_index
+from index.pipeline import RESUME_BATCH_CHUNKS, build_index
 from index.second_embedder import E5_NAME, E5Embedder, SecondEmbedderUnavailable, wanted_second_embedder
 from index.store import FolderStore, IndexCorrupt, top_rows
 from rag.retriever import FEATURES, HybridRetriever, RetrievalSettings
@@ -152,7 +152,8 @@ def test_an_index_without_second_vectors_uses_the_seven_signal_weights(tmp_path,
 def test_an_interrupted_build_keeps_the_second_embedders_vectors_too(tmp_path, on, second, monkeypatch):
     docs = tmp_path / "docs"
     docs.mkdir()
-    for i in range(200):
+    batch = RESUME_BATCH_CHUNKS
+    for i in range(batch + 72):
         (docs / f"p{i:03d}.txt").write_text(f"Paragraph {i} about the grain harbour {i}.")
     real = second.encode_passages
     calls = []
@@ -167,12 +168,12 @@ def test_an_interrupted_build_keeps_the_second_embedders_vectors_too(tmp_path, o
     with pytest.raises(KeyboardInterrupt):
         build_index([docs], on, embedder=HashEmbedder())
     monkeypatch.setattr(second, "encode_passages", real)
-    assert calls == [128, 72]  # the second embedder is saved batch by batch too (128 chunks)
+    assert calls == [batch, 72]  # the second embedder is saved batch by batch too
     before = second.embedded
     emb = HashEmbedder()
     report = build_index([docs], on, embedder=emb)
-    assert report.chunks_resumed == 200 and emb.embedded == 0  # MiniLM: both batches were saved
-    assert report.second_resumed == 128 and second.embedded - before == 72
-    assert "and 128 by the second embedder" in report.summary()
+    assert report.chunks_resumed == batch + 72 and emb.embedded == 0  # MiniLM: both batches were saved
+    assert report.second_resumed == batch and second.embedded - before == 72
+    assert f"and {batch} by the second embedder" in report.summary()
     snap = FolderStore(on.index_dir).load()
     assert np.allclose(snap.second_vectors, np.stack([second._vector(c.text) for c in snap.chunks]))

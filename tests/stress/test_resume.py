@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from index.embed_cache import saved_documents
 from index.pipeline import RESUME_BATCH_CHUNKS, build_index
 from index.store import FolderStore
 from tests.conftest import ROOT
@@ -47,14 +48,14 @@ def test_a_build_killed_half_way_is_resumed_without_embedding_the_first_half_aga
     script = SLOW_BUILD.format(root=str(ROOT), docs=str(docs), data=str(config.data_dir))
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while sum(1 for _ in cache.rglob("*.npz")) < FILES // 2:
+    while saved_documents(cache) < FILES // 2:
         assert proc.poll() is None and time.monotonic() < deadline, "the build ended before half of it was embedded"
         time.sleep(0.02)
     time.sleep(0.1)  # inside the next batch
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert not FolderStore(config.index_dir).exists()  # nothing was committed, nothing half-written is visible
-    saved = sum(1 for _ in cache.rglob("*.npz"))
+    saved = saved_documents(cache)
     assert FILES // 2 <= saved < FILES
 
     emb = HashEmbedder()
