@@ -29,10 +29,13 @@ from index.store_factory import open_store
 __all__ = ["IndexBusy", "IndexReport", "NothingToIndex", "build_index"]
 
 Say = Callable[[str], None]
-# chunks embedded (by each model) between two saves of the resume cache: a kill loses at most this much
-# work (~10 s of MiniLM on 2 cores), and the encoder sorts this many texts by length, so batches carry
-# little padding: at 10k SQuAD chunks 128 gave 3.6 % more padded tokens than one sort of everything, 512 1.1 %
+# chunks MiniLM embeds between two saves of the resume cache: a kill loses at most this much work (~10 s
+# on 2 cores), and the encoder sorts this many texts by length, so batches carry little padding: at 10k
+# SQuAD chunks 128 gave 3.6 % more padded tokens than one sort of everything, 512 1.1 %
 RESUME_BATCH_CHUNKS = 512
+# the second embedder (~24 chunks/s, only on corpora up to 5,000 chunks) saves every this many: ~5 s of
+# its work at most is lost, at most 5 % of a SQuAD-size build's chunk-embeddings (bench/resume.py)
+SECOND_STEP_CHUNKS = 128
 log = logging.getLogger(__name__)
 
 
@@ -434,7 +437,7 @@ def _embed(new_docs, per_doc, kept_chunks, embedder, second_name, cache, dim, re
             cache.save([(d, chunks_of[d], *first[d]) for d in firsts])
         done += sum(len(chunks_of[d]) for d in firsts)
         seconds = [d for d in batch if d in need_second]
-        for step in _batches(seconds, chunks_of, RESUME_BATCH_CHUNKS):
+        for step in _batches(seconds, chunks_of, SECOND_STEP_CHUNKS):
             encoded = encoder.encode_passages(
                 [c.text for d in step for c in chunks_of[d]], on_progress=quiet, progress=False
             )

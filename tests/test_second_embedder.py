@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import index.pipeline
-from index.pipeline import RESUME_BATCH_CHUNKS, build_index
+from index.pipeline import SECOND_STEP_CHUNKS, build_index
 from index.second_embedder import E5_NAME, E5Embedder, SecondEmbedderUnavailable, wanted_second_embedder
 from index.store import FolderStore, IndexCorrupt, top_rows
 from rag.retriever import FEATURES, HybridRetriever, RetrievalSettings
@@ -152,7 +152,7 @@ def test_an_index_without_second_vectors_uses_the_seven_signal_weights(tmp_path,
 def test_an_interrupted_build_keeps_the_second_embedders_vectors_too(tmp_path, on, second, monkeypatch):
     docs = tmp_path / "docs"
     docs.mkdir()
-    batch = RESUME_BATCH_CHUNKS
+    batch = SECOND_STEP_CHUNKS
     for i in range(batch + 72):
         (docs / f"p{i:03d}.txt").write_text(f"Paragraph {i} about the grain harbour {i}.")
     real = second.encode_passages
@@ -172,7 +172,7 @@ def test_an_interrupted_build_keeps_the_second_embedders_vectors_too(tmp_path, o
     before = second.embedded
     emb = HashEmbedder()
     report = build_index([docs], on, embedder=emb)
-    assert report.chunks_resumed == batch + 72 and emb.embedded == 0  # MiniLM: both batches were saved
+    assert report.chunks_resumed == batch + 72 and emb.embedded == 0  # MiniLM: saved before the second embedder ran
     assert report.second_resumed == batch and second.embedded - before == 72
     assert f"and {batch} by the second embedder" in report.summary()
     snap = FolderStore(on.index_dir).load()
