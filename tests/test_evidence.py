@@ -108,9 +108,29 @@ def test_the_budget_bounds_the_evidence_and_overlapping_chunks_give_a_sentence_o
     assert " ".join(e.text for e in excerpts).count("Gamma") == 1
 
 
+def test_termless_standing_keeps_a_top_chunk_s_unrelated_sentences_from_crowding_out_the_answer():
+    # the top chunk is long and mostly about something else; the answer is in the second chunk
+    top = passage(
+        "Campos spoke about labour. The weather was fine all week. Trade grew fast. Ports were busy.",
+        [(0.5, 0.4), (0.45, 0.0), (0.45, 0.0), (0.45, 0.0)],
+    )
+    below = passage("She identified the pharmaceutical sector as a key opportunity.", [(0.3, 0.5)], 2, 0.7, start=200)
+    floor = passage("Unrelated text about bridges.", [(0.1, 0.0)], rank=3, fused=0.0, doc="d2")
+    question = "Which sector did Campos identify as a key opportunity?"
+    count = lambda t: len(t.split())  # noqa: E731
+    half = EvidenceSettings(12, termless_standing=0.5)
+    chosen = " ".join(e.text for e in select_evidence(question, [top, below, floor], count, half))
+    assert "pharmaceutical" in chosen and "weather" not in chosen
+    full_share = EvidenceSettings(12)  # the default fills the budget with the top chunk
+    default = select_evidence(question, [top, below, floor], count, full_share)
+    assert "pharmaceutical" not in " ".join(e.text for e in default)
+
+
 def test_bad_evidence_settings_are_refused():
     with pytest.raises(ValueError, match="budget"):
         EvidenceSettings(budget_tokens=2)
+    with pytest.raises(ValueError, match="termless_standing"):
+        EvidenceSettings(termless_standing=1.5)
     with pytest.raises(ValueError, match="negative"):
         EvidenceSettings(kind_weight=-1)
 
