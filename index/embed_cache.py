@@ -92,11 +92,10 @@ class EmbeddingCache:
         if not self.dir.is_dir():
             return where
         for path in sorted(self.dir.glob("batch-*.npz")):
-            parts = path.name[: -len(".npz")].split(".", 1)
             ids = _read_ids(path)
             if ids is None:
                 continue
-            placed = where.setdefault(parts[1] if len(parts) == 2 else "", {})
+            placed = where.setdefault(_kind(path), {})
             for at, doc_id in enumerate(ids):
                 placed[doc_id] = (path, at)
         return where
@@ -161,8 +160,15 @@ def saved_documents(folder: Path | str) -> int:
     folder = Path(folder)
     if not folder.is_dir():
         return 0
-    ids = (_read_ids(p) for p in folder.rglob("batch-*.npz") if p.name.count(".") == 1)
+    ids = (_read_ids(p) for p in folder.rglob("batch-*.npz") if not _kind(p))
     return sum(len(i) for i in ids if i is not None)
+
+
+def _kind(path: Path) -> str:
+    """Whose vectors a batch file holds: "" for MiniLM (``batch-<hash>.npz``), else the second
+    embedder's safe name (``batch-<hash>.<name>.npz``)."""
+    parts = path.name[: -len(".npz")].split(".", 1)
+    return parts[1] if len(parts) == 2 else ""
 
 
 def _directory(doc_ids: list[str], counts: list[int]) -> dict[str, np.ndarray]:
