@@ -52,7 +52,7 @@ def main() -> None:
         (f"ONNX, int8 {'/'.join(INT8_PARTS)} (the index's)", E5Onnx(weights, int8=INT8_PARTS).passage),
         ("ONNX, every product int8", E5Onnx(weights, int8=ALL_PARTS).passage),
     ]
-    base_seconds, base = timed(engines[0][1], texts, 1)  # the C engine is ~5 texts/s: one pass
+    base_seconds, base = timed(engines[0][1], texts, 1)  # the C engine does a few texts/s: one pass
     print(f"{len(texts)} SQuAD dev paragraphs as passages")
     print(f"{'engine':44} {'texts/s':>8} {'speed':>6} {'cos min':>8} {'cos mean':>9}")
     for name, encode in engines:
