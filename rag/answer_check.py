@@ -36,7 +36,7 @@ from rag.question import (
     subject_share,
 )
 from rag.records import Citation, Passage
-from rag.support import content_terms
+from rag.support import NUMBER_WORD_VALUES, content_terms
 
 _DIGITS = re.compile(r"\d[\d,.]*\d|\d")
 # words an answer that restates the question adds without saying anything ("Other pumps are used")
@@ -54,9 +54,10 @@ class AnswerCheck:
 
 
 def _plain(text: str) -> str:
-    """Lower case, typographic apostrophes and quotes as plain ones, no possessive ("UNAM’s" is "unam")."""
+    """Lower case, typographic apostrophes and quotes as plain ones, no possessive ("UNAM’s" is "unam",
+    "Doritos'" is "doritos")."""
     text = text.lower().replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
-    return re.sub(r"'s\b", "", text)
+    return re.sub(r"'s\b|(?<=s)'(?!\w)", "", text)
 
 
 def _norm_number(text: str) -> str:
@@ -64,7 +65,9 @@ def _norm_number(text: str) -> str:
 
 
 def _numbers(text: str) -> set[str]:
-    return {_norm_number(m.group(0)) for m in _DIGITS.finditer(text)}
+    """The figures ``text`` writes, in digits; small numbers written in words too ("nine" is "9")."""
+    words = {NUMBER_WORD_VALUES[w] for w in re.findall(r"[a-z]+", text.lower()) if w in NUMBER_WORD_VALUES}
+    return {_norm_number(m.group(0)) for m in _DIGITS.finditer(text)} | words
 
 
 def check_answer(

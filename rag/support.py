@@ -35,8 +35,23 @@ están como más menos lo le les ya muy también qué quién quiénes cuál cuá
 )
 
 
+# A small number is written in words as often as in digits ("nine members" answered "9 [1]."): both
+# count as the same term.
+NUMBER_WORD_VALUES = {
+    word: str(value)
+    for value, word in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen twenty".split()
+    )
+} | {
+    word: str(value)
+    for value, word in zip(range(30, 100, 10), "thirty forty fifty sixty seventy eighty ninety".split())
+}
+
+
 def content_terms(text: str) -> set[str]:
     words = [w.lower().replace(",", "") for w in _WORD.findall(text)]
+    words = [NUMBER_WORD_VALUES.get(w, w) for w in words]
     words = [w for w in words if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
     return set(stem_words(words))  # the index's stemmer, under its lock (PyStemmer is not thread-safe)
 

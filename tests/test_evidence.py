@@ -66,6 +66,28 @@ def test_question_kinds():
     assert holds_kind("Anything at all.", None)
 
 
+def test_the_question_word_that_counts_is_the_first_one():
+    # an aside's "when" does not make a "What…?" question ask for a date, nor a "who" one's
+    assert expected_kind("What, when combined with a large workload, can contribute to stress?") is None
+    assert expected_kind("Who was president, when the war began?") == NAME
+    assert expected_kind("In 2015, where did the company open its plant?") == NAME
+    assert expected_kind("And when did it open?") == DATE
+    assert expected_kind("How many people died when the ship sank?") == NUMBER
+
+
+def test_dates_and_amounts_written_without_a_year_or_a_figure():
+    century = "To what century did the idea of ether belong?"
+    assert kind_mentions("The idea belonged to the 19th century.", DATE, century) == ["19th"]
+    assert holds_kind("It began in the nineteenth century.", DATE, "When did it begin?")
+    assert kind_mentions("by the Pliocene period", DATE, "What period did the Rhine capture streams?") == [
+        "Pliocene period"
+    ]
+    assert not holds_kind("The Rhine captured streams.", DATE, "What period did the Rhine capture streams?")
+    assert holds_kind("There are infinitely many primes.", NUMBER, "How many prime numbers exist?")
+    assert holds_kind("He was reborn often many times.", NUMBER, "How much has a Lama agreed to be reborn?")
+    assert not holds_kind("Many people came.", NUMBER, "How many people came?")
+
+
 @pytest.mark.parametrize(
     ("sentence", "expected"),
     [
@@ -177,6 +199,15 @@ def test_answer_checks_catch_a_missing_kind_a_made_up_figure_and_another_speaker
     assert check_answer(who, "Ortiz said it", [], both, [quote]).ok
     wrong = check_answer(who, "Estefanía Cruz said it", [], both, [quote])
     assert not wrong.ok and "Ortiz" in wrong.problem and wrong.speaker == "Ortiz"
+    # a plural possessive names what the passage names ("Doritos'" is "Doritos"); a made-up name still fails
+    ad = passage('Doritos ran its "Crash the Super Bowl" contest.', [(0.5, 0.5)])
+    called = "What was the Doritos customer ad campaign called?"
+    assert check_answer(called, 'Doritos\' "Crash the Super Bowl" contest', [], [ad]).ok
+    assert "Pepsi" in check_answer(called, 'Pepsi\' "Crash" contest', [], [ad]).problem
+    # a figure the passage writes in words is not made up
+    board = passage("The board of trustees has no more than nine members.", [(0.5, 0.5)])
+    assert check_answer("How many members can the board have?", "9 members", [], [board]).ok
+    assert "12" in check_answer("How many members can the board have?", "12 members", [], [board]).problem
 
 
 def test_who_said_is_answered_by_the_quotation_s_speaker_not_a_name_inside_it():

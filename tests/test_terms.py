@@ -29,3 +29,8 @@ def test_stems_are_right_while_threads_fill_and_clear_the_cache(monkeypatch):
             assert content_terms(sentence) == expected_content[sentence], sentence
 
     assert failures_in_threads(analyse, [(seed,) for seed in range(4)]) == []
+
+
+def test_a_small_number_in_words_is_the_same_term_as_in_digits():
+    assert content_terms("no more than nine members") == content_terms("no more than 9 members")
+    assert content_terms("twenty years") == content_terms("20 years") != content_terms("21 years")
