@@ -5,7 +5,9 @@
 2. Hybrid retrieval returns passages with every sentence scored against the question.
 3. Evidence first (rag.evidence): the model reads the few sentences that answer (~160 tokens, not
    ~1,000) — or, when the whole corpus fits the prompt, the whole corpus from its cached prefix,
-   with the evidence sentences quoted after it. ``stream`` yields those sources (a ``Sources``
+   with the evidence sentences quoted after it; in a corpus of a few documents that doesn't fit,
+   the best passage's whole document when it fits, then the other documents' evidence
+   (rag.context.whole_document). ``stream`` yields those sources (a ``Sources``
    record) before the model's first word.
 4. The model answers, or says NO_ANSWER; a hesitant NO_ANSWER (its first token less likely than
    ``EngineOptions.no_answer_floor``) is taken away so the model answers instead.
@@ -44,7 +46,7 @@ from rag.citations import (
     verify,
     with_markers,
 )
-from rag.context import build_context, whole_corpus_fits
+from rag.context import build_context, whole_corpus_fits, whole_document
 from rag.conversation import (
     fallback_query,
     last_exchange_text,
@@ -104,8 +106,11 @@ class EngineOptions:
     hesitant_above: float = 0.1
     # a GBNF grammar the answer must follow (rag.prompt.ANSWER_GRAMMAR), or None for free text
     answer_grammar: str | None = None
-    # whole-corpus prompts: this many evidence sentences are quoted after the passages
+    # whole-corpus (and whole-document) prompts: this many evidence sentences are quoted after the passages
     whole_corpus_hints: int = 1
+    # when the corpus does not fit the context budget but the best passage's document does (and has more
+    # than that one chunk), the model reads that document whole, then the other documents' evidence
+    whole_document: bool = True
     # an evidence sentence answers in the model's place (after a NO_ANSWER, or for an answer that failed its
     # checks) only if it names this share of what the question names (rag.question.subject_share) and
     # holds what it asks for. Lower, out-of-scope questions got a sentence that merely shared two of
@@ -279,8 +284,14 @@ class RagEngine:
         excerpts = select_evidence(english if rewritten else query, retrieved, self.count_tokens, self._evidence())
         excerpts = with_lead_ins(excerpts, lambda passage: _previous_chunk(snap, passage))
         fits = whole_corpus_fits(snap, self.config.context_tokens, self.count_tokens)
+        document = []
+        if not fits and self.options.whole_document:
+            document = whole_document(snap, retrieved, self.config.context_tokens, self.count_tokens)
         if fits:  # the whole small corpus, from the cached prefix; the evidence is pointed at after it
             context = build_context(snap, retrieved, self.config.context_tokens, self.count_tokens)
+        elif document:  # the best passage's whole document, then the other documents' evidence
+            others = [e for e in excerpts if e.passage.doc_id != document[0].doc_id]
+            context = document + [e.as_passage(rank) for rank, e in enumerate(others, start=len(document) + 1)]
         else:
             context = [excerpt.as_passage(rank) for rank, excerpt in enumerate(excerpts, start=1)]
         evidence = evidence_sentences(excerpts, context)
@@ -290,7 +301,7 @@ class RagEngine:
 
         # 4. generate. The model answers the English question; other languages get a translation after
         # verification, so the citations are checked on the text the model grounded in the passages.
-        hints = _hints(excerpts, evidence, self.options.whole_corpus_hints) if fits else []
+        hints = _hints(excerpts, evidence, self.options.whole_corpus_hints) if fits or document else []
         request = GenerationRequest(
             answer_prompt(english, context, passages_fixed=fits, hints=hints, earlier=earlier),
             english,

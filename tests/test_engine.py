@@ -329,3 +329,41 @@ def test_who_said_answered_with_a_name_inside_the_quotation_is_repaired_to_its_s
     _, answer = run(engine, "Who said that a trade treaty is not a magic wand?")
     assert answer.text.startswith("Verónica Ortiz") and answer.citations and not answer.abstained
     assert "Ortiz" in answer.citations[0].passage.text and "speaker" in answer.fallback_reason
+
+
+OTHER_DOCUMENT = """Opening hours of the city library
+
+The city library opens at 9 a.m. on weekdays and closes at 6 p.m. Children's books are on the first floor.
+The reading room is closed on Sundays. Members may borrow ten books at a time for three weeks.
+"""
+
+
+def test_a_document_that_fits_is_read_whole_when_the_corpus_does_not(tmp_path, config, monkeypatch):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "article.txt").write_text(ARTICLE, encoding="utf-8")
+    (docs / "library.txt").write_text(OTHER_DOCUMENT * 6, encoding="utf-8")
+    small_chunks = config.with_(chunk_tokens=40, chunk_overlap=0)
+    embedder = HashEmbedder()
+    build_index([docs], small_chunks, embedder=embedder)
+    question = "How much must auto workers earn per hour?"
+
+    def ask(**options):
+        llm = ScriptedLLM("Auto workers must earn at least US$16 per hour [2].")
+        engine = RagEngine(small_chunks.with_(context_tokens=150), llm, EngineOptions(**options), embedder=embedder)
+        _, answer = run(engine, question)
+        return answer, question_message(llm)
+
+    answer, prompt = ask()
+    article = [p for p in answer.passages if p.source.endswith("article.txt")]
+    assert len(article) >= 2 and answer.passages[: len(article)] == article  # the whole article comes first
+    assert "Shenzhen" in prompt and "Mexico is the top trade partner" in prompt and "Most related" in prompt
+    assert not answer.abstained and "US$16 per hour" in answer.citations[0].text
+    # the library's text is more than the budget: it is never read whole (only as evidence, if chosen)
+    assert prompt.count("Children's books") <= 1
+    # off, or in a corpus of more documents: the evidence-first excerpts only
+    _, excerpts_only = ask(whole_document=False)
+    assert "Shenzhen" not in excerpts_only and "Most related" not in excerpts_only
+    monkeypatch.setattr("rag.context.WHOLE_DOCUMENT_MAX_DOCUMENTS", 1)
+    _, many_documents = ask()
+    assert many_documents == excerpts_only
