@@ -112,6 +112,23 @@ def check_answer(
     return AnswerCheck(True)
 
 
+def numbers_as_written(answer_text: str, cited: list[str]) -> str:
+    """A small number the answer writes in digits ("6 touchdowns") written as the cited sentence has it
+    ("six"), when that sentence writes it only in words: the answer quotes its source."""
+    words_of = {value: word for word, value in NUMBER_WORD_VALUES.items()}
+    text = " ".join(cited)
+
+    def written(match: re.Match) -> str:
+        digits = match.group(0)
+        word = words_of.get(digits)
+        if word is None or re.search(rf"(?<![\d.,]){digits}(?![\d.,]\d)", text):
+            return digits
+        found = re.search(rf"\b{word}\b", text, re.IGNORECASE)
+        return found.group(0).lower() if found else digits
+
+    return re.sub(r"(?<![\w.,$€£%\[])\d{1,2}(?![\w%\]]|[.,]\d)", written, answer_text)  # not "[6]", "6.5", "6%"
+
+
 _CAPITALISED_RUN = re.compile(r"(?:\b[A-Z][\w'’.&-]*\s+){1,3}$")
 
 

@@ -36,7 +36,7 @@ from index.scope import scoped
 from index.store_api import IndexView
 from index.store_factory import open_store
 from index.tokens import token_counter
-from rag.answer_check import check_answer, complete_names, full_name
+from rag.answer_check import check_answer, complete_names, full_name, numbers_as_written
 from rag.citations import (
     SUPPORT_THRESHOLD,
     SUPPORT_THRESHOLD_OTHER_LANGUAGE,
@@ -451,7 +451,8 @@ class RagEngine:
             if answer.abstained:
                 answer.fallback_reason = problem
             return
-        answer.text = complete_names(verified.text, [c.text for c in verified.citations], question)
+        cited = [c.text for c in verified.citations]
+        answer.text = numbers_as_written(complete_names(verified.text, cited, question), cited)
         answer.citations, answer.unsupported_sentences = verified.citations, verified.unsupported
 
     def _answer_with_speaker(self, answer: Answer, context, stand_ins, speaker: str, problem: str) -> bool:

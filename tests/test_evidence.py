@@ -210,6 +210,17 @@ def test_answer_checks_catch_a_missing_kind_a_made_up_figure_and_another_speaker
     assert "12" in check_answer("How many members can the board have?", "12 members", [], [board]).problem
 
 
+def test_a_number_is_written_as_the_cited_sentence_writes_it():
+    from rag.answer_check import numbers_as_written
+
+    cited = ["Stewart ran for six touchdowns in 13 games."]
+    assert numbers_as_written("He had 6 touchdowns in 13 games [1].", cited) == "He had six touchdowns in 13 games [1]."
+    # figures the sentence writes in digits, decimals, percentages and citation markers stay as they are
+    assert numbers_as_written("In 13 games [6].", cited) == "In 13 games [6]."
+    assert numbers_as_written("It rose 6% or 6.5 points.", cited) == "It rose 6% or 6.5 points."
+    assert numbers_as_written("6 of 6 [1].", ["6 of them, six in all"]) == "6 of 6 [1]."
+
+
 def test_who_said_is_answered_by_the_quotation_s_speaker_not_a_name_inside_it():
     from rag.answer_check import check_answer, full_name
     from rag.question import asks_speaker, speakers
