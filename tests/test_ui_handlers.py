@@ -91,6 +91,22 @@ def test_stop_closes_the_stream_and_keeps_the_question_and_what_was_written(hand
     assert (turn.status, turn.partial) == ("stopped", "They must earn ")
 
 
+def test_what_the_answer_still_sends_after_stop_shows_it_stopped(handlers):
+    """The cancellation of the answering event can reach it after Stop's bubble is shown; its next update
+    must not bring the pending bubble back (the browser test saw that on a loaded machine)."""
+    chat, pending, cid = started(handlers)
+    answering = handlers.respond(pending, chat, [], cid, "k" * 20, 5, "extractive", False, None)
+    next(answering)  # the evidence
+    next(answering)  # the first words
+    handlers.stop(chat, pending, cid, "k" * 20)
+    late = [out[0][-1]["content"] for out in answering]  # not cancelled (yet): it runs on
+    assert late and all("rag-stopped" in c and "rag-pending" not in c for c in late)
+    assert "They must earn" in late[-1] and "rag-final" not in late[-1]  # no answer after Stop
+    assert handlers.fake.closed
+    (turn,) = handlers.store.get(OWNER, cid).turns  # saved once, as stopped
+    assert (turn.status, turn.partial) == ("stopped", "They must earn ")
+
+
 def test_a_failure_is_shown_and_saved_as_such(handlers):
     handlers.fake.fail = IndexMissing("no index at /x; build one with `rag index PATH...`")
     chat, pending, cid = started(handlers)

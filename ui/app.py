@@ -249,7 +249,7 @@ class ChatApp:
         documents = self._scope(scope)
         settings = {"generator": generator, "top_k": int(top_k), "documents": documents or "all"}
         session = getattr(request, "session_hash", None) or "local"
-        flight = {"question": message, "partial": "", "done": False}
+        flight = {"question": message, "partial": "", "done": False, "stopped": False}
         self.inflight[session] = flight
         key = uuid.uuid4().hex[:8]
         sources: Sources | None = None
@@ -259,6 +259,8 @@ class ChatApp:
         try:
             stream = self.engine(generator).stream(message, history, top_k=int(top_k), documents=documents)
             for item in stream:
+                if flight["stopped"]:  # Stop was pressed and its cancellation has not reached us yet
+                    break
                 if isinstance(item, Answer):
                     flight["done"] = True
                     self.store.add_turn(owner, cid, message, "answered", settings, answer=item)
@@ -277,6 +279,12 @@ class ChatApp:
                     flight["partial"] = streamed
                 chat[-1] = {"role": "assistant", "content": render_pending(streamed, sources, key=key)}
                 yield chat, history, no_change
+            if flight["stopped"] and not flight["done"]:
+                # a late update must agree with what Stop showed, never bring the pending bubble back
+                flight["done"] = True
+                self._save_quietly(owner, cid, message, "stopped", settings, streamed)
+                chat[-1] = {"role": "assistant", "content": render_stopped(streamed)}
+                yield chat, history, self._conversation_choices(owner, cid)
         except GeneratorExit:  # Stop (or the page went away): keep the question and what was written
             if not flight["done"]:
                 flight["done"] = True
@@ -319,6 +327,8 @@ class ChatApp:
         waiting = bool(chat) and chat[-1].get("role") == "assistant" and "rag-pending" in str(chat[-1].get("content"))
         if flight is None and waiting and cid:
             self._save_quietly(self.owner(request, client_key), cid, question, "stopped", {}, "")
+        if flight is not None:
+            flight["stopped"] = True  # whatever the answer stream still sends shows it stopped
         if flight is not None or waiting:
             partial = flight["partial"] if flight is not None else ""
             chat = [*chat[:-1], {"role": "assistant", "content": render_stopped(partial)}]
@@ -845,13 +855,17 @@ def build_app(
             )
             event.then(handlers.finish, None, [busy, ask, stop], queue=False, **hidden)
             answering.append(event)
+        # Stop is queued (on its own unlimited slot) so that its bubble travels the same stream as the
+        # answer's updates, after them: run outside the queue, it raced them, and an update sent just
+        # before Stop could land after it and bring the pending bubble back (1 run in 5 on a loaded
+        # machine). What the answer still sends after Stop shows it stopped (``flight["stopped"]``).
         stop.click(
             handlers.stop,
             [chatbot, pending_question, conversation, client_key],
             [chatbot, busy, ask, stop],
             cancels=answering,
-            queue=False,
-            **hidden,
+            show_progress="hidden",
+            **quick,
         )
 
         api_button.click(
