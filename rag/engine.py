@@ -195,7 +195,9 @@ class RagEngine:
         self.scorer.prepare(evidence_spans(context))  # the answer check's spans: all of a small corpus
         if not self.generator.uses_llm:
             return
-        self.generator.prefill(GenerationRequest(answer_prompt("Warm-up.", context, passages_fixed=fits), "", context))
+        self.generator.prefill(
+            GenerationRequest(answer_prompt("Warm-up.", context, fixed_passages=len(context)), "", context)
+        )
         self.generator.prefill(GenerationRequest(rewrite_prompt("Warm-up.", []), "", [], utility=True))
 
     # -- answering --------------------------------------------------------------------
@@ -303,7 +305,9 @@ class RagEngine:
         # verification, so the citations are checked on the text the model grounded in the passages.
         hints = _hints(excerpts, evidence, self.options.whole_corpus_hints) if fits or document else []
         request = GenerationRequest(
-            answer_prompt(english, context, passages_fixed=fits, hints=hints, earlier=earlier),
+            answer_prompt(
+                english, context, fixed_passages=len(context) if fits else len(document), hints=hints, earlier=earlier
+            ),
             english,
             context,
             language,

@@ -180,18 +180,20 @@ def _answer_user(block: str, question: str) -> str:
 def answer_prompt(
     question: str,
     passages: list[Passage],
-    passages_fixed: bool = False,
+    fixed_passages: int = 0,
     hints: list[tuple[int, str]] = (),
     earlier: str = "",
 ) -> Prompt:
     """The answer prompt. The question is in English (others are rewritten first: the small model
     answers English questions from English passages far better; see rag.engine).
 
-    ``passages_fixed``: the passages are the whole corpus, the same for every question, so they are
-    part of the stable prefix. ``hints``: (passage number, sentence) pairs pointing the model at the
+    ``fixed_passages``: how many of the first passages are the same for every question asked of them
+    (a whole small corpus: all of them; a document read whole: its passages), so they are part of the
+    stable prefix and their KV state is kept. ``hints``: (passage number, sentence) pairs pointing the model at the
     evidence, put after the passages (the prefix stays the same). ``earlier``: the conversation's last
     exchange, for a follow-up that could not be rewritten into a standalone question."""
     block = passages_block(passages)
+    fixed = len(passages_block(passages[:fixed_passages])) if fixed_passages else len(EXCERPTS_HEADER) + 1
     tail = ""
     if hints:
         quoted = " ".join(f'[{n}] "{" ".join(sanitize(text).split())}"' for n, text in hints)
@@ -201,7 +203,7 @@ def answer_prompt(
     tail += f"\n\nQuestion: {sanitize(question)}"
     messages = _turns(SYSTEM, ANSWER_EXAMPLES, block + tail, lambda b, q: _answer_user(f"{EXCERPTS_HEADER}\n{b}", q))
     # the header that opens the excerpts is the same for every question too: part of the kept prefix
-    return Prompt(messages, len(block) if passages_fixed else len(EXCERPTS_HEADER) + 1)
+    return Prompt(messages, fixed)
 
 
 def translate_prompt(text: str, language: str, keep: list[str] = ()) -> Prompt:

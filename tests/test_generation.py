@@ -73,10 +73,15 @@ def test_the_extractive_generator_answers_with_the_scorer_it_was_made_with():
 
 def test_a_prompt_marks_its_stable_prefix_only_when_the_passages_are_fixed():
     context = passages()
-    fixed = answer_prompt("Who?", context, passages_fixed=True)
+    fixed = answer_prompt("Who?", context, fixed_passages=len(context))
     last = fixed.messages[-1]["content"]
     stable = last[: fixed.stable_prefix_chars]
     assert stable.endswith(context[-1].text) and "Who?" in last[fixed.stable_prefix_chars :]
     unfixed = answer_prompt("Who?", context)  # only the system text, the examples and the excerpts' header
     assert unfixed.messages[-1]["content"][: unfixed.stable_prefix_chars] == EXCERPTS_HEADER + "\n"
     assert answer_prompt("Who?", context).messages == fixed.messages  # the text itself is the same
+    # a document read whole, then another document's evidence: only the document is stable
+    part = answer_prompt("Who?", context, fixed_passages=len(context) - 1)
+    stable = part.messages[-1]["content"][: part.stable_prefix_chars]
+    assert stable.endswith(context[-2].text) and context[-1].text not in stable
+    assert part.messages == fixed.messages

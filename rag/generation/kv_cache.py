@@ -27,8 +27,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 MAGIC = b"rag-kv-state 1\n"
-MAX_FILES = 8  # the answer prompt's prefixes (evidence, a whole small corpus), the rewrite's, the translation's
-MAX_BYTES = 512 * 1024 * 1024
+# The answer prompt's prefixes (the evidence header, a whole small corpus, each document read whole
+# in a corpus of up to rag.context.WHOLE_DOCUMENT_MAX_DOCUMENTS = 10), the rewrite's, the
+# translation's. A prefix of the 1.5B model costs ~29 KB a token: the seed article's ~1,300 tokens
+# are ~37 MB, so a few-document corpus keeps all its documents within MAX_BYTES.
+MAX_FILES = 16
+MAX_BYTES = 768 * 1024 * 1024
 STALE_TMP_SECONDS = 3600
 _HEADER_MAX = 1 << 20  # 1 MiB of JSON: ~100,000 token ids, far past any n_ctx we use
 

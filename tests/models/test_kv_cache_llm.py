@@ -56,7 +56,7 @@ def run(generator: LlamaCppGenerator, request: GenerationRequest) -> tuple[str, 
 def test_restored_prefix_answers_exactly_like_a_cold_prompt_and_damage_is_ignored(context, tmp_path):
     config, passages = context
     kv_dir = tmp_path / "kv"
-    prompt = answer_prompt(QUESTION, passages, passages_fixed=True)
+    prompt = answer_prompt(QUESTION, passages, fixed_passages=len(passages))
     messages = prompt.messages
 
     def request(**kw) -> GenerationRequest:
