@@ -70,6 +70,29 @@ def _numbers(text: str) -> set[str]:
     return {_norm_number(m.group(0)) for m in _DIGITS.finditer(text)} | words
 
 
+def _verb_lemmas(word: str) -> tuple[str, ...]:
+    """The verbs ``word`` is a form of ("taught": teach, "won": win), from lemminflect's dictionary;
+    the stemmer only cuts regular endings."""
+    from lemminflect import getAllLemmas
+
+    return getAllLemmas(word.lower()).get("VERB", ())
+
+
+def added_terms(answer_text: str, question: str) -> set[str]:
+    """The content terms the answer adds to the question. Filler words add nothing, nor does a verb of
+    the question in another form: "Matlin won her Academy Award for the anthem's translation" adds
+    nothing to "For which film did Matlin win her Academy Award for the anthem's translation?"."""
+    asked = content_terms(question)
+    added = content_terms(answer_text) - asked - _FILLER
+    for word in re.findall(r"[A-Za-z]+", answer_text):
+        if not added:
+            break
+        stem = content_terms(word)
+        if stem & added and any((terms := content_terms(lemma)) and terms <= asked for lemma in _verb_lemmas(word)):
+            added -= stem
+    return added
+
+
 def check_answer(
     question: str,
     answer_text: str,
@@ -86,7 +109,7 @@ def check_answer(
     # a name is not always capitalised ("the city council"), so it is not required
     if kind in (NUMBER, DATE, DURATION) and not kind_mentions(answer_text, kind, question):
         return AnswerCheck(False, f"the question asks for {KIND_NAMES[kind]} and the answer gives none")
-    if not content_terms(answer_text) - content_terms(question) - _FILLER:
+    if not added_terms(answer_text, question):
         return AnswerCheck(False, "the answer only restates the question")
     made_up = _numbers(answer_text) - _numbers(question) - _numbers(cited_text)
     if made_up:

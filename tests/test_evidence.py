@@ -276,6 +276,19 @@ def test_an_answer_that_only_restates_the_question_fails_its_check():
     assert check_answer(question, "Multi-stage centrifugal pumps", [], [p]).ok
 
 
+def test_a_verb_of_the_question_in_another_form_adds_nothing():
+    from rag.answer_check import added_terms, check_answer
+
+    p = passage("Marlee Matlin, who won an Academy Award, gave the anthem in sign language.", [(0.5, 0.5)])
+    question = "For which film did Marlee Matlin win her Academy Award?"
+    assert not added_terms("Marlee Matlin won her Academy Award", question)  # 'won' is a form of 'win'
+    assert "restates" in check_answer(question, "Marlee Matlin won her Academy Award", [], [p]).problem
+    teach = "What other subjects did Martin Sekulic teach?"
+    assert not added_terms("Martin Sekulic taught other subjects", teach)
+    assert added_terms("Martin Sekulic taught physics", teach) == {"physic"}
+    assert added_terms("She won the Oscar for Children of a Lesser God", question)  # names the film
+
+
 def test_an_excerpt_that_opens_its_chunk_leaning_back_gets_the_sentence_before_from_the_previous_chunk():
     from rag.evidence import with_lead_ins
 
