@@ -30,10 +30,11 @@ _lock = threading.Lock()
 # 1,200-token budget and 200-token chunks about eight fit.
 WHOLE_CORPUS_MAX_CHUNKS = 200
 # A best passage's document is read whole only in a corpus of at most this many documents. The
-# document is not in the cached prefix: one that the previous question did not read costs its tokens
-# (~20 ms each on 2 cores, ~20 s for 1,000) before the first word. In a few documents the questions
-# mostly stay on one (the seed article beside five short documents: first token p50 1.4 s); in a large
-# corpus each question lands on another, so it gets the evidence sentences only.
+# document is the prompt's stable prefix, its KV state kept in memory and on disk (one file a
+# document, rag.generation.kv_cache.MAX_FILES), so only the first question on it pays its tokens (~20
+# ms each on 2 cores, ~20 s for 1,000) before the first word: the mixed set's questions hop between
+# six documents at first token p50 1.22 s. In a large corpus each question lands on another
+# document, whose state would rarely be kept, so it gets the evidence sentences only.
 WHOLE_DOCUMENT_MAX_DOCUMENTS = 10
 
 
@@ -105,7 +106,7 @@ def whole_document(
     """The best retrieved passage's whole document, when the corpus has few documents and it is longer
     than that one chunk and fits ``budget_tokens``; else []. The small model reads a document's framing
     (its date, who is speaking, what it is about) that evidence sentences leave out: the seed questions
-    beside five unrelated documents, 43 of 48 right against 40 of 48 from the evidence sentences
+    beside five unrelated documents, 44 of 48 right against 40 of 48 from the evidence sentences
     (out-of-scope questions abstained 7 of 7 against 4 of 7)."""
     if not retrieved or len(snapshot.documents) > WHOLE_DOCUMENT_MAX_DOCUMENTS:
         return []
