@@ -193,7 +193,12 @@ def answer_prompt(
     evidence, put after the passages (the prefix stays the same). ``earlier``: the conversation's last
     exchange, for a follow-up that could not be rewritten into a standalone question."""
     block = passages_block(passages)
-    fixed = len(passages_block(passages[:fixed_passages])) if fixed_passages else len(EXCERPTS_HEADER) + 1
+    if not fixed_passages:
+        fixed = len(EXCERPTS_HEADER) + 1
+    elif fixed_passages >= len(passages):
+        fixed = len(block)  # every passage is fixed: the block is the prefix, no second rendering
+    else:
+        fixed = len(passages_block(passages[:fixed_passages]))
     tail = ""
     if hints:
         quoted = " ".join(f'[{n}] "{" ".join(sanitize(text).split())}"' for n, text in hints)

@@ -857,8 +857,8 @@ def build_app(
             answering.append(event)
         # Stop is queued (on its own unlimited slot) so that its bubble travels the same stream as the
         # answer's updates, after them: run outside the queue, it raced them, and an update sent just
-        # before Stop could land after it and bring the pending bubble back (1 run in 5 on a loaded
-        # machine). What the answer still sends after Stop shows it stopped (``flight["stopped"]``).
+        # before Stop could land after it and bring the pending bubble back (2 runs in 7 on a loaded
+        # machine, 0 in 8 after). What the answer still sends after Stop shows it stopped (``flight["stopped"]``).
         stop.click(
             handlers.stop,
             [chatbot, pending_question, conversation, client_key],
